@@ -1,1 +1,25 @@
+//! relaybench: a load-testing and benchmarking harness for HTTP APIs behind connection pools,
+//! above all OpenAI-compatible LLM APIs and the relays in front of them.
+//!
+//! The data flow, one module per stage:
+//!
+//! * [`scenario`]: the TOML scenario model, strict parsing with located errors, and the
+//!   `Plan` (targets × client variants) it expands to.
+//! * [`client`]: the pooled HTTP client — connection pool with a hard cap, phase timeouts —
+//!   reporting one `Exchange` per logical request.
+//! * [`load`]: the generator — worker threads, load models, the stop/grace/cancel sequence.
+//! * [`metrics`]: `Outcome`s, per-worker HDR recorders, the one-second series, and the
+//!   versioned `ResultsFile` every output is rendered from.
+//! * [`report`]: results.json, report.html, PNG charts, the terminal table.
+//! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
+//! * [`cli`]: the `relaybench` command line and its exit codes.
+//! * [`units`]: durations, sizes and percentages as users write them.
 
+pub mod cli;
+pub mod client;
+pub mod load;
+pub mod metrics;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod units;

@@ -1,0 +1,130 @@
+//! Reading a response body incrementally under the read timeout and the size limit, and pulling `usage` out of OpenAI JSON.
+
+use super::exchange::{BodyKind, Tokens};
+use crate::metrics::{IoKind, Outcome, Phase};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use std::time::Duration;
+
+/// Longest JSON body kept in memory to read `usage` from; larger bodies are only counted.
+const JSON_KEEP_LIMIT: usize = 256 * 1024;
+
+/// What reading a body produced.
+pub struct BodyRead {
+    /// Bytes received.
+    pub bytes: u64,
+    /// The kept body (JSON kind, bounded), for `usage` and error excerpts.
+    pub kept: Vec<u8>,
+}
+
+/// Reads `body` to the end; each wait for the next frame is bounded by `read_timeout`.
+pub async fn read_body(
+    mut body: Incoming,
+    kind: BodyKind,
+    read_timeout: Duration,
+    max_body: u64,
+) -> Result<BodyRead, Outcome> {
+    let mut read = BodyRead {
+        bytes: 0,
+        kept: Vec::new(),
+    };
+    loop {
+        let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
+            Err(_) => return Err(Outcome::Timeout(Phase::Read)),
+            Ok(None) => return Ok(read),
+            Ok(Some(Err(e))) => return Err(classify_hyper_error(&e)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        read.bytes += data.len() as u64;
+        if read.bytes > max_body {
+            return Err(Outcome::Io(IoKind::BodyTooLarge));
+        }
+        if kind != BodyKind::Opaque && read.kept.len() + data.len() <= JSON_KEEP_LIMIT {
+            read.kept.extend_from_slice(&data);
+        }
+    }
+}
+
+/// Maps a hyper error on an established connection to an outcome.
+pub fn classify_hyper_error(e: &hyper::Error) -> Outcome {
+    if e.is_incomplete_message() {
+        return Outcome::Io(IoKind::Truncated);
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return Outcome::Io(IoKind::Protocol);
+    }
+    if e.is_timeout() {
+        return Outcome::Timeout(Phase::Read);
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return match io.kind() {
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                    Outcome::Io(IoKind::Reset)
+                }
+                _ => Outcome::Io(IoKind::Other),
+            };
+        }
+        source = err.source();
+    }
+    if e.is_closed() || e.is_canceled() {
+        return Outcome::Io(IoKind::Reset);
+    }
+    Outcome::Io(IoKind::Other)
+}
+
+/// Reads `usage.prompt_tokens` / `usage.completion_tokens` from an OpenAI JSON body.
+pub fn usage_from_json(body: &[u8]) -> Option<Tokens> {
+    #[derive(serde::Deserialize)]
+    struct Usage {
+        #[serde(default)]
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Usage>,
+    }
+    let parsed: WithUsage = serde_json::from_slice(body).ok()?;
+    let usage = parsed.usage?;
+    Some(Tokens {
+        input: usage.prompt_tokens,
+        output: usage.completion_tokens,
+        from_usage: true,
+    })
+}
+
+/// A short printable excerpt of an error body for reports.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    text.chars()
+        .filter(|c| !c.is_control() || *c == ' ')
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_usage() {
+        let body =
+            br#"{"id":"x","usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}"#;
+        assert_eq!(
+            usage_from_json(body),
+            Some(Tokens {
+                input: 12,
+                output: 34,
+                from_usage: true
+            })
+        );
+        assert_eq!(usage_from_json(b"{\"id\":1}"), None);
+        assert_eq!(usage_from_json(b"not json"), None);
+    }
+}

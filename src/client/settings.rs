@@ -1,0 +1,192 @@
+//! The client's knobs as users write them in `[client]`: pool, timeouts, retry and breaker settings, with the defaults of DESIGN.md.
+
+use crate::units::{Dur, Ratio, Size};
+use serde::{Deserialize, Serialize};
+
+/// Everything that shapes how requests reach the upstream. One value = one "variant" of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSettings {
+    /// Hard cap on open connections to one origin; never exceeded, not even by racing connects.
+    pub max_connections: usize,
+    /// How many idle keep-alive connections are kept for reuse; more are closed when returned.
+    pub max_idle_connections: usize,
+    /// How long an idle connection lives before the pool closes it.
+    pub idle_timeout: Dur,
+    /// HTTP version: `1`, `2` (h2c prior knowledge on plain HTTP), or `auto` (ALPN over TLS).
+    pub http: HttpVersion,
+    /// For HTTP/2: concurrent streams allowed per connection before another connection is opened.
+    pub http2_max_streams: usize,
+    /// Responses larger than this end as `io_body_too_large` instead of growing memory.
+    pub max_body: Size,
+    /// Trust this extra PEM CA bundle besides the system roots.
+    pub ca_file: Option<String>,
+    /// Accept any TLS certificate (self-signed test servers only; warned about when on).
+    pub insecure: bool,
+    /// Per-phase timeouts.
+    pub timeouts: Timeouts,
+    /// Retry policy.
+    pub retry: RetrySettings,
+    /// Circuit breaker.
+    pub breaker: BreakerSettings,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            max_connections: 100,
+            max_idle_connections: 20,
+            idle_timeout: Dur::secs(30),
+            http: HttpVersion::Http1,
+            http2_max_streams: 100,
+            max_body: Size(16 << 20),
+            ca_file: None,
+            insecure: false,
+            timeouts: Timeouts::default(),
+            retry: RetrySettings::default(),
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+/// Which HTTP version the pool speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    /// HTTP/1.1 with keep-alive: one request per connection at a time.
+    #[serde(rename = "1")]
+    Http1,
+    /// HTTP/2: many streams per connection.
+    #[serde(rename = "2")]
+    Http2,
+    /// Negotiated by ALPN over TLS; HTTP/1.1 on plain connections.
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// Timeouts, each reported as its own outcome when it fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timeouts {
+    /// TCP + TLS handshake.
+    pub connect: Dur,
+    /// Sending the request head and body.
+    pub write: Dur,
+    /// Longest wait for the next bytes of the response (headers, then between body chunks).
+    pub read: Dur,
+    /// Waiting for a connection slot.
+    pub pool: Dur,
+    /// Overall per-request limit across all attempts and backoffs; none when absent.
+    pub deadline: Option<Dur>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Dur::secs(5),
+            write: Dur::secs(10),
+            read: Dur::secs(120),
+            pool: Dur::secs(10),
+            deadline: None,
+        }
+    }
+}
+
+/// Backoff jitter, after AWS's "Exponential Backoff and Jitter".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Jitter {
+    /// Exactly the exponential value.
+    None,
+    /// Uniform in 0..=exponential value.
+    Full,
+    /// Half the exponential value plus uniform in 0..=half.
+    Equal,
+    /// Uniform in base..=3 × previous sleep, capped.
+    Decorrelated,
+}
+
+/// When and how failed attempts are tried again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrySettings {
+    /// Retries after the first attempt (0 disables retrying).
+    pub max_retries: u32,
+    /// HTTP statuses that are retried.
+    pub on_status: Vec<u16>,
+    /// Retry when the connection could not be made (refused, connect timeout).
+    pub on_connect_error: bool,
+    /// Retry after a write or read timeout.
+    pub on_timeout: bool,
+    /// Retry after a reset or truncated response.
+    pub on_reset: bool,
+    /// Backoff multiplier: attempt n sleeps `multiplier × 2^n`, clamped to `min..=max`.
+    pub multiplier: Dur,
+    /// Smallest backoff sleep.
+    pub min_backoff: Dur,
+    /// Largest backoff sleep (the cap).
+    pub max_backoff: Dur,
+    /// Jitter applied to the backoff.
+    pub jitter: Jitter,
+    /// Honour `Retry-After` / `retry-after-ms` hints from the server.
+    pub respect_retry_after: bool,
+    /// A hint above this means "do not retry".
+    pub max_retry_after: Dur,
+    /// Retry budget: retries may be at most this fraction of requests over `budget_window`; off when absent.
+    pub budget_ratio: Option<Ratio>,
+    /// Retries always allowed per second regardless of the ratio.
+    pub budget_min_per_sec: u32,
+    /// Sliding window of the retry budget.
+    pub budget_window: Dur,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            max_retries: 3,
+            on_status: vec![408, 429, 500, 502, 503, 504],
+            on_connect_error: true,
+            on_timeout: true,
+            on_reset: true,
+            multiplier: Dur::ms(500),
+            min_backoff: Dur::secs(1),
+            max_backoff: Dur::secs(10),
+            jitter: Jitter::None,
+            respect_retry_after: true,
+            max_retry_after: Dur::secs(60),
+            budget_ratio: None,
+            budget_min_per_sec: 10,
+            budget_window: Dur::secs(10),
+        }
+    }
+}
+
+/// Circuit breaker: closed → open → half-open → closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    /// Whether the breaker is in the path at all.
+    pub enabled: bool,
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before admitting probes.
+    pub recovery_timeout: Dur,
+    /// Probes admitted while half-open.
+    pub half_open_max_calls: u32,
+    /// Whether a 429 counts as a failure (off: rate limits are not outages).
+    pub count_429: bool,
+    /// Whether timeouts count as failures.
+    pub count_timeouts: bool,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            enabled: true,
+            failure_threshold: 5,
+            recovery_timeout: Dur::secs(60),
+            half_open_max_calls: 3,
+            count_429: false,
+            count_timeouts: true,
+        }
+    }
+}

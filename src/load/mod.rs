@@ -1,0 +1,191 @@
+//! Load generation: worker threads that drive the client by a load model, the run's timeline, and the stop/grace/cancel sequence.
+
+pub mod closed;
+pub mod requests;
+pub mod stop;
+pub mod worker;
+
+pub use requests::RequestMix;
+pub use stop::{Stop, StopStage};
+
+use crate::{
+    client::Client,
+    metrics::{Recorder, SeriesCollector, SeriesPoint},
+    scenario::{LoadModel, Workload},
+};
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+use worker::{Shared, Timeline, WorkerContext, WorkerOutput};
+
+/// Live figures for progress displays, refreshed once per second.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    /// Seconds since load started.
+    pub elapsed: f64,
+    /// Planned seconds (warm-up + duration), if bounded by time.
+    pub total: Option<f64>,
+    /// The last complete second.
+    pub last: Option<SeriesPoint>,
+    /// Requests in flight.
+    pub in_flight: u64,
+    /// Open connections.
+    pub open_connections: u64,
+}
+
+/// What a run of the generator produced.
+pub struct LoadOutput {
+    /// All workers' recorders merged.
+    pub recorder: Recorder,
+    /// The one-second series.
+    pub series: Vec<SeriesPoint>,
+    /// Seconds from the end of warm-up to the last measured request.
+    pub measured_seconds: f64,
+}
+
+/// Drives `workload` through `client` until the workload's bounds or `stop` end it.
+pub async fn run(
+    workload: &Workload,
+    client: Client,
+    mix: RequestMix,
+    stop: Stop,
+    seed: u64,
+    mut on_progress: impl FnMut(&Progress),
+) -> LoadOutput {
+    let start = Instant::now();
+    let timeline = Timeline {
+        start,
+        warmup_end: start + workload.warmup.0,
+    };
+    let measure_end = workload.duration.map(|d| timeline.warmup_end + d.0);
+    let (bucket_tx, mut bucket_rx) = tokio::sync::mpsc::unbounded_channel();
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let shared = Shared {
+        client: client.clone(),
+        mix: Arc::new(mix),
+        stop: stop.clone(),
+        issued: Arc::new(AtomicU64::new(0)),
+        limit: workload.requests,
+        in_flight: in_flight.clone(),
+        buckets: bucket_tx,
+        timeline,
+        seed,
+    };
+    let threads = workload.threads().max(1);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<WorkerOutput>();
+    let handles = spawn_workers(workload, shared, threads, done_tx);
+
+    let mut collector = SeriesCollector::default();
+    let mut outputs = Vec::new();
+    let mut grace_end: Option<Instant> = None;
+    let mut next_tick = start + Duration::from_secs(1);
+    while outputs.len() < handles.len() {
+        let now = Instant::now();
+        if stop.stage() == StopStage::Running && measure_end.is_some_and(|end| now >= end) {
+            stop.advance(StopStage::Draining);
+        }
+        if stop.stage() >= StopStage::Draining && grace_end.is_none() {
+            grace_end = Some(now + workload.grace.0);
+        }
+        if grace_end.is_some_and(|end| now >= end) {
+            stop.advance(StopStage::Cancelled);
+        }
+        let wake = [
+            Some(next_tick),
+            measure_end.filter(|_| stop.stage() == StopStage::Running),
+            grace_end,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > now)
+        .min()
+        .unwrap_or(now + Duration::from_millis(10));
+        tokio::select! {
+            Some(out) = done_rx.recv() => outputs.push(out),
+            Some(bucket) = bucket_rx.recv() => collector.add(bucket),
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = stop.reached(StopStage::Draining), if grace_end.is_none() => {}
+        }
+        if Instant::now() >= next_tick {
+            let second = next_tick.duration_since(start).as_secs();
+            collector.sample(
+                second - 1,
+                in_flight.load(Relaxed),
+                client.pool().open_now(),
+            );
+            next_tick += Duration::from_secs(1);
+            on_progress(&Progress {
+                elapsed: start.elapsed().as_secs_f64(),
+                total: workload
+                    .duration
+                    .map(|d| (workload.warmup.0 + d.0).as_secs_f64()),
+                last: collector.latest_before(second),
+                in_flight: in_flight.load(Relaxed),
+                open_connections: client.pool().open_now(),
+            });
+        }
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+    while let Ok(bucket) = bucket_rx.try_recv() {
+        collector.add(bucket);
+    }
+    let mut recorder = Recorder::new(start);
+    for out in &outputs {
+        recorder.merge(&out.recorder);
+    }
+    let measured_seconds = recorder
+        .last_finish
+        .map(|end| {
+            end.saturating_duration_since(timeline.warmup_end)
+                .as_secs_f64()
+        })
+        .unwrap_or(0.0);
+    LoadOutput {
+        recorder,
+        series: collector.finish(),
+        measured_seconds,
+    }
+}
+
+/// Starts `threads` worker threads, each with a current-thread runtime, sharing the users between them.
+fn spawn_workers(
+    workload: &Workload,
+    shared: Shared,
+    threads: usize,
+    done: tokio::sync::mpsc::UnboundedSender<WorkerOutput>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let users = workload.users.unwrap_or(1);
+    let threads = threads.min(users.max(1));
+    (0..threads)
+        .map(|index| {
+            let shared = shared.clone();
+            let done = done.clone();
+            let model = workload.model;
+            let share = users / threads + usize::from(index < users % threads);
+            std::thread::Builder::new()
+                .name(format!("relaybench-worker-{index}"))
+                .spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a current-thread runtime can be built");
+                    let output = runtime.block_on(async move {
+                        let ctx = WorkerContext::new(shared, index);
+                        match model {
+                            LoadModel::Closed => {
+                                closed::run_users(ctx, share, Duration::ZERO).await
+                            }
+                        }
+                    });
+                    let _ = done.send(output);
+                })
+                .expect("worker thread can be spawned")
+        })
+        .collect()
+}

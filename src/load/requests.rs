@@ -1,0 +1,168 @@
+//! Turning the scenario's request mix into ready-to-send `RequestSpec`s, built once and picked by weight per request.
+
+use crate::{
+    client::{BodyKind, RequestSpec},
+    scenario::{RequestKind, RequestTemplate, Target},
+};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use rand::Rng;
+
+/// Prompt used when a template lists none.
+const DEFAULT_PROMPT: &str = "Say hello in one short sentence.";
+
+/// Every request the mix can produce, pre-built, with cumulative weights for picking.
+#[derive(Clone)]
+pub struct RequestMix {
+    choices: Vec<(u32, Vec<RequestSpec>)>,
+    total_weight: u32,
+}
+
+impl RequestMix {
+    /// Builds the mix for `target`; `api_key` (already read from the environment) becomes a bearer token.
+    pub fn build(
+        target: &Target,
+        mix: &[RequestTemplate],
+        api_key: Option<&str>,
+    ) -> Result<RequestMix, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &target.headers {
+            insert_header(&mut headers, name, value)?;
+        }
+        if let Some(key) = api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
+                "the API key contains characters not allowed in a header".to_string()
+            })?;
+            value.set_sensitive(true);
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        let mut choices = Vec::new();
+        let mut cumulative = 0;
+        for template in mix.iter().filter(|t| t.weight > 0) {
+            cumulative += template.weight;
+            choices.push((cumulative, variants(target, template, &headers)?));
+        }
+        Ok(RequestMix {
+            choices,
+            total_weight: cumulative,
+        })
+    }
+
+    /// Picks one request by weight, then one of its prompt variants uniformly.
+    pub fn pick<R: Rng>(&self, rng: &mut R) -> &RequestSpec {
+        let roll = rng.gen_range(0..self.total_weight.max(1));
+        let (_, specs) = self
+            .choices
+            .iter()
+            .find(|(upto, _)| roll < *upto)
+            .unwrap_or(&self.choices[self.choices.len() - 1]);
+        &specs[rng.gen_range(0..specs.len())]
+    }
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid header name"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+fn variants(
+    target: &Target,
+    t: &RequestTemplate,
+    base: &HeaderMap,
+) -> Result<Vec<RequestSpec>, String> {
+    let mut headers = base.clone();
+    for (name, value) in &t.headers {
+        insert_header(&mut headers, name, value)?;
+    }
+    let prompts: Vec<&str> = if t.prompts.is_empty() {
+        vec![DEFAULT_PROMPT]
+    } else {
+        t.prompts.iter().map(|s| s.as_str()).collect()
+    };
+    let json = HeaderValue::from_static("application/json");
+    match t.kind {
+        RequestKind::Chat => {
+            headers.insert(http::header::CONTENT_TYPE, json);
+            Ok(prompts
+                .iter()
+                .map(|p| {
+                    spec(
+                        Method::POST,
+                        "/v1/chat/completions",
+                        &headers,
+                        chat_body(target, t, p),
+                        if t.stream {
+                            BodyKind::Sse
+                        } else {
+                            BodyKind::Json
+                        },
+                    )
+                })
+                .collect())
+        }
+        RequestKind::Embeddings => {
+            headers.insert(http::header::CONTENT_TYPE, json);
+            Ok(prompts
+                .iter()
+                .map(|p| {
+                    let body = serde_json::json!({ "model": target.model, "input": p });
+                    spec(
+                        Method::POST,
+                        "/v1/embeddings",
+                        &headers,
+                        body.to_string(),
+                        BodyKind::Json,
+                    )
+                })
+                .collect())
+        }
+        RequestKind::Http => {
+            let method = t.method.as_deref().unwrap_or("GET");
+            let method = Method::from_bytes(method.as_bytes())
+                .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+            let path = t.path.clone().unwrap_or_else(|| "/".into());
+            Ok(vec![spec(
+                method,
+                &path,
+                &headers,
+                t.body.clone().unwrap_or_default(),
+                BodyKind::Opaque,
+            )])
+        }
+    }
+}
+
+fn chat_body(target: &Target, t: &RequestTemplate, prompt: &str) -> String {
+    let mut body = serde_json::json!({
+        "model": target.model,
+        "messages": [{ "role": "user", "content": prompt }],
+    });
+    if let Some(max) = t.max_tokens {
+        body["max_tokens"] = max.into();
+    }
+    if t.stream {
+        body["stream"] = true.into();
+        body["stream_options"] = serde_json::json!({ "include_usage": true });
+    }
+    body.to_string()
+}
+
+fn spec(
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: String,
+    body_kind: BodyKind,
+) -> RequestSpec {
+    RequestSpec {
+        method,
+        path: path.to_string(),
+        headers: headers.clone(),
+        body: Bytes::from(body),
+        body_kind,
+    }
+}

@@ -1,0 +1,122 @@
+//! One generator worker: a thread with its own single-threaded runtime and recorder, so the hot path takes no lock.
+
+use super::{
+    requests::RequestMix,
+    stop::{Stop, StopStage},
+};
+use crate::{
+    client::{Client, Exchange},
+    metrics::{Finished, Outcome, Recorder, SecondBucket},
+};
+use rand::Rng;
+use std::{
+    cell::RefCell,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    time::Instant,
+};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// The moments that divide a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// When load starts.
+    pub start: Instant,
+    /// Requests intended before this are warm-up.
+    pub warmup_end: Instant,
+}
+
+/// State shared by every worker of a run.
+#[derive(Clone)]
+pub struct Shared {
+    /// The client (and its pool) all workers send through.
+    pub client: Client,
+    /// The request mix.
+    pub mix: Arc<RequestMix>,
+    /// Stop signal.
+    pub stop: Stop,
+    /// Requests issued after warm-up (for the count bound).
+    pub issued: Arc<AtomicU64>,
+    /// The count bound, if any.
+    pub limit: Option<u64>,
+    /// Requests in flight right now.
+    pub in_flight: Arc<AtomicU64>,
+    /// Where finished one-second buckets go.
+    pub buckets: UnboundedSender<SecondBucket>,
+    /// Run timeline.
+    pub timeline: Timeline,
+    /// Base seed.
+    pub seed: u64,
+}
+
+/// What a worker's tasks share: the run's shared state plus this worker's recorder.
+pub struct WorkerContext {
+    shared: Shared,
+    recorder: RefCell<Recorder>,
+    /// Stop signal (copied out of `shared` for short access).
+    pub stop: Stop,
+    /// Run timeline.
+    pub timeline: Timeline,
+    /// This worker's seed.
+    pub seed: u64,
+}
+
+/// What a worker hands back when it is done.
+pub struct WorkerOutput {
+    /// Everything it measured.
+    pub recorder: Recorder,
+}
+
+impl WorkerContext {
+    /// A context for worker number `index`.
+    pub fn new(shared: Shared, index: usize) -> WorkerContext {
+        WorkerContext {
+            recorder: RefCell::new(Recorder::new(shared.timeline.start)),
+            stop: shared.stop.clone(),
+            timeline: shared.timeline,
+            seed: shared.seed.wrapping_add(index as u64 * 7919),
+            shared,
+        }
+    }
+
+    /// Takes one request from the count bound; false once the bound is reached.
+    pub fn claim_request(&self) -> bool {
+        let Some(limit) = self.shared.limit else {
+            return true;
+        };
+        if self.shared.issued.fetch_add(1, Relaxed) < limit {
+            return true;
+        }
+        self.shared.issued.fetch_sub(1, Relaxed);
+        false
+    }
+
+    /// Sends one request picked from the mix, races it against cancellation, and records it.
+    pub async fn execute_and_record<R: Rng>(&self, intended: Instant, warmup: bool, rng: &mut R) {
+        let spec = self.shared.mix.pick(rng);
+        self.shared.in_flight.fetch_add(1, Relaxed);
+        let exchange = tokio::select! {
+            biased;
+            exchange = self.shared.client.execute(spec) => exchange,
+            _ = self.stop.reached(StopStage::Cancelled) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
+        };
+        self.shared.in_flight.fetch_sub(1, Relaxed);
+        let flushed = self.recorder.borrow_mut().record(Finished {
+            intended,
+            exchange: &exchange,
+            warmup,
+        });
+        if let Some(bucket) = flushed {
+            let _ = self.shared.buckets.send(bucket);
+        }
+    }
+
+    /// Flushes the last bucket and returns the recorder.
+    pub fn finish(self) -> WorkerOutput {
+        let mut recorder = self.recorder.into_inner();
+        let _ = self.shared.buckets.send(recorder.take_bucket());
+        WorkerOutput { recorder }
+    }
+}

@@ -1,0 +1,13 @@
+//! Measurement: outcomes, per-worker recorders with HDR histograms, the one-second series, and the results file.
+
+pub mod histogram;
+pub mod outcome;
+pub mod recorder;
+pub mod results;
+pub mod series;
+
+pub use histogram::{StoredHistogram, Summary};
+pub use outcome::{IoKind, Outcome, Phase};
+pub use recorder::{Finished, Recorder, TokenTotals};
+pub use results::{ResultsFile, RunResult};
+pub use series::{SecondBucket, SeriesCollector, SeriesPoint};

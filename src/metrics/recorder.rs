@@ -1,0 +1,238 @@
+//! The per-worker recorder: turns each finished request into histogram values and counters, with no lock on the hot path.
+//!
+//! Every generator worker owns one `Recorder`; they are merged once at the end of a run,
+//! and each worker hands its finished one-second buckets to the run's `SeriesCollector`.
+
+use super::{
+    histogram::{new_histogram, record_clamped},
+    outcome::Outcome,
+    series::SecondBucket,
+};
+use crate::client::{Exchange, Tokens};
+use hdrhistogram::Histogram;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+/// The histograms kept per run, by stable name.
+pub const HISTOGRAMS: [&str; 9] = [
+    "latency",
+    "service",
+    "pool_wait",
+    "connect",
+    "ttfb",
+    "ttft",
+    "itl",
+    "tpot",
+    "tokens_per_s",
+];
+
+/// One request as the generator saw it: when it was meant to start, when it did, and what the client reported.
+pub struct Finished<'a> {
+    /// The scheduled (open model) or ready (closed model) time: latency is measured from here.
+    pub intended: Instant,
+    /// What the client measured.
+    pub exchange: &'a Exchange,
+    /// True when `intended` falls inside the warm-up period (counted apart, not in statistics).
+    pub warmup: bool,
+}
+
+/// Everything one worker measured.
+pub struct Recorder {
+    /// Run start; second buckets are counted from here.
+    origin: Instant,
+    /// Latency and timing histograms, by name (see [`HISTOGRAMS`]).
+    pub histograms: BTreeMap<&'static str, Histogram<u64>>,
+    /// Outcome counts after warm-up.
+    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Outcome counts during warm-up.
+    pub warmup_outcomes: BTreeMap<Outcome, u64>,
+    /// Attempts made (first tries + retries) after warm-up.
+    pub attempts: u64,
+    /// Retries by reason key after warm-up.
+    pub retries: BTreeMap<String, u64>,
+    /// Token totals after warm-up.
+    pub tokens: TokenTotals,
+    /// First error excerpt seen per outcome, for reports.
+    pub error_samples: BTreeMap<Outcome, String>,
+    /// When the last measured request finished (the end of the measured window).
+    pub last_finish: Option<Instant>,
+    /// The one-second bucket being filled.
+    bucket: SecondBucket,
+}
+
+/// Token counts summed over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenTotals {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Output tokens.
+    pub output: u64,
+    /// Responses whose output count came from `usage`.
+    pub from_usage: u64,
+    /// Responses whose output count came from counting stream chunks.
+    pub counted: u64,
+}
+
+impl Recorder {
+    /// A recorder for a run that started at `origin`.
+    pub fn new(origin: Instant) -> Recorder {
+        Recorder {
+            origin,
+            histograms: HISTOGRAMS.iter().map(|n| (*n, new_histogram())).collect(),
+            outcomes: BTreeMap::new(),
+            warmup_outcomes: BTreeMap::new(),
+            attempts: 0,
+            retries: BTreeMap::new(),
+            tokens: TokenTotals::default(),
+            error_samples: BTreeMap::new(),
+            last_finish: None,
+            bucket: SecondBucket::new(0),
+        }
+    }
+
+    /// Records one finished request. Returns the completed second bucket when this request starts a new second.
+    pub fn record(&mut self, done: Finished<'_>) -> Option<SecondBucket> {
+        let ex = done.exchange;
+        let outcome = ex.outcome;
+        if done.warmup {
+            *self.warmup_outcomes.entry(outcome).or_default() += 1;
+            return None;
+        }
+        *self.outcomes.entry(outcome).or_default() += 1;
+        self.attempts += ex.attempts as u64;
+        self.last_finish = self.last_finish.max(Some(ex.finished));
+        if outcome == Outcome::Cancelled {
+            // Its latency is unknown (cut short by the run), so it is counted but not timed.
+            return self.roll_to(ex.finished);
+        }
+        for reason in &ex.retries {
+            *self.retries.entry(reason.key()).or_default() += 1;
+        }
+        if let Some(detail) = &ex.detail {
+            if outcome.is_error() && !self.error_samples.contains_key(&outcome) {
+                self.error_samples.insert(outcome, detail.clone());
+            }
+        }
+        let latency = micros(ex.finished.saturating_duration_since(done.intended));
+        self.put("latency", latency);
+        if let Some(sent) = ex.sent {
+            self.put(
+                "service",
+                micros(ex.finished.saturating_duration_since(sent)),
+            );
+        }
+        if ex.attempts > 0 {
+            self.put("pool_wait", micros(ex.pool_wait));
+        }
+        if let Some(connect) = ex.connect {
+            self.put("connect", micros(connect));
+        }
+        if let Some(ttfb) = ex.ttfb {
+            self.put("ttfb", micros(ttfb));
+        }
+        if outcome == Outcome::Ok {
+            self.record_tokens(ex);
+        }
+        let flushed = self.roll_to(ex.finished);
+        self.bucket.add(outcome, latency);
+        flushed
+    }
+
+    fn record_tokens(&mut self, ex: &Exchange) {
+        let Some(tokens) = ex.tokens else { return };
+        let Tokens {
+            input,
+            output,
+            from_usage,
+        } = tokens;
+        self.tokens.input += input;
+        self.tokens.output += output;
+        if from_usage {
+            self.tokens.from_usage += 1;
+        } else {
+            self.tokens.counted += 1;
+        }
+        let Some(stream) = &ex.stream else { return };
+        let Some(first) = stream.first_token else {
+            return;
+        };
+        let start = ex.sent.unwrap_or(first);
+        self.put("ttft", micros(first.saturating_duration_since(start)));
+        for gap in &stream.inter_token {
+            self.put("itl", micros(*gap));
+        }
+        if output > 1 {
+            let decode = ex.finished.saturating_duration_since(first);
+            self.put("tpot", micros(decode / (output as u32 - 1).max(1)));
+        }
+        let total = ex.finished.saturating_duration_since(start).as_secs_f64();
+        if total > 0.0 {
+            // Stored as milli-tokens per second so the integer histogram keeps three digits.
+            self.put("tokens_per_s", (output as f64 / total * 1000.0) as u64);
+        }
+    }
+
+    fn put(&mut self, name: &'static str, value: u64) {
+        if let Some(h) = self.histograms.get_mut(name) {
+            record_clamped(h, value);
+        }
+    }
+
+    /// Moves the current bucket forward to the second of `now`, returning the finished one if the second changed.
+    pub fn roll_to(&mut self, now: Instant) -> Option<SecondBucket> {
+        let second = now.saturating_duration_since(self.origin).as_secs();
+        if second <= self.bucket.second {
+            return None;
+        }
+        Some(std::mem::replace(
+            &mut self.bucket,
+            SecondBucket::new(second),
+        ))
+    }
+
+    /// Hands over the bucket being filled (at the end of a run).
+    pub fn take_bucket(&mut self) -> SecondBucket {
+        let second = self.bucket.second;
+        std::mem::replace(&mut self.bucket, SecondBucket::new(second))
+    }
+
+    /// Adds another worker's recorder into this one. Merging is exact: histograms add counts.
+    pub fn merge(&mut self, other: &Recorder) {
+        for (name, h) in &other.histograms {
+            if let Some(mine) = self.histograms.get_mut(name) {
+                // Same bounds on both sides, so adding cannot fail.
+                let _ = mine.add(h);
+            }
+        }
+        add_counts(&mut self.outcomes, &other.outcomes);
+        add_counts(&mut self.warmup_outcomes, &other.warmup_outcomes);
+        add_counts(&mut self.retries, &other.retries);
+        self.attempts += other.attempts;
+        self.tokens.input += other.tokens.input;
+        self.tokens.output += other.tokens.output;
+        self.tokens.from_usage += other.tokens.from_usage;
+        self.tokens.counted += other.tokens.counted;
+        self.last_finish = self.last_finish.max(other.last_finish);
+        for (k, v) in &other.error_samples {
+            self.error_samples.entry(*k).or_insert_with(|| v.clone());
+        }
+    }
+
+    /// Logical requests recorded (after warm-up).
+    pub fn total(&self) -> u64 {
+        self.outcomes.values().sum()
+    }
+}
+
+fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_default() += v;
+    }
+}
+
+/// Whole microseconds, saturating.
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}

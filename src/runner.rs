@@ -1,0 +1,199 @@
+//! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
+
+use crate::{
+    client::{Client, Origin},
+    load::{self, Progress, RequestMix, Stop, StopStage},
+    metrics::{
+        results::{HostInfo, RunIdentity, ScenarioInfo, ToolInfo, SCHEMA_VERSION},
+        ResultsFile, RunResult,
+    },
+    scenario::{Plan, PlannedRun, Scenario, Target},
+};
+use mock_upstream::{MockHandle, MockServer};
+use std::{path::Path, time::Duration};
+
+/// Why a plan could not be executed (as opposed to requests failing, which are outcomes).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A target's API key variable is not set.
+    #[error("target `{target}`: environment variable `{var}` (api_key_env) is not set; export it or remove `api_key_env`")]
+    MissingKey {
+        /// Target name.
+        target: String,
+        /// Variable name.
+        var: String,
+    },
+    /// The embedded mock could not start.
+    #[error("target `{target}`: cannot start the embedded mock-upstream: {error}")]
+    Mock {
+        /// Target name.
+        target: String,
+        /// Why.
+        error: String,
+    },
+    /// The target is unusable as configured.
+    #[error("target `{target}`: {error}")]
+    Target {
+        /// Target name.
+        target: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// Pause between runs so one run's connections and backlog do not leak into the next.
+const COOL_DOWN: Duration = Duration::from_millis(500);
+
+/// Checks what can be checked before any load is sent (keys present, URLs valid, mix buildable).
+pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
+    for target in &scenario.targets {
+        let key = api_key(target)?;
+        RequestMix::build(target, &scenario.workload.mix, key.as_deref()).map_err(|error| {
+            RunError::Target {
+                target: target.name.clone(),
+                error,
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs every planned run in order and gathers the results file. Stops early (keeping what was measured) when `stop` is interrupted.
+pub async fn execute(
+    scenario: &Scenario,
+    scenario_file: &Path,
+    plan: &Plan,
+    stop: &Stop,
+    mut on_progress: impl FnMut(&PlannedRun, &Progress),
+) -> Result<ResultsFile, RunError> {
+    preflight(scenario)?;
+    let started_at = now_rfc3339();
+    let mut runs = Vec::new();
+    for (i, planned) in plan.runs.iter().enumerate() {
+        if stop.was_interrupted() {
+            break;
+        }
+        if i > 0 {
+            tokio::time::sleep(COOL_DOWN).await;
+        }
+        // Each run gets its own stop stages; the user's interrupt is forwarded into it.
+        let run_stop = Stop::new();
+        let forward = {
+            let (outer, inner) = (stop.clone(), run_stop.clone());
+            tokio::spawn(async move {
+                outer.reached(StopStage::Draining).await;
+                inner.interrupt();
+            })
+        };
+        let result = execute_one(scenario, planned, &run_stop, i as u64, |p| {
+            on_progress(planned, p)
+        })
+        .await;
+        forward.abort();
+        runs.push(result?);
+    }
+    Ok(ResultsFile {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo::current(),
+        host: HostInfo::current(),
+        scenario: ScenarioInfo {
+            name: plan.name.clone(),
+            file: scenario_file.display().to_string(),
+            resolved: serde_json::to_value(scenario).unwrap_or(serde_json::Value::Null),
+        },
+        started_at,
+        interrupted: stop.was_interrupted(),
+        runs,
+    })
+}
+
+async fn execute_one(
+    scenario: &Scenario,
+    planned: &PlannedRun,
+    stop: &Stop,
+    index: u64,
+    on_progress: impl FnMut(&Progress),
+) -> Result<RunResult, RunError> {
+    let target = &planned.target;
+    let mock = start_mock(target).await?;
+    let url = match (&mock, &target.url) {
+        (Some(m), _) => m.base_url(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => unreachable!("validated: a target has a url or a mock"),
+    };
+    let origin = Origin::parse(&url).map_err(|error| RunError::Target {
+        target: target.name.clone(),
+        error,
+    })?;
+    let key = api_key(target)?;
+    let mix =
+        RequestMix::build(target, &scenario.workload.mix, key.as_deref()).map_err(|error| {
+            RunError::Target {
+                target: target.name.clone(),
+                error,
+            }
+        })?;
+    let client = Client::new(origin, planned.settings.clone());
+    let output = load::run(
+        &scenario.workload,
+        client.clone(),
+        mix,
+        stop.clone(),
+        0x5EED + index,
+        on_progress,
+    )
+    .await;
+    client.pool().close_idle();
+    let identity = RunIdentity {
+        target: target.name.clone(),
+        variant: planned.variant.clone(),
+        settings: planned.settings.clone(),
+        load: scenario.workload.describe(),
+        target_rps: None,
+    };
+    let result = RunResult::from_recorder(
+        identity,
+        &output.recorder,
+        output.measured_seconds,
+        output.series,
+        client.pool().stats(),
+    );
+    if let Some(m) = mock {
+        m.shutdown().await;
+    }
+    Ok(result)
+}
+
+async fn start_mock(target: &Target) -> Result<Option<MockHandle>, RunError> {
+    let Some(config) = &target.mock else {
+        return Ok(None);
+    };
+    let addr = "127.0.0.1:0".parse().expect("static address parses");
+    MockServer::start(addr, config.clone())
+        .await
+        .map(Some)
+        .map_err(|e| RunError::Mock {
+            target: target.name.clone(),
+            error: e.to_string(),
+        })
+}
+
+/// Reads the target's API key from its environment variable. The key is never logged.
+fn api_key(target: &Target) -> Result<Option<String>, RunError> {
+    let Some(var) = &target.api_key_env else {
+        return Ok(None);
+    };
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Err(RunError::MissingKey {
+            target: target.name.clone(),
+            var: var.clone(),
+        }),
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,11 @@
+//! Scenario files: the model users write, strict parsing with located errors, and the plan of runs it expands to.
+
+pub mod error;
+pub mod model;
+pub mod parse;
+pub mod plan;
+
+pub use error::ScenarioError;
+pub use model::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload};
+pub use parse::{load, parse};
+pub use plan::{Plan, PlannedRun};

@@ -1,0 +1,197 @@
+//! The scenario as users write it: targets, workload, client settings. Every field is documented here and checked strictly.
+
+use crate::{client::ClientSettings, units::Dur};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name used in output paths and reports; defaults to the file name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// What the scenario shows, for reports.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// One or more upstreams; several targets make a provider comparison.
+    #[serde(rename = "target")]
+    pub targets: Vec<Target>,
+    /// The traffic.
+    pub workload: Workload,
+    /// Client settings shared by every run (variants override them).
+    #[serde(default)]
+    pub client: ClientSettings,
+}
+
+/// One upstream: the embedded mock (a `mock` table) or a base URL.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name shown in reports.
+    pub name: String,
+    /// Base URL, e.g. "https://api.openai.com" (the request paths start with /v1).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Start mock-upstream in-process with this fault profile instead of using a URL.
+    #[serde(default)]
+    pub mock: Option<mock_upstream::MockConfig>,
+    /// Environment variable holding the API key, sent as `Authorization: Bearer ...`.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Model name sent in OpenAI requests.
+    #[serde(default = "default_model")]
+    pub model: String,
+}
+
+fn default_model() -> String {
+    "gpt-4o-mini".into()
+}
+
+/// How load is generated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// N users, each sending its next request when the previous one ends (plus think time).
+    Closed,
+}
+
+/// The traffic of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Load model.
+    #[serde(default = "default_load_model")]
+    pub model: LoadModel,
+    /// Concurrent users (closed model).
+    #[serde(default)]
+    pub users: Option<usize>,
+    /// How long to issue requests (after warm-up). At least one of `duration` and `requests` is required.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// How many requests to issue (after warm-up).
+    #[serde(default)]
+    pub requests: Option<u64>,
+    /// Requests whose start falls in this first period are counted apart and left out of statistics.
+    #[serde(default)]
+    pub warmup: Dur,
+    /// At the end, how long in-flight requests may still finish before they are cancelled.
+    #[serde(default = "default_grace")]
+    pub grace: Dur,
+    /// Generator threads (default: one per core, at most 2 fewer than cores... see `threads()`).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// The requests sent, picked by weight.
+    #[serde(default = "default_mix")]
+    pub mix: Vec<RequestTemplate>,
+}
+
+fn default_load_model() -> LoadModel {
+    LoadModel::Closed
+}
+
+fn default_grace() -> Dur {
+    Dur::secs(5)
+}
+
+fn default_mix() -> Vec<RequestTemplate> {
+    vec![RequestTemplate::default()]
+}
+
+/// One kind of request in the mix.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestTemplate {
+    /// `chat` (POST /v1/chat/completions), `embeddings` (POST /v1/embeddings) or `http` (anything).
+    #[serde(default = "default_kind")]
+    pub kind: RequestKind,
+    /// Relative weight in the mix.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Chat: stream the response as server-sent events.
+    #[serde(default)]
+    pub stream: bool,
+    /// Chat: `max_tokens`.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    /// Chat / embeddings: prompts, one picked at random per request.
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    /// HTTP: method.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// HTTP: path relative to the target's URL.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// HTTP: body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Extra headers for this request kind.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Default for RequestTemplate {
+    fn default() -> Self {
+        RequestTemplate {
+            kind: RequestKind::Chat,
+            weight: 1,
+            stream: false,
+            max_tokens: Some(32),
+            prompts: Vec::new(),
+            method: None,
+            path: None,
+            body: None,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_kind() -> RequestKind {
+    RequestKind::Chat
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// What a request template produces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    /// OpenAI chat completion.
+    Chat,
+    /// OpenAI embeddings.
+    Embeddings,
+    /// Any HTTP request.
+    Http,
+}
+
+impl Scenario {
+    /// The scenario's name, falling back to `fallback` (the file stem).
+    pub fn name_or(&self, fallback: &str) -> String {
+        self.name.clone().unwrap_or_else(|| fallback.to_string())
+    }
+}
+
+impl Workload {
+    /// Generator threads: the configured number, else one fewer than the cores (the upstream often shares the machine), at least one.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            cores.saturating_sub(1).max(1)
+        })
+    }
+
+    /// A one-line description for reports.
+    pub fn describe(&self) -> String {
+        match self.model {
+            LoadModel::Closed => format!("closed, {} users", self.users.unwrap_or(1)),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Reading a scenario file: strict TOML deserialization, then checks that need the whole scenario, each error located.
+
+use super::{
+    error::{key_at_line, line_col, ScenarioError},
+    model::{LoadModel, Scenario},
+};
+use std::path::Path;
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
+    parse(path, &source)
+}
+
+/// Parses scenario text; `path` is only used in error messages.
+pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = toml::from_str(source).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(span) => {
+                let (l, c) = line_col(source, span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        ScenarioError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            key: line.and_then(|l| key_at_line(source, l)),
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    check(path, source, &scenario)?;
+    Ok(scenario)
+}
+
+/// Checks that span several fields.
+fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
+    let fail = |key: &str, message: String| {
+        let line = find_key_line(source, key);
+        Err(ScenarioError {
+            file: path.to_path_buf(),
+            line,
+            column: line.map(|_| 1),
+            key: Some(key.to_string()),
+            message,
+        })
+    };
+    if s.targets.is_empty() {
+        return fail("target", "at least one [[target]] is required".into());
+    }
+    for (i, t) in s.targets.iter().enumerate() {
+        let key = format!("target[{i}]");
+        match (&t.url, &t.mock) {
+            (Some(_), Some(_)) => {
+                return fail(
+                    &key,
+                    format!(
+                        "target `{}` has both `url` and a `mock` table; give one",
+                        t.name
+                    ),
+                )
+            }
+            (None, None) => {
+                return fail(
+                    &key,
+                    format!(
+                        "target `{}` needs `url = \"https://...\"` or a `[target.mock]` table",
+                        t.name
+                    ),
+                )
+            }
+            (Some(url), None) => {
+                if let Err(e) = crate::client::Origin::parse(url) {
+                    return fail(&format!("{key}.url"), e);
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        if s.targets[..i].iter().any(|o| o.name == t.name) {
+            return fail(
+                &format!("{key}.name"),
+                format!("target name `{}` is used twice", t.name),
+            );
+        }
+    }
+    let w = &s.workload;
+    if w.duration.is_none() && w.requests.is_none() {
+        return fail(
+            "workload",
+            "give `duration` (e.g. \"10s\") or `requests` (a count), or both".into(),
+        );
+    }
+    match w.model {
+        LoadModel::Closed => {
+            if w.users.unwrap_or(0) == 0 {
+                return fail(
+                    "workload.users",
+                    "the closed model needs `users` ≥ 1".into(),
+                );
+            }
+        }
+    }
+    if w.mix.is_empty() || w.mix.iter().all(|m| m.weight == 0) {
+        return fail(
+            "workload.mix",
+            "the request mix needs at least one entry with weight ≥ 1".into(),
+        );
+    }
+    if s.client.max_connections == 0 {
+        return fail("client.max_connections", "must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Best-effort line of a dotted key (`workload.users`, `target[1].url`) for errors found after parsing.
+fn find_key_line(source: &str, dotted: &str) -> Option<usize> {
+    let last = dotted.rsplit('.').next()?;
+    let last = last.split('[').next()?;
+    source
+        .lines()
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(&format!("{last} "))
+                || t.starts_with(&format!("{last}="))
+                || t.starts_with(&format!("[{last}]"))
+                || t.starts_with(&format!("[[{last}]]"))
+        })
+        .map(|i| i + 1)
+}
