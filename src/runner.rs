@@ -149,7 +149,10 @@ async fn execute_one(
         variant: planned.variant.clone(),
         settings: planned.settings.clone(),
         load: scenario.workload.describe(),
-        target_rps: None,
+        target_rps: scenario
+            .workload
+            .is_open()
+            .then(|| scenario.workload.pacer().mean_rate()),
     };
     let result = RunResult::from_recorder(
         identity,

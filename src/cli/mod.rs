@@ -120,7 +120,7 @@ fn run(path: PathBuf, out: Option<PathBuf>, quiet: bool) -> u8 {
         Err(e) => return fail(exit::USAGE, e),
     };
     if let Err(e) = runner::preflight(&scenario) {
-        return fail(exit::USAGE, e);
+        return fail(exit::USAGE, format!("{}: {e}", path.display()));
     }
     let name = scenario.name_or(&stem(&path));
     let plan = Plan::new(name.clone(), &scenario);

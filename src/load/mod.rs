@@ -1,6 +1,8 @@
 //! Load generation: worker threads that drive the client by a load model, the run's timeline, and the stop/grace/cancel sequence.
 
 pub mod closed;
+pub mod open;
+pub mod pacer;
 pub mod requests;
 pub mod stop;
 pub mod worker;
@@ -161,12 +163,20 @@ fn spawn_workers(
     done: tokio::sync::mpsc::UnboundedSender<WorkerOutput>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let users = workload.users.unwrap_or(1);
-    let threads = threads.min(users.max(1));
+    let threads = if workload.is_open() {
+        threads
+    } else {
+        threads.min(users.max(1))
+    };
+    let think_time = workload.think_time.0;
+    let max_in_flight = workload.max_in_flight;
     (0..threads)
         .map(|index| {
             let shared = shared.clone();
+            let shared_seed = shared.seed;
             let done = done.clone();
             let model = workload.model;
+            let pacer = workload.is_open().then(|| workload.pacer());
             let share = users / threads + usize::from(index < users % threads);
             std::thread::Builder::new()
                 .name(format!("relaybench-worker-{index}"))
@@ -177,9 +187,21 @@ fn spawn_workers(
                         .expect("a current-thread runtime can be built");
                     let output = runtime.block_on(async move {
                         let ctx = WorkerContext::new(shared, index);
-                        match model {
-                            LoadModel::Closed => {
-                                closed::run_users(ctx, share, Duration::ZERO).await
+                        match (model, pacer) {
+                            (LoadModel::Closed, _) | (_, None) => {
+                                closed::run_users(ctx, share, think_time).await
+                            }
+                            // Same schedule seed on every worker: each takes its exact share.
+                            (_, Some(pacer)) => {
+                                open::run_schedule(
+                                    ctx,
+                                    pacer,
+                                    index,
+                                    threads,
+                                    max_in_flight,
+                                    shared_seed,
+                                )
+                                .await
                             }
                         }
                     });

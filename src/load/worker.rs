@@ -113,6 +113,25 @@ impl WorkerContext {
         }
     }
 
+    /// Requests in flight across the run.
+    pub fn in_flight(&self) -> &AtomicU64 {
+        &self.shared.in_flight
+    }
+
+    /// Records how late an open-model request started.
+    pub fn note_start_lag(&self, lag: std::time::Duration, warmup: bool) {
+        if !warmup {
+            self.recorder.borrow_mut().note_start_lag(lag);
+        }
+    }
+
+    /// Counts a request the in-flight cap refused to start.
+    pub fn note_dropped(&self, warmup: bool) {
+        if !warmup {
+            self.recorder.borrow_mut().dropped += 1;
+        }
+    }
+
     /// Flushes the last bucket and returns the recorder.
     pub fn finish(self) -> WorkerOutput {
         let mut recorder = self.recorder.into_inner();

@@ -16,7 +16,7 @@ use std::{
 };
 
 /// The histograms kept per run, by stable name.
-pub const HISTOGRAMS: [&str; 9] = [
+pub const HISTOGRAMS: [&str; 10] = [
     "latency",
     "service",
     "pool_wait",
@@ -26,7 +26,11 @@ pub const HISTOGRAMS: [&str; 9] = [
     "itl",
     "tpot",
     "tokens_per_s",
+    "start_lag",
 ];
+
+/// A start later than this behind its schedule counts as late (timer and scheduling noise is far below it).
+pub const LATE_AFTER: Duration = Duration::from_millis(5);
 
 /// One request as the generator saw it: when it was meant to start, when it did, and what the client reported.
 pub struct Finished<'a> {
@@ -56,6 +60,10 @@ pub struct Recorder {
     pub tokens: TokenTotals,
     /// First error excerpt seen per outcome, for reports.
     pub error_samples: BTreeMap<Outcome, String>,
+    /// Open model: requests that started more than `LATE_AFTER` behind schedule.
+    pub late: u64,
+    /// Open model: requests not started because `max_in_flight` was reached.
+    pub dropped: u64,
     /// When the last measured request finished (the end of the measured window).
     pub last_finish: Option<Instant>,
     /// The one-second bucket being filled.
@@ -87,6 +95,8 @@ impl Recorder {
             retries: BTreeMap::new(),
             tokens: TokenTotals::default(),
             error_samples: BTreeMap::new(),
+            late: 0,
+            dropped: 0,
             last_finish: None,
             bucket: SecondBucket::new(0),
         }
@@ -174,6 +184,14 @@ impl Recorder {
         }
     }
 
+    /// Records an open-model start lag (every start, so the lag distribution is complete).
+    pub fn note_start_lag(&mut self, lag: Duration) {
+        if lag > LATE_AFTER {
+            self.late += 1;
+        }
+        self.put("start_lag", micros(lag));
+    }
+
     fn put(&mut self, name: &'static str, value: u64) {
         if let Some(h) = self.histograms.get_mut(name) {
             record_clamped(h, value);
@@ -215,6 +233,8 @@ impl Recorder {
         self.tokens.from_usage += other.tokens.from_usage;
         self.tokens.counted += other.tokens.counted;
         self.last_finish = self.last_finish.max(other.last_finish);
+        self.late += other.late;
+        self.dropped += other.dropped;
         for (k, v) in &other.error_samples {
             self.error_samples.entry(*k).or_insert_with(|| v.clone());
         }

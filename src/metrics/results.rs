@@ -115,6 +115,12 @@ pub struct RunResult {
     pub rps: f64,
     /// Target rate of an open model, for comparison with `rps`.
     pub target_rps: Option<f64>,
+    /// Open model: requests that started more than 5 ms behind schedule (their lag is in `histograms.start_lag`).
+    #[serde(default)]
+    pub late: u64,
+    /// Open model: arrivals not started because `max_in_flight` was reached (not in `scheduled`).
+    #[serde(default)]
+    pub dropped: u64,
     /// Histograms by name (`latency`, `service`, `pool_wait`, ...); empty ones omitted.
     pub histograms: BTreeMap<String, StoredHistogram>,
     /// One point per second.
@@ -175,6 +181,8 @@ impl RunResult {
                 0.0
             },
             target_rps: identity.target_rps,
+            late: recorder.late,
+            dropped: recorder.dropped,
             histograms,
             series,
             pool,

@@ -57,6 +57,12 @@ fn default_model() -> String {
 pub enum LoadModel {
     /// N users, each sending its next request when the previous one ends (plus think time).
     Closed,
+    /// Open model: requests start at a constant rate, evenly spaced, whatever the upstream does.
+    Constant,
+    /// Open model: Poisson arrivals at `rate` (exponential gaps), like independent clients.
+    Poisson,
+    /// Open model: the rate moves linearly through `stages`, starting from `start_rate`.
+    Ramp,
 }
 
 /// The traffic of a run.
@@ -69,6 +75,21 @@ pub struct Workload {
     /// Concurrent users (closed model).
     #[serde(default)]
     pub users: Option<usize>,
+    /// Closed model: pause between a user's response and its next request.
+    #[serde(default)]
+    pub think_time: Dur,
+    /// Open models: requests per second.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Ramp: the rate at the start of the first stage.
+    #[serde(default)]
+    pub start_rate: f64,
+    /// Ramp: stages `{ rate = 200, duration = "30s" }`; the rate moves linearly to each stage's rate.
+    #[serde(default)]
+    pub stages: Vec<StageSpec>,
+    /// Open models: at most this many requests in flight; an arrival beyond it is counted as dropped.
+    #[serde(default)]
+    pub max_in_flight: Option<u64>,
     /// How long to issue requests (after warm-up). At least one of `duration` and `requests` is required.
     #[serde(default)]
     pub duration: Option<Dur>,
@@ -87,6 +108,16 @@ pub struct Workload {
     /// The requests sent, picked by weight.
     #[serde(default = "default_mix")]
     pub mix: Vec<RequestTemplate>,
+}
+
+/// One ramp stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// Rate (req/s) reached at the end of the stage.
+    pub rate: f64,
+    /// Length of the stage.
+    pub duration: Dur,
 }
 
 fn default_load_model() -> LoadModel {
@@ -190,8 +221,52 @@ impl Workload {
 
     /// A one-line description for reports.
     pub fn describe(&self) -> String {
+        let rate = self.rate.unwrap_or(0.0);
         match self.model {
             LoadModel::Closed => format!("closed, {} users", self.users.unwrap_or(1)),
+            LoadModel::Constant => format!("open, constant {rate} req/s"),
+            LoadModel::Poisson => format!("open, Poisson {rate} req/s"),
+            LoadModel::Ramp => {
+                let stages: Vec<String> = self
+                    .stages
+                    .iter()
+                    .map(|s| format!("{}/{}", s.rate, s.duration))
+                    .collect();
+                format!(
+                    "open, ramp from {} req/s: {}",
+                    self.start_rate,
+                    stages.join(" → ")
+                )
+            }
+        }
+    }
+
+    /// Whether requests follow a schedule (open model) rather than users.
+    pub fn is_open(&self) -> bool {
+        self.model != LoadModel::Closed
+    }
+
+    /// The open model's schedule, covering warm-up and the measured duration.
+    pub fn pacer(&self) -> Box<dyn crate::load::pacer::Pacer> {
+        use crate::load::pacer::{RatePacer, Stage};
+        let total = self.duration.map(|d| self.warmup.0 + d.0);
+        match self.model {
+            LoadModel::Ramp => {
+                let stages: Vec<Stage> = self
+                    .stages
+                    .iter()
+                    .map(|s| Stage {
+                        rate: s.rate,
+                        duration: s.duration.0,
+                    })
+                    .collect();
+                Box::new(RatePacer::stages(self.start_rate, &stages, false))
+            }
+            model => Box::new(RatePacer::constant(
+                self.rate.unwrap_or(0.0),
+                total,
+                model == LoadModel::Poisson,
+            )),
         }
     }
 }

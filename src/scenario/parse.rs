@@ -91,7 +91,9 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         }
     }
     let w = &s.workload;
-    if w.duration.is_none() && w.requests.is_none() {
+    if w.model == LoadModel::Ramp && !w.stages.is_empty() {
+        // A ramp's length is the sum of its stages.
+    } else if w.duration.is_none() && w.requests.is_none() {
         return fail(
             "workload",
             "give `duration` (e.g. \"10s\") or `requests` (a count), or both".into(),
@@ -104,6 +106,42 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                     "workload.users",
                     "the closed model needs `users` ≥ 1".into(),
                 );
+            }
+        }
+        LoadModel::Constant | LoadModel::Poisson => {
+            if !w.rate.is_some_and(|r| r > 0.0 && r.is_finite()) {
+                return fail(
+                    "workload.rate",
+                    "open models need `rate` > 0 (requests per second)".into(),
+                );
+            }
+            if w.users.is_some() {
+                return fail(
+                    "workload.users",
+                    "`users` belongs to the closed model; open models take `rate`".into(),
+                );
+            }
+            if w.duration.is_none() {
+                return fail(
+                    "workload.duration",
+                    "open models need a `duration` (the schedule's length)".into(),
+                );
+            }
+        }
+        LoadModel::Ramp => {
+            if w.stages.is_empty() {
+                return fail(
+                    "workload.stages",
+                    "the ramp model needs `stages = [{ rate = 100, duration = \"30s\" }, ...]`"
+                        .into(),
+                );
+            }
+            if w.stages
+                .iter()
+                .any(|st| !(st.rate >= 0.0 && st.rate.is_finite()))
+                || w.start_rate < 0.0
+            {
+                return fail("workload.stages", "stage rates must be ≥ 0".into());
             }
         }
     }
