@@ -88,6 +88,14 @@ impl Client {
         let conn = checkout.conn();
         conn.uses += 1;
         let read_timeout = self.settings.timeouts.read.0;
+        // hyper's HTTP/1 sender accepts a request only once the previous exchange on the
+        // connection has been fully wound down; sending earlier fails spuriously.
+        if let Err(e) = conn.sender.ready().await {
+            exchange.outcome = body::classify_hyper_error(&e);
+            exchange.detail = Some(e.to_string());
+            exchange.finished = Instant::now();
+            return exchange;
+        }
         let response =
             match tokio::time::timeout(read_timeout, conn.sender.send_request(request)).await {
                 Err(_) => Err(Outcome::Timeout(Phase::Read)),

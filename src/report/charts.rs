@@ -135,7 +135,8 @@ pub fn spectrum_svg(results: &ResultsFile) -> Result<String, String> {
 /// The latency percentile spectrum as a PNG file.
 pub fn spectrum_png(results: &ResultsFile, path: &Path) -> Result<(), String> {
     fonts();
-    let tmp = path.with_extension("png.partial");
+    // The image encoder picks the format from the extension, so the temporary name keeps `.png`.
+    let tmp = path.with_extension("partial.png");
     draw_spectrum(BitMapBackend::new(&tmp, SIZE).into_drawing_area(), results)?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
