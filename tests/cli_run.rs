@@ -96,3 +96,51 @@ fn unreachable_target_exits_3() {
         "what was measured (connect errors) is still written"
     );
 }
+
+#[test]
+fn ctrl_c_writes_partial_results_and_exits_130() {
+    let s = Session::new();
+    let scenario = s.write(
+        "long.toml",
+        "[[target]]\nname = \"m\"\n[target.mock]\nlatency = \"5ms\"\n[workload]\nusers = 4\nduration = \"60s\"\n",
+    );
+    let mut child = s
+        .command(&["run", scenario.to_str().unwrap(), "--out", "out", "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SIGINT to this child only, by pid, as a terminal's Ctrl-C would.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("relaybench did not stop within 30 s of SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code, Some(130), "{}", text(&out));
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+    assert_eq!(results["interrupted"], true);
+    let run = &results["runs"][0];
+    let scheduled = run["scheduled"].as_u64().unwrap();
+    let sum: u64 = run["outcomes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(scheduled > 50, "two seconds of load were kept");
+    assert_eq!(scheduled, sum, "nothing measured is lost");
+}

@@ -45,6 +45,9 @@ enum Command {
         /// No live progress.
         #[arg(long, short)]
         quiet: bool,
+        /// Run only these variants (`NAME` or `TARGET/NAME`; repeatable).
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Parse and check a scenario, print the plan, run nothing.
     Validate {
@@ -85,7 +88,8 @@ pub fn main() -> ExitCode {
             scenario,
             out,
             quiet,
-        } => run(scenario, out, quiet),
+            only,
+        } => run(scenario, out, quiet, &only),
         Command::Validate { scenario } => validate(scenario),
         Command::Report { results, out } => rerender(results, out),
     })
@@ -114,7 +118,7 @@ fn validate(path: PathBuf) -> u8 {
     exit::OK
 }
 
-fn run(path: PathBuf, out: Option<PathBuf>, quiet: bool) -> u8 {
+fn run(path: PathBuf, out: Option<PathBuf>, quiet: bool, only: &[String]) -> u8 {
     let scenario = match scenario::load(&path) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
@@ -123,7 +127,14 @@ fn run(path: PathBuf, out: Option<PathBuf>, quiet: bool) -> u8 {
         return fail(exit::USAGE, format!("{}: {e}", path.display()));
     }
     let name = scenario.name_or(&stem(&path));
-    let plan = Plan::new(name.clone(), &scenario);
+    let mut plan = Plan::new(name.clone(), &scenario);
+    plan.only(only);
+    if plan.runs.is_empty() {
+        return fail(
+            exit::USAGE,
+            format!("{}: --only matches no variant", path.display()),
+        );
+    }
     let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&name).join(timestamp()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,6 +22,12 @@ pub struct Scenario {
     /// Client settings shared by every run (variants override them).
     #[serde(default)]
     pub client: ClientSettings,
+    /// Lists of client settings whose cartesian product becomes variants, e.g. `max_connections = [10, 20]`; dotted keys reach sub-tables (`"timeouts.pool" = ["1s", "5s"]`).
+    #[serde(default)]
+    pub matrix: Option<toml::Table>,
+    /// Explicit variants: `name` plus the `[client]` settings they change.
+    #[serde(default, rename = "variant")]
+    pub variants: Vec<toml::Table>,
 }
 
 /// One upstream: the embedded mock (a `mock` table) or a base URL.

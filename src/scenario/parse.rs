@@ -81,7 +81,11 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                     return fail(&format!("{key}.url"), e);
                 }
             }
-            (None, Some(_)) => {}
+            (None, Some(mock)) => {
+                if let Err(e) = mock.validate() {
+                    return fail(&format!("{key}.mock"), e.to_string());
+                }
+            }
         }
         if s.targets[..i].iter().any(|o| o.name == t.name) {
             return fail(
@@ -151,6 +155,9 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
             "the request mix needs at least one entry with weight ≥ 1".into(),
         );
     }
+    if let Err(e) = super::plan::variants(s) {
+        return fail(&e.key, e.message);
+    }
     if s.client.max_connections == 0 {
         return fail("client.max_connections", "must be at least 1".into());
     }
@@ -159,16 +166,22 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
 
 /// Best-effort line of a dotted key (`workload.users`, `target[1].url`) for errors found after parsing.
 fn find_key_line(source: &str, dotted: &str) -> Option<usize> {
-    let last = dotted.rsplit('.').next()?;
-    let last = last.split('[').next()?;
+    let last = dotted.rsplit('.').next()?.split('[').next()?.to_string();
+    // A matrix key like `matrix.timeouts.pool` is written quoted: `"timeouts.pool" = [...]`.
+    let quoted = dotted
+        .split_once('.')
+        .map(|(_, rest)| format!("\"{rest}\""));
+    let names: Vec<String> = std::iter::once(last).chain(quoted).collect();
     source
         .lines()
         .position(|l| {
             let t = l.trim_start();
-            t.starts_with(&format!("{last} "))
-                || t.starts_with(&format!("{last}="))
-                || t.starts_with(&format!("[{last}]"))
-                || t.starts_with(&format!("[[{last}]]"))
+            names.iter().any(|n| {
+                t.starts_with(&format!("{n} "))
+                    || t.starts_with(&format!("{n}="))
+                    || t.starts_with(&format!("[{n}]"))
+                    || t.starts_with(&format!("[[{n}]]"))
+            })
         })
         .map(|i| i + 1)
 }
