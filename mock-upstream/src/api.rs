@@ -19,7 +19,8 @@ use crate::stats::FaultKind;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use rand::Rng;
 use std::sync::Arc;
@@ -82,7 +83,10 @@ async fn run(
     seq: u64,
 ) -> Step<Response<MockBody>> {
     let config = &active.config;
-    check_key(&req, config)?;
+    if let Err(refused) = check_key(&req, config) {
+        drain(req.into_body()).await;
+        return Err(refused);
+    }
     let body = read_body(req, config.body_limit).await?;
     let plan = match kind {
         ApiKind::Chat => Plan::Chat(
@@ -194,20 +198,51 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let mut body = req.into_body();
     if declared.is_some_and(|n| n > limit) {
+        drain(body).await;
         return Err(too_large());
     }
-    let limited = Limited::new(
-        req.into_body(),
-        usize::try_from(limit).unwrap_or(usize::MAX),
-    );
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(respond::error(&ApiError::invalid(format!(
-            "Could not read the request body: {e}"
-        )))),
+    let mut data = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                return Err(respond::error(&ApiError::invalid(format!(
+                    "Could not read the request body: {e}"
+                ))))
+            }
+        };
+        if let Some(chunk) = frame.data_ref() {
+            if (data.len() + chunk.len()) as u64 > limit {
+                drain(body).await;
+                return Err(too_large());
+            }
+            data.extend_from_slice(chunk);
+        }
     }
+    Ok(data.freeze())
+}
+
+/// Reads and discards what is left of a request body (up to a bound, briefly) before an early
+/// reply. Closing a socket with unread input makes the kernel send RST, and the client would
+/// lose the error response itself; nginx's "lingering close" exists for the same reason.
+pub(crate) async fn drain(mut body: Incoming) {
+    const MAX_DRAIN: usize = 16 * 1024 * 1024;
+    const DRAIN_WAIT: Duration = Duration::from_secs(2);
+    if body.is_end_stream() {
+        return;
+    }
+    let _ = tokio::time::timeout(DRAIN_WAIT, async {
+        let mut seen = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > MAX_DRAIN {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 #[allow(clippy::result_large_err)]

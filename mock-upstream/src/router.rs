@@ -11,7 +11,7 @@ use crate::connection::ConnState;
 use crate::control;
 use crate::openai::{errors::ApiError, models};
 use crate::respond;
-use crate::state::{rng_for, splitmix, Shared};
+use crate::state::{rng_for, splitmix, Active, Shared};
 use crate::stats::{FaultKind, Route};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -65,26 +65,11 @@ pub(crate) async fn handle(
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut resp = match target {
         Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq).await,
-        Target::Models => respond::json(
-            StatusCode::OK,
-            models::list_body(&active.config.models, shared.started_unix),
-        ),
-        Target::Model(id)
-            if active.config.models.is_empty() || active.config.models.contains(&id) =>
-        {
-            respond::json(StatusCode::OK, models::model_body(&id, shared.started_unix))
-        }
-        Target::Model(id) => respond::error(&ApiError::unknown_model(&id)),
-        Target::Healthz => respond::json(
-            StatusCode::OK,
-            bytes::Bytes::from_static(b"{\"status\":\"ok\"}"),
-        ),
         Target::Control(action) => control::handle(action, req, &shared).await,
-        Target::NotFound => respond::error(&ApiError::unknown_url(method.as_str(), &path)),
-        Target::WrongMethod(_, allowed) => {
-            let mut r = respond::error(&ApiError::wrong_method(method.as_str(), &path, allowed));
-            respond::set_header(&mut r, "allow", allowed);
-            r
+        other => {
+            // These routes take no body; read any that came so the reply is not lost to a reset.
+            api::drain(req.into_body()).await;
+            bodiless(other, &shared, &active, &method, &path)
         }
     };
     shared.stats.response(resp.status().as_u16());
@@ -114,8 +99,41 @@ pub(crate) async fn handle(
     Ok(resp)
 }
 
+/// Routes that need nothing from the request but its method and path.
+fn bodiless(
+    target: Target,
+    shared: &Shared,
+    active: &Active,
+    method: &Method,
+    path: &str,
+) -> Response<MockBody> {
+    let models = &active.config.models;
+    match target {
+        Target::Models => respond::json(
+            StatusCode::OK,
+            models::list_body(models, shared.started_unix),
+        ),
+        Target::Model(id) if models.is_empty() || models.contains(&id) => {
+            respond::json(StatusCode::OK, models::model_body(&id, shared.started_unix))
+        }
+        Target::Model(id) => respond::error(&ApiError::unknown_model(&id)),
+        Target::Healthz => respond::json(
+            StatusCode::OK,
+            bytes::Bytes::from_static(b"{\"status\":\"ok\"}"),
+        ),
+        Target::WrongMethod(_, allowed) => {
+            let mut r = respond::error(&ApiError::wrong_method(method.as_str(), path, allowed));
+            respond::set_header(&mut r, "allow", allowed);
+            r
+        }
+        Target::NotFound | Target::Api(_) | Target::Control(_) => {
+            respond::error(&ApiError::unknown_url(method.as_str(), path))
+        }
+    }
+}
+
 /// Waits out the connection's emulated handshake (fixed by its first request).
-async fn handshake(shared: &Shared, conn: &ConnState, active: &crate::state::Active) {
+async fn handshake(shared: &Shared, conn: &ConnState, active: &Active) {
     let (done_at, first) = conn.handshake_deadline(|| {
         let profile = active.schedule.at(Instant::now());
         if profile.handshake_delay.is_zero() {
