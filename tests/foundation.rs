@@ -34,7 +34,11 @@ fn mock_config(toml_text: &str) -> MockConfig {
     toml::from_str(toml_text).expect("mock profile parses")
 }
 
+/// Load tests in this file run one at a time: they measure latency on a 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run(s: &Scenario) -> relaybench::metrics::ResultsFile {
+    let _one_at_a_time = SERIAL.lock().await;
     let plan = Plan::new("t".into(), s);
     runner::execute(s, Path::new("test.toml"), &plan, &Stop::new(), |_, _| {})
         .await

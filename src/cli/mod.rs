@@ -1,11 +1,12 @@
 //! The command line: argument parsing, dispatch to the stages, terminal output and exit codes.
 
 mod progress;
+mod quick;
+mod run;
+mod validate;
 
 use crate::{
-    load::Stop,
     report,
-    runner::{self, RunError},
     scenario::{self, Plan},
 };
 use clap::{Parser, Subcommand};
@@ -42,17 +43,34 @@ enum Command {
         /// Output folder (default: reports/<scenario>/<timestamp>/).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// No live progress.
-        #[arg(long, short)]
-        quiet: bool,
+        /// Override a scenario value: --set workload.users=64 --set client.max_connections=20.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
         /// Run only these variants (`NAME` or `TARGET/NAME`; repeatable).
         #[arg(long)]
         only: Vec<String>,
+        /// No live progress.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Ad-hoc load on one URL with oha-style flags; same outputs as `run`.
+    Quick {
+        #[command(flatten)]
+        args: quick::QuickArgs,
+        /// Output folder (default: reports/quick/<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No live progress.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Parse and check a scenario, print the plan, run nothing.
     Validate {
         /// The scenario (TOML).
         scenario: PathBuf,
+        /// Override a scenario value, as with `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Re-render every output from one or more results.json files.
     Report {
@@ -87,123 +105,55 @@ pub fn main() -> ExitCode {
         Command::Run {
             scenario,
             out,
-            quiet,
+            sets,
             only,
-        } => run(scenario, out, quiet, &only),
-        Command::Validate { scenario } => validate(scenario),
+            quiet,
+        } => match load(&scenario, &sets) {
+            Err(code) => code,
+            Ok(s) => run::run_scenario(
+                &s,
+                &s.name_or(&stem(&scenario)),
+                run::RunOptions {
+                    source: &scenario,
+                    out,
+                    quiet,
+                    only: &only,
+                },
+            ),
+        },
+        Command::Quick { args, out, quiet } => match quick::scenario(&args) {
+            Err(e) => fail(exit::USAGE, e),
+            Ok(s) => run::run_scenario(
+                &s,
+                "quick",
+                run::RunOptions {
+                    source: std::path::Path::new(&args.url),
+                    out,
+                    quiet,
+                    only: &[],
+                },
+            ),
+        },
+        Command::Validate { scenario, sets } => match load(&scenario, &sets) {
+            Err(code) => code,
+            Ok(s) => {
+                let plan = Plan::new(s.name_or(&stem(&scenario)), &s);
+                print!("{}", validate::describe_plan(&s, &plan));
+                exit::OK
+            }
+        },
         Command::Report { results, out } => rerender(results, out),
     })
+}
+
+/// Loads a scenario with `--set` overrides; on error prints it and returns exit code 2.
+fn load(path: &std::path::Path, sets: &[String]) -> Result<scenario::Scenario, u8> {
+    scenario::load_with(path, sets).map_err(|e| fail(exit::USAGE, e))
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     code
-}
-
-fn validate(path: PathBuf) -> u8 {
-    let scenario = match scenario::load(&path) {
-        Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
-    };
-    let plan = Plan::new(scenario.name_or(&stem(&path)), &scenario);
-    println!("scenario `{}`: {} run(s)", plan.name, plan.runs.len());
-    for run in &plan.runs {
-        println!(
-            "  {}/{}  {}",
-            run.target.name,
-            run.variant,
-            scenario.workload.describe()
-        );
-    }
-    exit::OK
-}
-
-fn run(path: PathBuf, out: Option<PathBuf>, quiet: bool, only: &[String]) -> u8 {
-    let scenario = match scenario::load(&path) {
-        Ok(s) => s,
-        Err(e) => return fail(exit::USAGE, e),
-    };
-    if let Err(e) = runner::preflight(&scenario) {
-        return fail(exit::USAGE, format!("{}: {e}", path.display()));
-    }
-    let name = scenario.name_or(&stem(&path));
-    let mut plan = Plan::new(name.clone(), &scenario);
-    plan.only(only);
-    if plan.runs.is_empty() {
-        return fail(
-            exit::USAGE,
-            format!("{}: --only matches no variant", path.display()),
-        );
-    }
-    let out = out.unwrap_or_else(|| PathBuf::from("reports").join(&name).join(timestamp()));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return fail(
-                exit::NOT_MEASURED,
-                format!("cannot start the async runtime: {e}"),
-            )
-        }
-    };
-    let stop = Stop::new();
-    let results = runtime.block_on(async {
-        let interrupt = {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!(
-                        "\ninterrupted: finishing in-flight requests, then writing partial results"
-                    );
-                    stop.interrupt();
-                }
-            })
-        };
-        let mut progress = progress::Progress::new(quiet);
-        let results = runner::execute(&scenario, &path, &plan, &stop, |run, p| {
-            progress.update(run, p)
-        })
-        .await;
-        interrupt.abort();
-        results
-    });
-    let results = match results {
-        Ok(r) => r,
-        Err(e @ RunError::MissingKey { .. }) => return fail(exit::USAGE, e),
-        Err(e) => return fail(exit::NOT_MEASURED, e),
-    };
-    let written = match report::write_all(&results, &out) {
-        Ok(w) => w,
-        Err(e) => return fail(exit::USAGE, e),
-    };
-    print!("{}", report::terminal::summary_table(&results));
-    println!(
-        "\nwrote {}, {}, {}",
-        written.results.display(),
-        written.html.display(),
-        written
-            .pngs
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if results.interrupted {
-        return exit::INTERRUPTED;
-    }
-    let measured = results
-        .runs
-        .iter()
-        .any(|r| r.count("ok") > 0 || r.outcomes.keys().any(|k| k.starts_with("status_")));
-    if !measured {
-        return fail(
-            exit::NOT_MEASURED,
-            "no request got a response from any target: nothing was measured",
-        );
-    }
-    exit::OK
 }
 
 fn rerender(files: Vec<PathBuf>, out: PathBuf) -> u8 {
@@ -236,11 +186,4 @@ fn stem(path: &std::path::Path) -> String {
         .and_then(|s| s.to_str())
         .unwrap_or("scenario")
         .to_string()
-}
-
-fn timestamp() -> String {
-    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
-    time::OffsetDateTime::now_utc()
-        .format(&fmt)
-        .unwrap_or_else(|_| "run".into())
 }

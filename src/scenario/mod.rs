@@ -7,5 +7,5 @@ pub mod plan;
 
 pub use error::ScenarioError;
 pub use model::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload};
-pub use parse::{load, parse};
+pub use parse::{load, load_with, parse};
 pub use plan::{Plan, PlannedRun};

@@ -18,6 +18,92 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(path, &source)
 }
 
+/// Reads a scenario file and applies `--set key=value` overrides before checking it.
+pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+    if sets.is_empty() {
+        return load(path);
+    }
+    let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key: None,
+        message: format!("cannot read the scenario file: {e}"),
+    })?;
+    let fail = |key: Option<String>, message: String| ScenarioError {
+        file: path.to_path_buf(),
+        line: None,
+        column: None,
+        key,
+        message,
+    };
+    let mut table: toml::Table = source
+        .parse()
+        .map_err(|e: toml::de::Error| fail(None, e.message().to_string()))?;
+    for set in sets {
+        let (key, value) = set.split_once('=').ok_or_else(|| {
+            fail(
+                None,
+                format!("--set `{set}`: expected KEY=VALUE, e.g. workload.users=64"),
+            )
+        })?;
+        let value = parse_value(value.trim());
+        apply(&mut table, key.trim(), value)
+            .map_err(|m| fail(Some(key.trim().to_string()), format!("--set: {m}")))?;
+    }
+    let text = toml::to_string(&table).map_err(|e| fail(None, e.to_string()))?;
+    parse(&path.with_extension("toml (after --set)"), &text)
+}
+
+/// A `--set` value: TOML when it parses as TOML (`64`, `true`, `[1, 2]`, `"x"`), else a plain string (`10s`).
+fn parse_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// Sets a dotted key (`client.timeouts.pool`; `target.0.url` for the first target), creating tables as needed.
+fn apply(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result<(), String> {
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let (first, rest) = parts.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.to_string(), value);
+        return Ok(());
+    }
+    let child = table
+        .entry(first.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    set_in(child, first, rest, value)
+}
+
+fn set_in(
+    node: &mut toml::Value,
+    name: &str,
+    rest: &[&str],
+    value: toml::Value,
+) -> Result<(), String> {
+    match node {
+        toml::Value::Table(t) => apply(t, &rest.join("."), value),
+        toml::Value::Array(items) => {
+            let (index, tail) = rest.split_first().ok_or("empty key")?;
+            let i: usize = index.parse().map_err(|_| {
+                format!("`{name}` is a list; address an element as `{name}.0.<key>`")
+            })?;
+            let item = items
+                .get_mut(i)
+                .ok_or_else(|| format!("`{name}` has no element {i}"))?;
+            if tail.is_empty() {
+                *item = value;
+                return Ok(());
+            }
+            set_in(item, index, tail, value)
+        }
+        _ => Err(format!("`{name}` is not a table")),
+    }
+}
+
 /// Parses scenario text; `path` is only used in error messages.
 pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     let scenario: Scenario = toml::from_str(source).map_err(|e| {

@@ -1,0 +1,150 @@
+//! `relaybench quick URL`: an ad-hoc run from oha-style flags, turned into a one-target scenario so it gets the same outputs as `run`.
+
+use crate::{
+    client::{ClientSettings, HttpVersion},
+    scenario::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload},
+    units::Dur,
+};
+use std::collections::BTreeMap;
+
+/// Flags of `quick`, named as in oha (and hey).
+#[derive(clap::Args, Debug, Clone)]
+pub struct QuickArgs {
+    /// The URL to load (http:// or https://), e.g. http://127.0.0.1:8080/v1/models.
+    pub url: String,
+    /// Concurrent users (closed model), or the in-flight cap with -q.
+    #[arg(short = 'c', default_value_t = 50)]
+    pub users: usize,
+    /// Number of requests (default 200 when -z is not given).
+    #[arg(short = 'n')]
+    pub requests: Option<u64>,
+    /// Duration, e.g. 10s (stops at whichever of -n and -z comes first).
+    #[arg(short = 'z')]
+    pub duration: Option<Dur>,
+    /// Rate in requests per second: switches to the open model (constant rate).
+    #[arg(short = 'q')]
+    pub rate: Option<f64>,
+    /// HTTP method.
+    #[arg(short = 'm', default_value = "GET")]
+    pub method: String,
+    /// Extra header "Name: value" (repeatable).
+    #[arg(short = 'H')]
+    pub headers: Vec<String>,
+    /// Request body.
+    #[arg(short = 'd')]
+    pub body: Option<String>,
+    /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
+    #[arg(long)]
+    pub http2: bool,
+    /// Hard cap on open connections (default: -c).
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Per-request deadline across all attempts, e.g. 30s.
+    #[arg(short = 't', long)]
+    pub timeout: Option<Dur>,
+    /// Retries (default 0, as in oha).
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Generator threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Accept invalid TLS certificates (test servers only).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// Builds the scenario `quick` runs.
+pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
+    let origin = crate::client::Origin::parse(&args.url)?;
+    let uri: http::Uri = args
+        .url
+        .parse()
+        .map_err(|e| format!("`{}`: {e}", args.url))?;
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let mut headers = BTreeMap::new();
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("-H `{h}`: expected \"Name: value\""))?;
+        headers.insert(name.trim().to_string(), value.trim().to_string());
+    }
+    let requests = match (args.requests, args.duration) {
+        (None, None) => Some(200),
+        (n, _) => n,
+    };
+    let open = args.rate.is_some();
+    let workload = Workload {
+        model: if open {
+            LoadModel::Constant
+        } else {
+            LoadModel::Closed
+        },
+        users: (!open).then_some(args.users.max(1)),
+        think_time: Dur::default(),
+        rate: args.rate,
+        start_rate: 0.0,
+        stages: Vec::new(),
+        max_in_flight: open.then_some(args.users.max(1) as u64),
+        // An open model needs a schedule length: with only -n, run long enough to issue them all.
+        duration: args.duration.or_else(|| match (open, requests, args.rate) {
+            (true, Some(n), Some(rate)) if rate > 0.0 => Some(Dur(
+                std::time::Duration::from_secs_f64(n as f64 / rate + 1.0),
+            )),
+            _ => None,
+        }),
+        requests,
+        warmup: Dur::default(),
+        grace: Dur::secs(5),
+        threads: args.threads,
+        mix: vec![RequestTemplate {
+            kind: RequestKind::Http,
+            weight: 1,
+            stream: false,
+            max_tokens: None,
+            prompts: Vec::new(),
+            method: Some(args.method.clone()),
+            path: Some(path),
+            body: args.body.clone(),
+            headers,
+        }],
+    };
+    let mut client = ClientSettings {
+        max_connections: args.max_connections.unwrap_or(args.users.max(1)),
+        insecure: args.insecure,
+        ..ClientSettings::default()
+    };
+    client.max_idle_connections = client.max_connections;
+    client.http = if args.http2 {
+        HttpVersion::Http2
+    } else {
+        HttpVersion::Http1
+    };
+    client.retry.max_retries = args.retries;
+    client.timeouts.deadline = args.timeout;
+    // Ad-hoc runs measure the upstream as it is; a breaker would hide its failures.
+    client.breaker.enabled = false;
+    let base = format!(
+        "{}://{}",
+        if origin.tls { "https" } else { "http" },
+        origin.authority()
+    );
+    Ok(Scenario {
+        name: Some("quick".into()),
+        description: Some(format!("{} {}", args.method, args.url)),
+        targets: vec![Target {
+            name: origin.authority(),
+            url: Some(base),
+            mock: None,
+            api_key_env: None,
+            headers: BTreeMap::new(),
+            model: "none".into(),
+        }],
+        workload,
+        client,
+        matrix: None,
+        variants: Vec::new(),
+    })
+}

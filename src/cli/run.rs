@@ -1,0 +1,118 @@
+//! `relaybench run` (and the execution half of `quick`): run a plan, write every output, pick the exit code.
+
+use super::{exit, fail, progress};
+use crate::{
+    load::Stop,
+    metrics::ResultsFile,
+    report,
+    runner::{self, RunError},
+    scenario::{Plan, Scenario},
+};
+use std::path::{Path, PathBuf};
+
+/// How a scenario is to be run.
+pub struct RunOptions<'a> {
+    /// Where the scenario came from (shown in errors and results).
+    pub source: &'a Path,
+    /// Output folder; default `reports/<name>/<timestamp>/`.
+    pub out: Option<PathBuf>,
+    /// No live progress.
+    pub quiet: bool,
+    /// Variant filter.
+    pub only: &'a [String],
+}
+
+/// Runs `scenario` and returns the process exit code.
+pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8 {
+    if let Err(e) = runner::preflight(scenario) {
+        return fail(exit::USAGE, format!("{}: {e}", opts.source.display()));
+    }
+    let mut plan = Plan::new(name.to_string(), scenario);
+    plan.only(opts.only);
+    if plan.runs.is_empty() {
+        return fail(
+            exit::USAGE,
+            format!("{}: --only matches no variant", opts.source.display()),
+        );
+    }
+    let out = opts
+        .out
+        .unwrap_or_else(|| PathBuf::from("reports").join(name).join(timestamp()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                exit::NOT_MEASURED,
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    let stop = Stop::new();
+    let results = runtime.block_on(async {
+        let interrupt = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!(
+                        "\ninterrupted: finishing in-flight requests, then writing partial results"
+                    );
+                    stop.interrupt();
+                }
+            })
+        };
+        let mut progress = progress::Progress::new(opts.quiet, &plan);
+        let results = runner::execute(scenario, opts.source, &plan, &stop, |run, p| {
+            progress.update(run, p)
+        })
+        .await;
+        progress.finish();
+        interrupt.abort();
+        results
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(e @ RunError::MissingKey { .. }) => {
+            return fail(exit::USAGE, format!("{}: {e}", opts.source.display()))
+        }
+        Err(e) => return fail(exit::NOT_MEASURED, e),
+    };
+    finish(&results, &out)
+}
+
+/// Writes the outputs, prints the table, and decides the exit code.
+fn finish(results: &ResultsFile, out: &Path) -> u8 {
+    let written = match report::write_all(results, out) {
+        Ok(w) => w,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    print!("{}", report::terminal::summary_table(results));
+    println!(
+        "\nreport: {}  (results: {})",
+        written.html.display(),
+        written.results.display()
+    );
+    if results.interrupted {
+        return exit::INTERRUPTED;
+    }
+    let measured = results
+        .runs
+        .iter()
+        .any(|r| r.count("ok") > 0 || r.outcomes.keys().any(|k| k.starts_with("status_")));
+    if !measured {
+        return fail(
+            exit::NOT_MEASURED,
+            "no request got a response from any target: nothing was measured",
+        );
+    }
+    exit::OK
+}
+
+fn timestamp() -> String {
+    let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
+    time::OffsetDateTime::now_utc()
+        .format(&fmt)
+        .unwrap_or_else(|_| "run".into())
+}

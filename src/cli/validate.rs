@@ -1,0 +1,59 @@
+//! `relaybench validate`: parse and check a scenario, print the plan (runs, expected requests and time), send nothing.
+
+use crate::scenario::{LoadModel, Plan, Scenario};
+
+/// The plan as text.
+pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
+    let w = &scenario.workload;
+    let mut out = format!(
+        "scenario `{}`: {} run(s), {}\n",
+        plan.name,
+        plan.runs.len(),
+        w.describe()
+    );
+    let per_run = expected_seconds(scenario);
+    let requests = expected_requests(scenario);
+    for run in &plan.runs {
+        out.push_str(&format!("  {}/{}\n", run.target.name, run.variant));
+    }
+    let n = plan.runs.len() as f64;
+    match (per_run, requests) {
+        (Some(secs), Some(reqs)) => out.push_str(&format!(
+            "expected: about {reqs} requests and {secs:.0} s per run; {:.0} requests and {:.0} s in all (plus grace and cool-down)\n",
+            reqs as f64 * n,
+            secs * n
+        )),
+        (Some(secs), None) => out.push_str(&format!(
+            "expected: {secs:.0} s per run, {:.0} s in all (closed model: the request count depends on the upstream)\n",
+            secs * n
+        )),
+        (None, Some(reqs)) => out.push_str(&format!("expected: {reqs} requests per run (time depends on the upstream)\n")),
+        (None, None) => {}
+    }
+    out
+}
+
+/// Seconds of load per run, when bounded by time.
+pub fn expected_seconds(s: &Scenario) -> Option<f64> {
+    let w = &s.workload;
+    if w.model == LoadModel::Ramp && w.duration.is_none() {
+        return Some(w.stages.iter().map(|st| st.duration.0.as_secs_f64()).sum());
+    }
+    w.duration.map(|d| (w.warmup.0 + d.0).as_secs_f64())
+}
+
+/// Requests per run (after warm-up) when known in advance: a count bound, or an open model's schedule.
+pub fn expected_requests(s: &Scenario) -> Option<u64> {
+    let w = &s.workload;
+    let scheduled = match w.model {
+        LoadModel::Closed => None,
+        LoadModel::Ramp => Some(w.pacer().mean_rate() * expected_seconds(s).unwrap_or(0.0)),
+        _ => w
+            .duration
+            .map(|d| w.rate.unwrap_or(0.0) * d.0.as_secs_f64()),
+    };
+    match (scheduled.map(|x| x.round() as u64), w.requests) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
