@@ -43,11 +43,7 @@ fn rerender_gives_byte_identical_tables_and_files() {
     );
     let (a, b) = (read(&w.html), read(&second.join("report.html")));
     let (ta, tb) = (tables(&a), tables(&b));
-    assert_eq!(
-        ta.len(),
-        3,
-        "comparison, breakdown and pool tables"
-    );
+    assert_eq!(ta.len(), 3, "comparison, breakdown and pool tables");
     assert_eq!(ta, tb, "JSON-derived tables differ after re-render");
     for name in [
         "summary.md",
