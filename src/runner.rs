@@ -104,6 +104,7 @@ pub async fn execute(
         started_at,
         interrupted: stop.was_interrupted(),
         runs,
+        thresholds: Vec::new(),
     })
 }
 

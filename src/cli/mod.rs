@@ -165,7 +165,7 @@ fn rerender(files: Vec<PathBuf>, out: PathBuf) -> u8 {
         };
         match &mut merged {
             None => merged = Some(results),
-            Some(m) => m.runs.extend(results.runs),
+            Some(m) => merge_into(m, results, file),
         }
     }
     let Some(results) = merged else {
@@ -174,11 +174,34 @@ fn rerender(files: Vec<PathBuf>, out: PathBuf) -> u8 {
     match report::write_all(&results, &out) {
         Ok(w) => {
             print!("{}", report::terminal::summary_table(&results));
-            println!("\nwrote {}", w.html.display());
+            println!(
+                "\nwrote {}, {} and {} chart(s), {} .hlog file(s) in {}",
+                w.html.display(),
+                w.summary.display(),
+                w.pngs.len(),
+                w.hlogs.len(),
+                out.display()
+            );
             exit::OK
         }
         Err(e) => fail(exit::USAGE, e),
     }
+}
+
+/// Adds the runs of another results file for a side-by-side report; a run name already taken gets the file's name appended so rows stay distinguishable.
+fn merge_into(
+    merged: &mut crate::metrics::ResultsFile,
+    other: crate::metrics::ResultsFile,
+    file: &std::path::Path,
+) {
+    for mut run in other.runs {
+        if merged.runs.iter().any(|r| r.name == run.name) {
+            run.name = format!("{} [{}]", run.name, file.display());
+        }
+        merged.runs.push(run);
+    }
+    merged.thresholds.extend(other.thresholds);
+    merged.interrupted |= other.interrupted;
 }
 
 fn stem(path: &std::path::Path) -> String {

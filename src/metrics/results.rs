@@ -30,6 +30,31 @@ pub struct ResultsFile {
     pub interrupted: bool,
     /// One entry per target × variant, in execution order.
     pub runs: Vec<RunResult>,
+    /// Threshold verdicts from the gate; empty when no thresholds were configured.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+/// One threshold checked against the runs (filled by the gate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The threshold as the user wrote it, e.g. `p99 < 500ms`.
+    pub expression: String,
+    /// What it was checked against: a run name, or `all`.
+    pub scope: String,
+    /// The measured value, formatted with its unit.
+    pub observed: String,
+    /// Whether the threshold held.
+    pub passed: bool,
+}
+
+/// A circuit-breaker state change during a run (filled by the client).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BreakerEvent {
+    /// Milliseconds since the run started.
+    pub t_ms: u64,
+    /// The state entered: `open`, `half_open` or `closed`.
+    pub state: String,
 }
 
 /// Who wrote the file.
@@ -131,6 +156,12 @@ pub struct RunResult {
     pub tokens: TokenTotals,
     /// First error excerpt per outcome key.
     pub error_samples: BTreeMap<String, String>,
+    /// Circuit-breaker state changes, in time order; empty when the breaker never moved.
+    #[serde(default)]
+    pub breaker_events: Vec<BreakerEvent>,
+    /// What the run cost in US dollars, when the target has a price configured.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl RunResult {
@@ -192,6 +223,8 @@ impl RunResult {
                 .iter()
                 .map(|(k, v)| (k.key(), v.clone()))
                 .collect(),
+            breaker_events: Vec::new(),
+            cost_usd: None,
         }
     }
 

@@ -1,6 +1,15 @@
-//! `report.html`: one self-contained file (inline CSS and SVG, nothing fetched), every upstream string escaped.
+//! `report.html`: one self-contained file (inline CSS and SVG, no script, nothing fetched), every dynamic string escaped.
+//!
+//! Hand-written rather than a template crate: the page is a handful of sections built from
+//! the [`model`](super::model) tables, and every dynamic string — run names, outcome keys,
+//! upstream error bodies, threshold expressions — goes through the one [`escape`] below, so
+//! there is a single place to audit. Chart SVG comes from plotters, which escapes its own text.
 
-use crate::metrics::{ResultsFile, RunResult};
+use super::{
+    charts::Kind,
+    model::{self, Line, Span, Table},
+};
+use crate::metrics::ResultsFile;
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and attribute values.
@@ -19,27 +28,92 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;margin:1em 0}\
-th,td{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:right}th:first-child,td:first-child{text-align:left}\
-th{background:#f4f4f4}td.best{background:#e3f5e1;font-weight:600}.chart svg{max-width:100%;height:auto}\
-code,pre{background:#f6f6f6;padding:.1em .3em;white-space:pre-wrap;word-break:break-all}\
-@media print{body{max-width:none}}";
+const STYLE: &str = "\
+:root{--ok:#e6f4e6;--bad:#fde8e8;--line:#ddd}\
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;max-width:1280px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}\
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid var(--line);padding-bottom:.2em}\
+.meta{color:#555;margin-top:0}\
+.verdict{border:1px solid var(--line);border-left:6px solid #888;padding:.6em 1em;margin:1em 0;background:#fafafa}\
+.verdict.pass{border-left-color:#2e7d32;background:var(--ok)}.verdict.fail{border-left-color:#c62828;background:var(--bad)}\
+.verdict p{margin:.3em 0}.verdict ul{margin:.3em 0 .2em 1.2em;padding:0}\
+.scroll{overflow-x:auto}\
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:.6em 0;font-size:.85em}\
+th,td{border-bottom:1px solid var(--line);padding:.3em .4em;text-align:right;white-space:nowrap}\
+th:first-child,td:first-child{text-align:left;position:sticky;left:0;background:#fff}\
+th{background:#f4f4f4;vertical-align:bottom;white-space:normal;min-width:0}th:first-child{background:#f4f4f4}\
+td.best{background:#d7efd5;font-weight:700}td.pass{color:#2e7d32;font-weight:700}td.fail{color:#c62828;font-weight:700}\
+td.text{text-align:left;white-space:pre-wrap;word-break:break-word;max-width:40em}\
+figure{margin:1.2em 0;break-inside:avoid}figcaption{color:#555;margin-bottom:.3em}figcaption b{color:#222}\
+figure svg{max-width:100%;height:auto;display:block}\
+code{background:#f3f3f3;padding:.05em .3em;border-radius:3px}\
+.note{color:#555;font-size:.9em}\
+@media print{body{max-width:none;margin:0;font-size:10pt}.scroll{overflow:visible}h2{break-after:avoid}table{font-size:8pt}a{color:inherit;text-decoration:none}}";
+
+/// A chart ready for the page.
+pub struct ChartBlock {
+    /// Which chart.
+    pub kind: Kind,
+    /// Its SVG document.
+    pub svg: String,
+}
 
 /// Renders the whole report.
-pub fn render(results: &ResultsFile, spectrum_svg: &str) -> String {
-    let mut h = String::new();
+pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
+    let mut h =
+        String::with_capacity(64 * 1024 + charts.iter().map(|c| c.svg.len()).sum::<usize>());
     let title = format!("relaybench — {}", results.scenario.name);
     let _ = write!(
         h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head><body>",
-        escape(&title)
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{t}</title><style>{STYLE}</style></head><body>\n<h1>{t}</h1>",
+        t = escape(&title)
     );
-    let _ = write!(h, "<h1>{}</h1>", escape(&title));
+    header(&mut h, results);
+    verdict(&mut h, &model::verdict(results));
+    h.push_str("\n<h2 id=\"comparison\">Comparison</h2><p class=\"note\">Best value per column highlighted; – where a run has no such metric. Latency is measured from each request's intended start. Hover a header for its meaning.</p>");
+    table(&mut h, "comparison", &model::comparison(results));
+    let breakdown = model::breakdown(results);
+    if !breakdown.columns.is_empty() {
+        h.push_str("\n<h2 id=\"failures\">Timeouts and errors by kind</h2><p class=\"note\">% of requests; timeouts by phase first.</p>");
+        table(&mut h, "breakdown", &breakdown);
+    }
+    h.push_str("\n<h2 id=\"charts\">Charts</h2>");
+    for c in charts {
+        let _ = write!(
+            h,
+            "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
+            id = c.kind.id(),
+            title = escape(c.kind.title()),
+            caption = escape(c.kind.caption()),
+            svg = strip_xml_prolog(&c.svg),
+        );
+    }
+    h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
+    table(&mut h, "pool", &model::pool(results));
+    settings(&mut h, results);
+    errors(&mut h, results);
     let _ = write!(
         h,
-        "<p>{} run(s), started {} on {} CPU(s) ({}/{}), relaybench {}{}.</p>",
+        "\n<p class=\"note\">Re-render with <code>relaybench report results.json</code>. Each run's histograms are in its <code>.hlog</code> (HdrHistogram interval log).</p>\n</body></html>\n"
+    );
+    h
+}
+
+/// plotters' SVG may start with an XML declaration, which is not allowed inside HTML.
+fn strip_xml_prolog(svg: &str) -> &str {
+    match svg.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .split_once("?>")
+            .map_or(svg, |(_, body)| body.trim_start()),
+        None => svg,
+    }
+}
+
+fn header(h: &mut String, results: &ResultsFile) {
+    let _ = write!(
+        h,
+        "<p class=\"meta\">{} run(s) · started {} · {} CPU(s), {}/{} · relaybench {}{}</p>",
         results.runs.len(),
         escape(&results.started_at),
         results.host.cpus,
@@ -47,84 +121,123 @@ pub fn render(results: &ResultsFile, spectrum_svg: &str) -> String {
         escape(&results.host.arch),
         escape(&results.tool.version),
         if results.interrupted {
-            " — <strong>interrupted: partial results</strong>"
+            " · <strong>interrupted: partial results</strong>"
         } else {
             ""
         }
     );
-    h.push_str("<h2>Comparison</h2>");
-    comparison_table(&mut h, results);
-    let _ = write!(
-        h,
-        "<h2>Latency percentiles</h2><div class=\"chart\">{spectrum_svg}</div>"
-    );
-    errors(&mut h, results);
-    h.push_str("</body></html>\n");
-    h
 }
 
-/// A table column: header, value of a run, and whether higher is better.
-type Column = (&'static str, fn(&RunResult) -> f64, bool);
-
-fn comparison_table(h: &mut String, results: &ResultsFile) {
-    let columns: [Column; 8] = [
-        ("req/s", |r| r.rps, true),
-        ("p50 ms", |r| lat(r).p50, false),
-        ("p90 ms", |r| lat(r).p90, false),
-        ("p99 ms", |r| lat(r).p99, false),
-        ("p99.9 ms", |r| lat(r).p999, false),
-        ("max ms", |r| lat(r).max, false),
-        ("error rate %", |r| r.error_rate() * 100.0, false),
-        ("timeout rate %", |r| r.timeout_rate() * 100.0, false),
-    ];
-    h.push_str("<table><thead><tr><th>run</th><th>requests</th>");
-    for (name, _, _) in &columns {
-        let _ = write!(h, "<th>{name}</th>");
+fn line(h: &mut String, line: &Line) {
+    for span in line {
+        match span {
+            Span::Plain(t) => h.push_str(&escape(t)),
+            Span::Strong(t) => {
+                let _ = write!(h, "<strong>{}</strong>", escape(t));
+            }
+        }
     }
-    h.push_str("</tr></thead><tbody>");
-    for run in &results.runs {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td>",
-            escape(&run.name),
-            run.scheduled
-        );
-        for (_, value, higher_is_better) in &columns {
-            let v = value(run);
-            let best = results.runs.len() > 1
-                && results.runs.iter().all(|o| {
-                    if *higher_is_better {
-                        value(o) <= v
-                    } else {
-                        value(o) >= v
-                    }
-                });
+}
+
+fn verdict(h: &mut String, v: &model::Verdict) {
+    let class = match v.passed {
+        Some(true) => "verdict pass",
+        Some(false) => "verdict fail",
+        None => "verdict",
+    };
+    let _ = write!(h, "\n<section class=\"{class}\" id=\"verdict\">");
+    for l in &v.headline {
+        h.push_str("<p>");
+        line(h, l);
+        h.push_str("</p>");
+    }
+    if !v.notes.is_empty() {
+        h.push_str("<p>Why:</p><ul>");
+        for l in &v.notes {
+            h.push_str("<li>");
+            line(h, l);
+            h.push_str("</li>");
+        }
+        h.push_str("</ul>");
+    }
+    if !v.thresholds.is_empty() {
+        h.push_str("<table id=\"thresholds\"><thead><tr><th>threshold</th><th>scope</th><th>observed</th><th>result</th></tr></thead><tbody>");
+        for t in &v.thresholds {
             let _ = write!(
                 h,
-                "<td{}>{v:.2}</td>",
-                if best { " class=\"best\"" } else { "" }
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+                escape(&t.expression),
+                escape(&t.scope),
+                escape(&t.observed),
+                if t.passed { "pass" } else { "fail" },
+                if t.passed { "pass" } else { "FAIL" }
             );
+        }
+        h.push_str("</tbody></table>");
+    }
+    h.push_str("</section>");
+}
+
+/// One comparison table; its rows are `tr.run`, so tests and readers can count them.
+pub fn table(h: &mut String, id: &str, t: &Table) {
+    let _ = write!(
+        h,
+        "<div class=\"scroll\"><table id=\"{id}\"><thead><tr><th>run</th>"
+    );
+    for c in &t.columns {
+        let _ = write!(
+            h,
+            "<th title=\"{}\">{}</th>",
+            escape(&c.help),
+            escape(&c.header)
+        );
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (row, name) in t.rows.iter().enumerate() {
+        let _ = write!(h, "<tr class=\"run\"><td>{}</td>", escape(name));
+        for c in &t.columns {
+            let best = if c.is_best(row) {
+                " class=\"best\""
+            } else {
+                ""
+            };
+            let _ = write!(h, "<td{best}>{}</td>", escape(&c.text(row)));
         }
         h.push_str("</tr>");
     }
-    h.push_str("</tbody></table>");
+    h.push_str("</tbody></table></div>");
 }
 
-fn lat(run: &RunResult) -> crate::metrics::Summary {
-    run.summary("latency").cloned().unwrap_or_default()
+fn settings(h: &mut String, results: &ResultsFile) {
+    let diff = model::differing_settings(results);
+    if diff.is_empty() {
+        return;
+    }
+    h.push_str("\n<h2 id=\"settings\">Settings that differ between runs</h2><div class=\"scroll\"><table><thead><tr><th>setting</th>");
+    for r in &results.runs {
+        let _ = write!(h, "<th>{}</th>", escape(&r.name));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (key, values) in &diff {
+        let _ = write!(h, "<tr><td><code>{}</code></td>", escape(key));
+        for v in values {
+            let _ = write!(h, "<td>{}</td>", escape(v));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div>");
 }
 
 fn errors(h: &mut String, results: &ResultsFile) {
-    let any = results.runs.iter().any(|r| !r.error_samples.is_empty());
-    if !any {
+    if results.runs.iter().all(|r| r.error_samples.is_empty()) {
         return;
     }
-    h.push_str("<h2>What the upstream said</h2><table><thead><tr><th>run</th><th>outcome</th><th>count</th><th>first excerpt</th></tr></thead><tbody>");
+    h.push_str("\n<h2 id=\"upstream\">What the upstream said</h2><p class=\"note\">The first response excerpt per run and outcome, as received.</p><div class=\"scroll\"><table><thead><tr><th>run</th><th>outcome</th><th>count</th><th>first excerpt</th></tr></thead><tbody>");
     for run in &results.runs {
         for (key, sample) in &run.error_samples {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td style=\"text-align:left\"><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"text\"><code>{}</code></td></tr>",
                 escape(&run.name),
                 escape(key),
                 run.count(key),
@@ -132,7 +245,7 @@ fn errors(h: &mut String, results: &ResultsFile) {
             );
         }
     }
-    h.push_str("</tbody></table>");
+    h.push_str("</tbody></table></div>");
 }
 
 #[cfg(test)]
@@ -142,8 +255,17 @@ mod tests {
     #[test]
     fn escapes_markup() {
         assert_eq!(
-            escape("<script>alert('x')</script>&"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
         );
+    }
+
+    #[test]
+    fn drops_xml_prolog() {
+        assert_eq!(
+            strip_xml_prolog("<?xml version=\"1.0\"?>\n<svg/>"),
+            "<svg/>"
+        );
+        assert_eq!(strip_xml_prolog("<svg/>"), "<svg/>");
     }
 }

@@ -1,15 +1,44 @@
-//! The summary table printed at the end of a run: one row per run, the best value per column marked.
+//! The summary table printed at the end of a run: a few columns of the comparison model, best value per column marked with `*`.
 
-use crate::metrics::{ResultsFile, RunResult};
+use super::model;
+use crate::metrics::ResultsFile;
 use std::fmt::Write;
+
+/// Columns of the comparison that fit a terminal.
+const SHOWN: [&str; 8] = [
+    "requests",
+    "req/s",
+    "p50 ms",
+    "p90 ms",
+    "p99 ms",
+    "max ms",
+    "errors %",
+    "timeouts %",
+];
 
 /// The table as text.
 pub fn summary_table(results: &ResultsFile) -> String {
-    let headers = [
-        "run", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "errors", "timeouts",
-    ];
-    let rows: Vec<Vec<String>> = results.runs.iter().map(row).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    let full = model::comparison(results);
+    let columns: Vec<&model::Column> = SHOWN
+        .iter()
+        .filter_map(|h| full.columns.iter().find(|c| c.header == *h))
+        .collect();
+    let mut headers = vec!["run".to_string()];
+    headers.extend(columns.iter().map(|c| c.header.clone()));
+    let rows: Vec<Vec<String>> = full
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut row = vec![name.clone()];
+            row.extend(columns.iter().map(|c| {
+                let mark = if c.is_best(i) { "*" } else { "" };
+                format!("{mark}{}", c.text(i))
+            }));
+            row
+        })
+        .collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -26,7 +55,7 @@ pub fn summary_table(results: &ResultsFile) -> String {
         }
         out.push('\n');
     };
-    line(&mut out, &headers.map(String::from));
+    line(&mut out, &headers);
     line(
         &mut out,
         &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
@@ -34,23 +63,11 @@ pub fn summary_table(results: &ResultsFile) -> String {
     for r in &rows {
         line(&mut out, r);
     }
+    if results.runs.len() > 1 {
+        out.push_str("(* best in column)\n");
+    }
     if results.interrupted {
         out.push_str("(interrupted: partial results)\n");
     }
     out
-}
-
-fn row(run: &RunResult) -> Vec<String> {
-    let lat = run.summary("latency").cloned().unwrap_or_default();
-    vec![
-        run.name.clone(),
-        run.scheduled.to_string(),
-        format!("{:.1}", run.rps),
-        format!("{:.2}", lat.p50),
-        format!("{:.2}", lat.p90),
-        format!("{:.2}", lat.p99),
-        format!("{:.2}", lat.max),
-        format!("{:.2}%", run.error_rate() * 100.0),
-        format!("{:.2}%", run.timeout_rate() * 100.0),
-    ]
 }

@@ -1,0 +1,124 @@
+//! `summary.md`: the verdict and comparison tables in GitHub-flavoured Markdown (for CI job summaries and PR comments).
+
+use super::model::{self, Line, Span, Table};
+use crate::metrics::ResultsFile;
+use std::fmt::Write;
+
+/// Escapes text so it stays literal inside Markdown (and a table cell): no markup, no HTML, no cell breaks.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' => out.push(' '),
+            '\\' | '|' | '*' | '_' | '`' | '[' | ']' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders summary.md.
+pub fn render(results: &ResultsFile) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# relaybench — {}\n", escape(&results.scenario.name));
+    let _ = writeln!(
+        m,
+        "{} run(s), started {}, {} CPU(s) {}/{}, relaybench {}{}\n",
+        results.runs.len(),
+        escape(&results.started_at),
+        results.host.cpus,
+        escape(&results.host.os),
+        escape(&results.host.arch),
+        escape(&results.tool.version),
+        if results.interrupted {
+            " — **interrupted: partial results**"
+        } else {
+            ""
+        }
+    );
+    let v = model::verdict(results);
+    m.push_str("## Verdict\n\n");
+    for l in &v.headline {
+        let _ = writeln!(m, "{}\n", line(l));
+    }
+    for l in &v.notes {
+        let _ = writeln!(m, "- {}", line(l));
+    }
+    if !v.notes.is_empty() {
+        m.push('\n');
+    }
+    if !v.thresholds.is_empty() {
+        m.push_str("| threshold | scope | observed | result |\n|---|---|---|---|\n");
+        for t in &v.thresholds {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {} |",
+                escape(&t.expression),
+                escape(&t.scope),
+                escape(&t.observed),
+                if t.passed { "pass" } else { "**FAIL**" }
+            );
+        }
+        m.push('\n');
+    }
+    m.push_str(
+        "## Comparison\n\nBest value per column in **bold**; – where a run has no such metric.\n\n",
+    );
+    table(&mut m, &model::comparison(results));
+    let breakdown = model::breakdown(results);
+    if !breakdown.columns.is_empty() {
+        m.push_str("\n## Timeouts and errors by kind (% of requests)\n\n");
+        table(&mut m, &breakdown);
+    }
+    m.push_str("\n## Connection pool\n\n");
+    table(&mut m, &model::pool(results));
+    m
+}
+
+fn line(l: &Line) -> String {
+    l.iter()
+        .map(|s| match s {
+            Span::Plain(t) => escape(t),
+            Span::Strong(t) => format!("**{}**", escape(t)),
+        })
+        .collect()
+}
+
+/// One table in GFM: run column left-aligned, numbers right-aligned.
+pub fn table(m: &mut String, t: &Table) {
+    m.push_str("| run |");
+    for c in &t.columns {
+        let _ = write!(m, " {} |", escape(&c.header));
+    }
+    m.push_str("\n|:---|");
+    for _ in &t.columns {
+        m.push_str("---:|");
+    }
+    m.push('\n');
+    for (row, name) in t.rows.iter().enumerate() {
+        let _ = write!(m, "| {} |", escape(name));
+        for c in &t.columns {
+            let text = c.text(row);
+            if c.is_best(row) {
+                let _ = write!(m, " **{text}** |");
+            } else {
+                let _ = write!(m, " {text} |");
+            }
+        }
+        m.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_cells() {
+        assert_eq!(super::escape("a|b <x> *y*"), "a\\|b &lt;x&gt; \\*y\\*");
+    }
+}

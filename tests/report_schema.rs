@@ -1,0 +1,145 @@
+//! schema/results.schema.json describes exactly what relaybench writes: a fixture results file validates, and files with unknown, missing or mistyped fields do not.
+//!
+//! The validator below covers the JSON Schema keywords the schema uses ($ref, type, const,
+//! enum, properties, required, additionalProperties, items, minimum) — enough to catch drift
+//! between `ResultsFile` and the documented schema without another dependency.
+
+use relaybench::{
+    metrics::ThresholdResult,
+    report::{fixture, json},
+};
+use serde_json::{json, Value};
+
+fn schema() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/results.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn validate(root: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("local refs only");
+        return validate(root, &root["$defs"][name], v, at, errors);
+    }
+    if let Some(c) = schema.get("const") {
+        if c != v {
+            errors.push(format!("{at}: expected {c}, got {v}"));
+        }
+    }
+    if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            errors.push(format!("{at}: {v} not in {e:?}"));
+        }
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        };
+        let ok = types.iter().any(|t| match *t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "integer" => v.is_u64() || v.is_i64(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => false,
+        });
+        if !ok {
+            errors.push(format!("{at}: expected {types:?}, got {v}"));
+            return;
+        }
+    }
+    if let (Some(min), Some(n)) = (schema.get("minimum").and_then(Value::as_f64), v.as_f64()) {
+        if n < min {
+            errors.push(format!("{at}: {n} < {min}"));
+        }
+    }
+    if let Value::Object(map) = v {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !map.contains_key(req.as_str().unwrap()) {
+                errors.push(format!(
+                    "{at}: missing required `{}`",
+                    req.as_str().unwrap()
+                ));
+            }
+        }
+        for (k, val) in map {
+            let path = format!("{at}.{k}");
+            match (
+                props.and_then(|p| p.get(k)),
+                schema.get("additionalProperties"),
+            ) {
+                (Some(s), _) => validate(root, s, val, &path, errors),
+                (None, Some(Value::Bool(false))) => {
+                    errors.push(format!("{path}: not in the schema"))
+                }
+                (None, Some(s)) if s.is_object() => validate(root, s, val, &path, errors),
+                _ => {}
+            }
+        }
+    }
+    if let (Value::Array(items), Some(s)) = (v, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            validate(root, s, item, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+fn errors_for(v: &Value) -> Vec<String> {
+    let s = schema();
+    let mut errors = Vec::new();
+    validate(&s, &s, v, "$", &mut errors);
+    errors
+}
+
+fn fixture_json() -> Value {
+    let mut results = fixture::comparison();
+    results.thresholds.push(ThresholdResult {
+        expression: "p99 < 500ms".into(),
+        scope: "all".into(),
+        observed: "62 ms".into(),
+        passed: true,
+    });
+    serde_json::from_str(&json::to_text(&results)).unwrap()
+}
+
+#[test]
+fn what_relaybench_writes_matches_the_schema() {
+    let errors = errors_for(&fixture_json());
+    assert!(
+        errors.is_empty(),
+        "results.json does not match the schema:\n{}",
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn the_schema_rejects_drift() {
+    let mut v = fixture_json();
+    v["surprise"] = json!(1);
+    v["runs"][0].as_object_mut().unwrap().remove("pool");
+    v["runs"][1]["scheduled"] = json!("many");
+    v["runs"][2]["breaker_events"][0]["state"] = json!("ajar");
+    v["runs"][3]["series"][0]["p99_ms"] = json!(null);
+    let errors = errors_for(&v).join("\n");
+    for expected in [
+        "$.surprise: not in the schema",
+        "$.runs[0]: missing required `pool`",
+        "$.runs[1].scheduled: expected",
+        "$.runs[2].breaker_events[0].state",
+        "$.runs[3].series[0].p99_ms",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "{expected} not reported:\n{errors}"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Upstream text and user-chosen names never become markup: every dynamic string in report.html and summary.md is escaped.
+
+use relaybench::{
+    metrics::ThresholdResult,
+    report::{self, fixture},
+};
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+
+#[test]
+fn upstream_error_body_and_names_are_escaped() {
+    let mut results = fixture::comparison();
+    results.scenario.name = format!("scn {SCRIPT}");
+    results.runs[0]
+        .error_samples
+        .insert("timeout_pool".into(), format!("{{\"error\":\"{SCRIPT}\"}}"));
+    results.runs[2].name = "mock/<img src=x onerror=alert(2)>".into();
+    results.runs[1].outcomes.insert("io_<b>reset</b>".into(), 1);
+    results.runs[1].scheduled += 1;
+    results.thresholds.push(ThresholdResult {
+        expression: format!("p99 < 1s {SCRIPT}"),
+        scope: "all\"><svg onload=alert(3)>".into(),
+        observed: "x".into(),
+        passed: false,
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let w = report::write_all(&results, tmp.path()).unwrap();
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<script"), "raw <script> in report.html");
+    assert!(!lower.contains("<img"), "raw <img> in report.html");
+    assert!(!lower.contains("<b>reset"), "raw <b> from an outcome key");
+    assert!(!lower.contains("<svg onload"), "attribute breakout");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the error body is shown, escaped"
+    );
+    assert!(html.contains("mock/&lt;img src=x onerror=alert(2)&gt;"));
+    // Inline SVG legends carry run names too: plotters escapes them.
+    let svgs: Vec<&str> = html.split("<svg").skip(1).collect();
+    assert!(svgs.iter().any(|s| s.contains("&lt;img src=x")));
+    let md = std::fs::read_to_string(&w.summary).unwrap();
+    assert!(!md.to_lowercase().contains("<script") && !md.to_lowercase().contains("<img"));
+    assert!(md.contains("&lt;script&gt;"));
+}
