@@ -9,8 +9,9 @@ use crate::{
     },
     scenario::{Plan, PlannedRun, Scenario, Target},
 };
+use crate::{load::guard::SpendGuard, scenario::price_of};
 use mock_upstream::{MockHandle, MockServer};
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 /// Why a plan could not be executed (as opposed to requests failing, which are outcomes).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,15 @@ const COOL_DOWN: Duration = Duration::from_millis(500);
 /// Checks what can be checked before any load is sent (keys present, URLs valid, mix buildable).
 pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
     for target in &scenario.targets {
+        if target.max_cost_usd.is_some() && price_of(&target.model, &scenario.pricing).is_none() {
+            return Err(RunError::Target {
+                target: target.name.clone(),
+                error: format!(
+                    "max_cost_usd needs a price for model `{}`: add [pricing.\"{}\"] input = ..., output = ... (USD per million tokens)",
+                    target.model, target.model
+                ),
+            });
+        }
         let key = api_key(target)?;
         RequestMix::build(target, &scenario.workload.mix, key.as_deref()).map_err(|error| {
             RunError::Target {
@@ -135,10 +145,17 @@ async fn execute_one(
             }
         })?;
     let client = Client::new(origin, planned.settings.clone());
+    let price = price_of(&target.model, &scenario.pricing);
+    let guard = Arc::new(SpendGuard::new(
+        target.max_requests,
+        target.max_cost_usd,
+        price,
+    ));
     let output = load::run(
         &scenario.workload,
         client.clone(),
         mix,
+        guard.clone(),
         stop.clone(),
         0x5EED + index,
         on_progress,
@@ -155,13 +172,15 @@ async fn execute_one(
             .is_open()
             .then(|| scenario.workload.pacer().mean_rate()),
     };
-    let result = RunResult::from_recorder(
+    let mut result = RunResult::from_recorder(
         identity,
         &output.recorder,
         output.measured_seconds,
         output.series,
         client.pool().stats(),
     );
+    result.cost_usd = price.map(|p| p.cost(result.tokens.input, result.tokens.output));
+    result.stopped_early = guard.tripped();
     if let Some(m) = mock {
         m.shutdown().await;
     }

@@ -141,10 +141,13 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             api_key_env: None,
             headers: BTreeMap::new(),
             model: "none".into(),
+            max_requests: None,
+            max_cost_usd: None,
         }],
         workload,
         client,
         matrix: None,
         variants: Vec::new(),
+        pricing: Default::default(),
     })
 }

@@ -30,6 +30,41 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
         (None, Some(reqs)) => out.push_str(&format!("expected: {reqs} requests per run (time depends on the upstream)\n")),
         (None, None) => {}
     }
+    for t in &scenario.targets {
+        let price = crate::scenario::price_of(&t.model, &scenario.pricing);
+        let worst = match (price, requests) {
+            (Some(p), Some(n)) => {
+                let max_out = w
+                    .mix
+                    .iter()
+                    .map(|m| m.max_tokens.unwrap_or(4096))
+                    .max()
+                    .unwrap_or(4096);
+                Some(
+                    p.cost(n * 50, n * max_out as u64)
+                        * plan.runs.iter().filter(|r| r.target.name == t.name).count() as f64,
+                )
+            }
+            _ => None,
+        };
+        let guards = [
+            t.max_requests.map(|n| format!("max_requests = {n}")),
+            t.max_cost_usd.map(|c| format!("max_cost_usd = ${c:.2}")),
+            worst.map(|c| {
+                format!("estimated cost at most ${c:.4} (≈50 prompt tokens, max_tokens out)")
+            }),
+            price
+                .is_none()
+                .then(|| format!("no price for model `{}`", t.model)),
+        ];
+        let guards: Vec<String> = guards.into_iter().flatten().collect();
+        out.push_str(&format!(
+            "target `{}` ({}): {}\n",
+            t.name,
+            t.url.as_deref().unwrap_or("embedded mock"),
+            guards.join("; ")
+        ));
+    }
     out
 }
 

@@ -40,7 +40,9 @@ async fn user_loop(ctx: &WorkerContext, user: u64, think_time: Duration) {
         if !warmup && !ctx.claim_request() {
             return;
         }
-        ctx.execute_and_record(intended, warmup, &mut rng).await;
+        if !ctx.execute_and_record(intended, warmup, &mut rng).await {
+            return;
+        }
         if !think_time.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(think_time) => {}

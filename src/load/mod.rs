@@ -1,6 +1,7 @@
 //! Load generation: worker threads that drive the client by a load model, the run's timeline, and the stop/grace/cancel sequence.
 
 pub mod closed;
+pub mod guard;
 pub mod open;
 pub mod pacer;
 pub mod requests;
@@ -54,6 +55,7 @@ pub async fn run(
     workload: &Workload,
     client: Client,
     mix: RequestMix,
+    guard: Arc<guard::SpendGuard>,
     stop: Stop,
     seed: u64,
     mut on_progress: impl FnMut(&Progress),
@@ -76,6 +78,7 @@ pub async fn run(
         buckets: bucket_tx,
         timeline,
         seed,
+        guard,
     };
     let threads = workload.threads().max(1);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<WorkerOutput>();

@@ -11,10 +11,19 @@ use rand::Rng;
 /// Prompt used when a template lists none.
 const DEFAULT_PROMPT: &str = "Say hello in one short sentence.";
 
+/// A ready request plus what the spend guard needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// What the client sends.
+    pub spec: RequestSpec,
+    /// The `max_tokens` asked for, for worst-case cost estimates.
+    pub max_tokens: Option<u32>,
+}
+
 /// Every request the mix can produce, pre-built, with cumulative weights for picking.
 #[derive(Clone)]
 pub struct RequestMix {
-    choices: Vec<(u32, Vec<RequestSpec>)>,
+    choices: Vec<(u32, Vec<Prepared>)>,
     total_weight: u32,
 }
 
@@ -49,7 +58,7 @@ impl RequestMix {
     }
 
     /// Picks one request by weight, then one of its prompt variants uniformly.
-    pub fn pick<R: Rng>(&self, rng: &mut R) -> &RequestSpec {
+    pub fn pick<R: Rng>(&self, rng: &mut R) -> &Prepared {
         let roll = rng.gen_range(0..self.total_weight.max(1));
         let (_, specs) = self
             .choices
@@ -70,6 +79,21 @@ fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(),
 }
 
 fn variants(
+    target: &Target,
+    t: &RequestTemplate,
+    base: &HeaderMap,
+) -> Result<Vec<Prepared>, String> {
+    let specs = specs(target, t, base)?;
+    Ok(specs
+        .into_iter()
+        .map(|spec| Prepared {
+            spec,
+            max_tokens: t.max_tokens,
+        })
+        .collect())
+}
+
+fn specs(
     target: &Target,
     t: &RequestTemplate,
     base: &HeaderMap,

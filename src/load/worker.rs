@@ -49,6 +49,8 @@ pub struct Shared {
     pub timeline: Timeline,
     /// Base seed.
     pub seed: u64,
+    /// The target's request and cost limits.
+    pub guard: Arc<super::guard::SpendGuard>,
 }
 
 /// What a worker's tasks share: the run's shared state plus this worker's recorder.
@@ -94,15 +96,33 @@ impl WorkerContext {
     }
 
     /// Sends one request picked from the mix, races it against cancellation, and records it.
-    pub async fn execute_and_record<R: Rng>(&self, intended: Instant, warmup: bool, rng: &mut R) {
-        let spec = self.shared.mix.pick(rng);
+    /// Returns false, sending nothing, when the target's spend guard says stop.
+    pub async fn execute_and_record<R: Rng>(
+        &self,
+        intended: Instant,
+        warmup: bool,
+        rng: &mut R,
+    ) -> bool {
+        let prepared = self.shared.mix.pick(rng);
+        let Some(ticket) = self
+            .shared
+            .guard
+            .admit(prepared.spec.body.len(), prepared.max_tokens)
+        else {
+            self.stop.advance(StopStage::Draining);
+            return false;
+        };
         self.shared.in_flight.fetch_add(1, Relaxed);
         let exchange = tokio::select! {
             biased;
-            exchange = self.shared.client.execute(spec) => exchange,
+            exchange = self.shared.client.execute(&prepared.spec) => exchange,
             _ = self.stop.reached(StopStage::Cancelled) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
         };
         self.shared.in_flight.fetch_sub(1, Relaxed);
+        let tokens = exchange.tokens.unwrap_or_default();
+        self.shared
+            .guard
+            .settle(ticket, tokens.input, tokens.output);
         let flushed = self.recorder.borrow_mut().record(Finished {
             intended,
             exchange: &exchange,
@@ -111,6 +131,7 @@ impl WorkerContext {
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
         }
+        true
     }
 
     /// Requests in flight across the run.

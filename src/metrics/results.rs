@@ -162,6 +162,9 @@ pub struct RunResult {
     /// What the run cost in US dollars, when the target has a price configured.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// Why the run stopped before its bounds (a spend guard), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
 }
 
 impl RunResult {
@@ -225,6 +228,7 @@ impl RunResult {
                 .collect(),
             breaker_events: Vec::new(),
             cost_usd: None,
+            stopped_early: None,
         }
     }
 

@@ -277,6 +277,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
             Vec::new()
         },
         cost_usd: spec.cost_usd,
+        stopped_early: None,
     }
 }
 

@@ -4,8 +4,10 @@ pub mod error;
 pub mod model;
 pub mod parse;
 pub mod plan;
+pub mod pricing;
 
 pub use error::ScenarioError;
 pub use model::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload};
 pub use parse::{load, load_with, parse};
 pub use plan::{Plan, PlannedRun};
+pub use pricing::{price_of, Price};

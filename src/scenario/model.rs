@@ -28,6 +28,9 @@ pub struct Scenario {
     /// Explicit variants: `name` plus the `[client]` settings they change.
     #[serde(default, rename = "variant")]
     pub variants: Vec<toml::Table>,
+    /// Prices per model (USD per million tokens), overriding the built-in list prices.
+    #[serde(default)]
+    pub pricing: BTreeMap<String, super::pricing::Price>,
 }
 
 /// One upstream: the embedded mock (a `mock` table) or a base URL.
@@ -51,6 +54,12 @@ pub struct Target {
     /// Model name sent in OpenAI requests.
     #[serde(default = "default_model")]
     pub model: String,
+    /// Guard for paid APIs: never send more than this many requests to this target in one run.
+    #[serde(default)]
+    pub max_requests: Option<u64>,
+    /// Guard for paid APIs: stop before this target's spend in one run could exceed this many US dollars.
+    #[serde(default)]
+    pub max_cost_usd: Option<f64>,
 }
 
 fn default_model() -> String {
