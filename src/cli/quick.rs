@@ -105,6 +105,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             stream: false,
             max_tokens: None,
             prompts: Vec::new(),
+            prompts_file: None,
+            file_prompts: Vec::new(),
             method: Some(args.method.clone()),
             path: Some(path),
             body: args.body.clone(),

@@ -102,11 +102,11 @@ fn specs(
     for (name, value) in &t.headers {
         insert_header(&mut headers, name, value)?;
     }
-    let prompts: Vec<&str> = if t.prompts.is_empty() {
-        vec![DEFAULT_PROMPT]
-    } else {
-        t.prompts.iter().map(|s| s.as_str()).collect()
-    };
+    let mut prompts: Vec<serde_json::Value> = t.prompts.iter().map(|p| user_message(p)).collect();
+    prompts.extend(t.file_prompts.iter().cloned());
+    if prompts.is_empty() {
+        prompts.push(user_message(DEFAULT_PROMPT));
+    }
     let json = HeaderValue::from_static("application/json");
     match t.kind {
         RequestKind::Chat => {
@@ -133,7 +133,7 @@ fn specs(
             Ok(prompts
                 .iter()
                 .map(|p| {
-                    let body = serde_json::json!({ "model": target.model, "input": p });
+                    let body = serde_json::json!({ "model": target.model, "input": embedding_input(p) });
                     spec(
                         Method::POST,
                         "/v1/embeddings",
@@ -160,10 +160,24 @@ fn specs(
     }
 }
 
-fn chat_body(target: &Target, t: &RequestTemplate, prompt: &str) -> String {
+/// A prompt as the chat `messages` array of one user message.
+fn user_message(prompt: &str) -> serde_json::Value {
+    serde_json::json!([{ "role": "user", "content": prompt }])
+}
+
+/// The text of a messages array, joined, as embeddings input.
+fn embedding_input(messages: &serde_json::Value) -> String {
+    let parts: Vec<&str> = messages
+        .as_array()
+        .map(|m| m.iter().filter_map(|x| x["content"].as_str()).collect())
+        .unwrap_or_default();
+    parts.join("\n")
+}
+
+fn chat_body(target: &Target, t: &RequestTemplate, messages: &serde_json::Value) -> String {
     let mut body = serde_json::json!({
         "model": target.model,
-        "messages": [{ "role": "user", "content": prompt }],
+        "messages": messages,
     });
     if let Some(max) = t.max_tokens {
         body["max_tokens"] = max.into();

@@ -166,6 +166,13 @@ pub struct RequestTemplate {
     /// Chat / embeddings: prompts, one picked at random per request.
     #[serde(default)]
     pub prompts: Vec<String>,
+    /// Chat / embeddings: a JSONL file of prompts (relative to the scenario), one per line: a JSON
+    /// string, `{"prompt": "..."}`, or `{"messages": [...]}` (sent as the chat messages verbatim).
+    #[serde(default)]
+    pub prompts_file: Option<String>,
+    /// Prompts read from `prompts_file`, as chat `messages` arrays (not written back to results).
+    #[serde(skip)]
+    pub file_prompts: Vec<serde_json::Value>,
     /// HTTP: method.
     #[serde(default)]
     pub method: Option<String>,
@@ -188,6 +195,8 @@ impl Default for RequestTemplate {
             stream: false,
             max_tokens: Some(32),
             prompts: Vec::new(),
+            prompts_file: None,
+            file_prompts: Vec::new(),
             method: None,
             path: None,
             body: None,
