@@ -101,7 +101,7 @@ async fn run(
         return Err(respond::error(&ApiError::unknown_model(plan.model())));
     }
     let rate = check_rate(shared, active, plan.token_cost())?;
-    let profile = active.schedule.at(Instant::now());
+    let profile = active.schedule.now();
     let mut rng = rng_for(active.seed, RNG_REQUEST, seq);
     let fate = plan::decide(
         rng.gen::<f64>(),

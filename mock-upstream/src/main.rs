@@ -92,6 +92,10 @@ struct Cli {
     /// Serve /_mock/* on this address instead of --listen.
     #[arg(long)]
     control_listen: Option<SocketAddr>,
+    /// Runtime threads; 1 runs everything on one thread (least overhead when the load
+    /// generator shares a small machine). Default: one per core.
+    #[arg(long)]
+    workers: Option<usize>,
     /// Log filter (RUST_LOG syntax); "debug" logs one line per injected fault.
     #[arg(long, default_value = "info")]
     log: String,
@@ -202,9 +206,24 @@ fn build_config(cli: &Cli) -> Result<MockConfig> {
     Ok(c)
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
     let cli = Cli::parse();
+    let runtime = match cli.workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.max(1))
+            .enable_all()
+            .build()?,
+        None => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?,
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

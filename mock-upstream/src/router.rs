@@ -62,27 +62,20 @@ pub(crate) async fn handle(
         handshake(&shared, &conn, &active).await;
     }
     let http2 = req.version() == Version::HTTP_2;
-    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let mut resp = match target {
         Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq).await,
         Target::Control(action) => control::handle(action, req, &shared).await,
         other => {
             // These routes take no body; read any that came so the reply is not lost to a reset.
-            api::drain(req.into_body()).await;
-            bodiless(other, &shared, &active, &method, &path)
+            let (parts, body) = req.into_parts();
+            api::drain(body).await;
+            bodiless(other, &shared, &active, &parts.method, parts.uri.path())
         }
     };
     shared.stats.response(resp.status().as_u16());
-    respond::set_header(
-        &mut resp,
-        "x-request-id",
-        format_args!("req_{:016x}", splitmix(active.seed ^ splitmix(seq))),
-    );
-    let close_after = active
-        .schedule
-        .at(Instant::now())
-        .faults
-        .close_after_requests;
+    resp.headers_mut()
+        .insert(X_REQUEST_ID.clone(), request_id(active.seed, seq));
+    let close_after = active.schedule.now().faults.close_after_requests;
     if !is_control && close_after.is_some_and(|n| position >= n) {
         shared.stats.fault(FaultKind::CloseAfterRequests);
         tracing::debug!(
@@ -97,6 +90,19 @@ pub(crate) async fn handle(
         conn.request_close();
     }
     Ok(resp)
+}
+
+static X_REQUEST_ID: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-request-id");
+
+/// `req_` and 16 hex digits derived from the seed and the request number, without allocating a String.
+fn request_id(seed: u64, seq: u64) -> HeaderValue {
+    let mut buf = *b"req_0000000000000000";
+    let v = splitmix(seed ^ splitmix(seq));
+    for (i, b) in buf[4..].iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("req_0"))
 }
 
 /// Routes that need nothing from the request but its method and path.
@@ -135,7 +141,7 @@ fn bodiless(
 /// Waits out the connection's emulated handshake (fixed by its first request).
 async fn handshake(shared: &Shared, conn: &ConnState, active: &Active) {
     let (done_at, first) = conn.handshake_deadline(|| {
-        let profile = active.schedule.at(Instant::now());
+        let profile = active.schedule.now();
         if profile.handshake_delay.is_zero() {
             return std::time::Duration::ZERO;
         }

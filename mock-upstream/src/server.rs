@@ -189,16 +189,23 @@ async fn serve_connection(
     };
     let http = builder.serve_connection(io, service);
     tokio::pin!(http);
+    // Built once and pinned: `select!` polls every branch on each wake-up of the connection,
+    // so re-creating these futures per poll would cost on every request.
     let mut shutdown = shared.shutdown.clone();
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    let close = conn.close_requested();
+    tokio::pin!(close);
     let mut closing = false;
     loop {
         tokio::select! {
+            biased;
             _ = http.as_mut() => break,
-            _ = shutdown.wait(), if !closing => {
+            _ = &mut stop, if !closing => {
                 closing = true;
                 http.as_mut().graceful_shutdown();
             }
-            _ = conn.close_requested(), if !closing => {
+            _ = &mut close, if !closing => {
                 closing = true;
                 http.as_mut().graceful_shutdown();
             }

@@ -77,6 +77,14 @@ impl Schedule {
         }
     }
 
+    /// The profile in force now (no clock read when there is no schedule).
+    pub(crate) fn now(&self) -> &Profile {
+        if self.phases.is_empty() {
+            return &self.base;
+        }
+        self.at(Instant::now())
+    }
+
     /// The profile in force at `now`: the first phase whose window holds it, else the base.
     pub(crate) fn at(&self, now: Instant) -> &Profile {
         if self.phases.is_empty() {

@@ -9,13 +9,16 @@ use crate::state::{fnv1a, FNV_OFFSET};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
 use std::sync::Arc;
 
+// Requests borrow their strings from the body where they can: parsing is on the hot path.
 #[derive(Deserialize)]
-struct ChatRequest {
-    model: Option<String>,
-    messages: Option<Vec<Message>>,
+struct ChatRequest<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    messages: Option<Vec<Message<'a>>>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -25,10 +28,59 @@ struct ChatRequest {
 }
 
 #[derive(Deserialize)]
-struct Message {
-    role: Option<String>,
-    #[serde(default)]
-    content: Option<Value>,
+struct Message<'a> {
+    #[serde(borrow, default)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+}
+
+/// A message's content: a string, or parts whose `text` counts (images and others are ignored).
+enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Part<'a>>),
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Part<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Content<'a>, E> {
+                Ok(Content::Other)
+            }
+            fn visit_none<E>(self) -> Result<Content<'a>, E> {
+                Ok(Content::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Content<'a>, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(p) = seq.next_element::<Part<'a>>()? {
+                    parts.push(p);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -83,7 +135,7 @@ impl ChatPlan {
             let role = m.role.as_deref().unwrap_or("");
             hash = fnv1a(role.as_bytes(), hash);
             let mut chars = 0;
-            for_each_text(m.content.as_ref(), |t| {
+            for_each_text(&m.content, |t| {
                 chars += t.chars().count();
                 hash = fnv1a(t.as_bytes(), hash);
             });
@@ -98,7 +150,7 @@ impl ChatPlan {
         };
         let stream = req.stream.unwrap_or(false);
         Ok(ChatPlan {
-            model,
+            model: model.into_owned(),
             stream,
             include_usage: stream
                 && req
@@ -121,30 +173,33 @@ impl ChatPlan {
         }
     }
 
-    /// The non-streamed `chat.completion` body.
+    /// The non-streamed `chat.completion` body. Written by hand rather than through a
+    /// `Serialize` struct: this is the hot path of every load test, and only `id` and `model`
+    /// need escaping (the generated words are plain ASCII).
     pub(crate) fn completion_body(&self, id: &str, created: u64) -> Bytes {
-        let content: String = text::tokens(self.content_seed, self.completion_tokens).concat();
-        let body = Completion {
-            id,
-            object: "chat.completion",
-            created,
-            model: &self.model,
-            system_fingerprint: "fp_mock",
-            choices: [CompletionChoice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant",
-                    content: &content,
-                    refusal: None,
-                },
-                logprobs: None,
-                finish_reason: self.finish_reason,
-            }],
-            usage: self.usage(),
-        };
-        serde_json::to_vec(&body)
-            .map(Bytes::from)
-            .unwrap_or_default()
+        use std::io::Write;
+        let words = text::tokens(self.content_seed, self.completion_tokens);
+        let mut out = Vec::with_capacity(
+            400 + self.model.len() + words.iter().map(|w| w.len()).sum::<usize>(),
+        );
+        let usage = self.usage();
+        let _ = (|| -> std::io::Result<()> {
+            out.write_all(b"{\"id\":")?;
+            serde_json::to_writer(&mut out, id)?;
+            write!(
+                out,
+                ",\"object\":\"chat.completion\",\"created\":{created},\"model\":"
+            )?;
+            serde_json::to_writer(&mut out, &self.model)?;
+            out.write_all(b",\"system_fingerprint\":\"fp_mock\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"")?;
+            words.iter().try_for_each(|w| out.write_all(w.as_bytes()))?;
+            write!(
+                out,
+                "\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":\"{}\"}}],\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}}}",
+                self.finish_reason, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
+            )
+        })();
+        Bytes::from(out)
     }
 
     /// Starts the SSE stream: role chunk now, first token after `ttft`, then one per
@@ -277,14 +332,11 @@ pub(crate) struct StreamCut {
     pub reset: bool,
 }
 
-/// Calls `f` with each text of a message's content (a string, or the `text` of content parts).
-fn for_each_text(content: Option<&Value>, mut f: impl FnMut(&str)) {
+/// Calls `f` with each text of a message's content.
+fn for_each_text(content: &Option<Content<'_>>, mut f: impl FnMut(&str)) {
     match content {
-        Some(Value::String(s)) => f(s),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .for_each(f),
+        Some(Content::Text(s)) => f(s),
+        Some(Content::Parts(parts)) => parts.iter().filter_map(|p| p.text.as_deref()).for_each(f),
         _ => {}
     }
 }
@@ -304,32 +356,6 @@ struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct Completion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    system_fingerprint: &'static str,
-    choices: [CompletionChoice<'a>; 1],
-    usage: Usage,
-}
-
-#[derive(Serialize)]
-struct CompletionChoice<'a> {
-    index: u32,
-    message: AssistantMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct AssistantMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-    refusal: Option<()>,
 }
 
 #[derive(Serialize)]

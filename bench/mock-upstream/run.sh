@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Benchmark mock-upstream (not a test). Loopback only; everything started here is stopped by pid.
+#  1. no faults: wrk -t1 -c64 against mock-upstream and against nginx (1 worker) returning the
+#     same JSON body from memory; prints both req/s and the ratio (target >= 0.8).
+#  2. 100 ms latency: holds 10,000 keep-alive connections with requests in flight; prints RSS
+#     (target < 200 MiB).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+DURATION=${DURATION:-10}
+MOCK_PORT=${MOCK_PORT:-18080}
+NGINX_PORT=${NGINX_PORT:-18081}
+CONNS=${CONNS:-10000}
+WORK=$(mktemp -d /tmp/mock-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release -q -p mock-upstream
+MOCK=$CARGO_TARGET_DIR/release/mock-upstream
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 10,000 sockets each side need the hard limit
+
+wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
+cat > "$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# --- 1. throughput, no faults -------------------------------------------------------------
+"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --log warn >"$WORK/mock.log" 2>&1 &
+MOCK_PID=$!; PIDS+=($MOCK_PID)
+wait_port $MOCK_PORT
+REPLY=$(curl -s -X POST -H 'content-type: application/json' -d "$BODY" http://127.0.0.1:$MOCK_PORT/v1/chat/completions)
+ESCAPED=${REPLY//\'/\\\'}
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { default_type application/json; return 200 '$ESCAPED'; }
+  }
+}
+NGX
+"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
+NGINX_PID=$!; PIDS+=($NGINX_PID)
+wait_port $NGINX_PORT
+
+rps() { wrk -t1 -c64 -d${DURATION}s -s "$WORK/post.lua" "$1" | awk '/Requests\/sec/ {print $2}'; }
+echo "reply body: ${#REPLY} bytes (same body from both servers); load average: $(cut -d" " -f1-3 /proc/loadavg)"
+wrk -t1 -c64 -d2s -s "$WORK/post.lua" http://127.0.0.1:$MOCK_PORT/v1/chat/completions >/dev/null  # warm-up
+MOCK_RPS=$(rps http://127.0.0.1:$MOCK_PORT/v1/chat/completions)
+NGINX_RPS=$(rps http://127.0.0.1:$NGINX_PORT/v1/chat/completions)
+echo "mock-upstream: $MOCK_RPS req/s   (wrk -t1 -c64 -d${DURATION}s, POST /v1/chat/completions, no faults)"
+echo "nginx 1 worker: $NGINX_RPS req/s   (return 200 from memory)"
+awk -v m="$MOCK_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "ratio mock/nginx: %.2f (target >= 0.80)\n", m / n }'
+kill $MOCK_PID $NGINX_PID; wait $MOCK_PID 2>/dev/null || true; wait $NGINX_PID 2>/dev/null || true
+PIDS=()
+
+# --- 2. 10,000 held connections at 100 ms latency ------------------------------------------
+"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --latency 100ms --log warn >"$WORK/mock2.log" 2>&1 &
+MOCK_PID=$!; PIDS+=($MOCK_PID)
+wait_port $MOCK_PORT
+RESULT=$(python3 bench/mock-upstream/hold_connections.py 127.0.0.1 $MOCK_PORT $MOCK_PID $CONNS 8)
+STATS=$(curl -s http://127.0.0.1:$MOCK_PORT/_mock/stats)
+echo "held connections: $RESULT"
+python3 - "$STATS" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+print(f"server saw: connections_peak={s['connections_peak']} concurrent_requests_peak={s['concurrent_requests_peak']} requests_total={s['requests_total']}")
+PY
+echo "$RESULT" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("RSS peak with %d connections at 100 ms latency: %s MiB (target < 200 MiB)" % (r["connections"], r["rss_peak_mib"]))'
