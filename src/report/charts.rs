@@ -555,11 +555,14 @@ fn side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One bar of the pool chart: label, value of a run, colour.
+type PoolBar = (&'static str, fn(&RunResult) -> u64, RGBColor);
+
 fn pool<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     results: &ResultsFile,
 ) -> Result<(), Err> {
-    let metrics: [(&str, fn(&RunResult) -> u64, RGBColor); 4] = [
+    let metrics: [PoolBar; 4] = [
         ("opened", |r| r.pool.opened, PALETTE[0]),
         ("peak open", |r| r.pool.peak_open, PALETTE[2]),
         ("peak waiting", |r| r.pool.peak_waiting, PALETTE[1]),
