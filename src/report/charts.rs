@@ -555,7 +555,7 @@ fn side_legend<DB: DrawingBackend>(
     Ok(())
 }
 
-/// One pool bar: label, value of a run, colour.
+/// One bar of the pool chart: label, value of a run, colour.
 type PoolBar = (&'static str, fn(&RunResult) -> u64, RGBColor);
 
 fn pool<DB: DrawingBackend>(
