@@ -133,7 +133,10 @@ async fn execute_one(
                 error,
             }
         })?;
-    let client = Client::new(origin, planned.settings.clone());
+    let client = Client::new(origin, planned.settings.clone()).map_err(|e| RunError::Target {
+        target: target.name.clone(),
+        error: e.to_string(),
+    })?;
     let output = load::run(
         &scenario.workload,
         client.clone(),
