@@ -1,36 +1,49 @@
-//! temporary stub (replaced by the real crate on merge)
-use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, net::SocketAddr};
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct MockConfig {
-    pub latency: Option<String>,
-}
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct StatsSnapshot {
-    pub connections_accepted: u64,
-    pub connections_open: u64,
-    pub connections_peak: u64,
-    pub requests_total: u64,
-    pub responses_by_status: BTreeMap<u16, u64>,
-}
-pub struct MockServer;
-pub struct MockHandle;
-impl MockServer {
-    pub async fn start(_a: SocketAddr, _c: MockConfig) -> std::io::Result<MockHandle> {
-        Err(std::io::Error::other("stub"))
-    }
-}
-impl MockHandle {
-    pub fn addr(&self) -> SocketAddr {
-        unimplemented!()
-    }
-    pub fn base_url(&self) -> String {
-        unimplemented!()
-    }
-    pub fn stats(&self) -> StatsSnapshot {
-        unimplemented!()
-    }
-    pub fn set_config(&self, _c: MockConfig) {}
-    pub async fn shutdown(self) {}
-}
+//! mock-upstream: an OpenAI-compatible HTTP server with faults you can dial in, for relaybench
+//! and for testing any client or relay against a misbehaving upstream.
+//!
+//! Start one with [`MockServer::start`], read its address and [`StatsSnapshot`] from the
+//! [`MockHandle`], change faults with [`MockHandle::set_config`], stop it with
+//! [`MockHandle::shutdown`]. The same [`MockConfig`] is the `[mock]` table of a scenario,
+//! a `--profile` file of the binary, and the JSON body of `PUT /_mock/faults`.
+//!
+//! Modules, and what each owns:
+//!
+//! - `config`: [`MockConfig`] and its sub-tables, serde forms, validation ([`ConfigError`]).
+//! - `distribution`: [`Latency`] and [`TokenCount`] — random distributions, TOML shorthand, sampling.
+//! - `units`: humantime duration strings for serde.
+//! - `server`: [`MockServer`] / [`MockHandle`] — accept loops, connection tasks, shutdown.
+//! - `connection`: per-connection state (handshake, request count, close) and the socket
+//!   wrapper that can end a connection with a TCP reset.
+//! - `router`: method + path → handler, OpenAI-shaped 404/405, `x-request-id`, close-after-N.
+//! - `api`: the steps of an API request — key, body, model, rate limit, fate, capacity, latency.
+//! - `faults`: the fate roll (`plan`), the schedule of phases (`schedule`), token buckets
+//!   (`rate_limit`), the concurrency gate (`capacity`).
+//! - `openai`: wire shapes — chat completions (JSON and SSE), embeddings, models, errors, text.
+//! - `body`: the response body type and the slow / truncated / reset bodies.
+//! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/reset`.
+//! - `stats`: lock-free counters and [`StatsSnapshot`].
+//! - `state`: what all tasks share — the active config, stats, sequence numbers, seeding.
+//! - `shutdown`: the one stop signal.
+
+mod api;
+mod body;
+pub mod config;
+mod connection;
+mod control;
+mod distribution;
+mod faults;
+mod openai;
+mod respond;
+mod router;
+mod server;
+mod shutdown;
+mod state;
+pub mod stats;
+pub mod units;
+
+pub use config::{
+    Capacity, ConfigError, ConnectionFaults, ControlSettings, ErrorRates, Latency, MockConfig,
+    Phase, RateLimit, StreamTiming, TokenCount,
+};
+pub use server::{MockHandle, MockServer, SHUTDOWN_GRACE};
+pub use stats::StatsSnapshot;

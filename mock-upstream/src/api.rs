@@ -1,0 +1,369 @@
+//! The steps every API request (chat, embeddings) goes through, in order: key, body, model,
+//! rate limit, fate roll (injected error, hang, body fault), capacity, latency, reply.
+
+use crate::body::{self, MockBody};
+use crate::config::MockConfig;
+use crate::connection::ConnState;
+use crate::faults::capacity::Admission;
+use crate::faults::pause;
+use crate::faults::plan::{self, Fate};
+use crate::faults::rate_limit::{format_reset, BucketState, RateDecision};
+use crate::faults::schedule::Profile;
+use crate::openai::chat::{ChatPlan, StreamCut, StreamPacing};
+use crate::openai::embeddings::EmbeddingsPlan;
+use crate::openai::errors::ApiError;
+use crate::respond;
+use crate::router::RNG_REQUEST;
+use crate::state::{rng_for, splitmix, Active, Shared};
+use crate::stats::FaultKind;
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The API routes that carry faults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ApiKind {
+    Chat,
+    Embeddings,
+}
+
+enum Plan {
+    Chat(ChatPlan),
+    Embeddings(EmbeddingsPlan),
+}
+
+impl Plan {
+    fn model(&self) -> &str {
+        match self {
+            Plan::Chat(p) => &p.model,
+            Plan::Embeddings(p) => &p.model,
+        }
+    }
+    fn token_cost(&self) -> u64 {
+        match self {
+            Plan::Chat(p) => p.token_cost,
+            Plan::Embeddings(p) => p.prompt_tokens,
+        }
+    }
+    fn streaming(&self) -> bool {
+        matches!(self, Plan::Chat(p) if p.stream)
+    }
+}
+
+/// Early exit of a step: the response to send instead. (Its size does not matter: it is built
+/// once and moved once per request, so clippy's `result_large_err` is allowed where used.)
+type Step<T> = Result<T, Response<MockBody>>;
+
+/// Serves one API request.
+pub(crate) async fn serve(
+    kind: ApiKind,
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    active: &Arc<Active>,
+    seq: u64,
+) -> Response<MockBody> {
+    match run(kind, req, shared, conn, active, seq).await {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+async fn run(
+    kind: ApiKind,
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    conn: &Arc<ConnState>,
+    active: &Arc<Active>,
+    seq: u64,
+) -> Step<Response<MockBody>> {
+    let config = &active.config;
+    check_key(&req, config)?;
+    let body = read_body(req, config.body_limit).await?;
+    let plan = match kind {
+        ApiKind::Chat => Plan::Chat(
+            ChatPlan::parse(&body, active.seed, &config.output_tokens)
+                .map_err(|e| respond::error(&e))?,
+        ),
+        ApiKind::Embeddings => Plan::Embeddings(
+            EmbeddingsPlan::parse(&body, config.embedding_dim).map_err(|e| respond::error(&e))?,
+        ),
+    };
+    if !config.models.is_empty() && !config.models.iter().any(|m| m == plan.model()) {
+        return Err(respond::error(&ApiError::unknown_model(plan.model())));
+    }
+    let rate = check_rate(shared, active, plan.token_cost())?;
+    let profile = active.schedule.at(Instant::now());
+    let mut rng = rng_for(active.seed, RNG_REQUEST, seq);
+    let fate = plan::decide(
+        rng.gen::<f64>(),
+        &profile.errors,
+        &profile.faults,
+        plan.streaming(),
+    );
+    match fate {
+        Fate::Error(status) => return Err(injected_error(shared, status, profile, config)),
+        Fate::Hang => {
+            shared.stats.fault(FaultKind::Hang);
+            tracing::debug!(seq, "fault: hang");
+            shared.shutdown.clone().wait().await;
+            return Err(respond::error(&ApiError::injected(503)));
+        }
+        _ => {}
+    }
+    let permit = admit(shared, active, profile).await?;
+    pause(profile.latency.sample(&mut rng)).await;
+    let id = format!("{:016x}", splitmix(active.seed ^ splitmix(seq)));
+    let mut resp = match plan {
+        Plan::Chat(p) if p.stream => {
+            let cut = match fate {
+                Fate::StreamCut | Fate::Reset => Some(StreamCut {
+                    conn: conn.clone(),
+                    reset: fate == Fate::Reset,
+                }),
+                _ => None,
+            };
+            count_body_fault(shared, fate, seq);
+            let pacing = StreamPacing {
+                ttft: profile.stream.ttft.clone(),
+                inter_token: profile.stream.inter_token.clone(),
+                rng,
+                permit,
+            };
+            let mut r =
+                Response::new(p.stream_body(format!("chatcmpl-{id}"), unix_now(), pacing, cut));
+            respond::set_header(&mut r, "content-type", "text/event-stream; charset=utf-8");
+            respond::set_header(&mut r, "cache-control", "no-cache");
+            r
+        }
+        Plan::Chat(p) => deliver(
+            shared,
+            conn,
+            profile,
+            fate,
+            seq,
+            p.completion_body(&format!("chatcmpl-{id}"), unix_now()),
+        ),
+        Plan::Embeddings(p) => deliver(
+            shared,
+            conn,
+            profile,
+            fate,
+            seq,
+            p.response_body(active.seed),
+        ),
+    };
+    if let Some(d) = rate {
+        rate_headers(&mut resp, &d);
+    }
+    Ok(resp)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[allow(clippy::result_large_err)]
+fn check_key(req: &Request<Incoming>, config: &MockConfig) -> Step<()> {
+    let Some(key) = &config.require_key else {
+        return Ok(());
+    };
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if given.map(str::trim) == Some(key.as_str()) {
+        Ok(())
+    } else {
+        Err(respond::error(&ApiError::unauthorized()))
+    }
+}
+
+async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
+    let too_large = || respond::error(&ApiError::too_large(limit));
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let limited = Limited::new(
+        req.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    );
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(respond::error(&ApiError::invalid(format!(
+            "Could not read the request body: {e}"
+        )))),
+    }
+}
+
+#[allow(clippy::result_large_err)]
+fn check_rate(shared: &Shared, active: &Active, cost: u64) -> Step<Option<RateDecision>> {
+    let Some(limiter) = &active.rate else {
+        return Ok(None);
+    };
+    let decision = limiter.check(Instant::now(), cost);
+    let Some((kind, state)) = decision.refused_by() else {
+        return Ok(Some(decision));
+    };
+    shared.stats.fault(if kind == "requests" {
+        FaultKind::RateLimitRequests
+    } else {
+        FaultKind::RateLimitTokens
+    });
+    let wait = state.retry_after.unwrap_or_default();
+    tracing::debug!(kind, wait_ms = wait.as_millis() as u64, "fault: rate limit");
+    let mut e = ApiError::injected(429);
+    e.kind = if kind == "requests" {
+        "requests"
+    } else {
+        "tokens"
+    };
+    e.message = format!(
+        "Rate limit reached on {kind} per min (RPM/TPM): Limit {}, Remaining {}. Please try again in {}.",
+        state.limit,
+        state.remaining,
+        format_reset(wait)
+    );
+    let mut r = respond::error(&e);
+    retry_headers(&mut r, wait);
+    rate_headers(&mut r, &decision);
+    Err(r)
+}
+
+fn injected_error(
+    shared: &Shared,
+    status: u16,
+    profile: &Profile,
+    config: &MockConfig,
+) -> Response<MockBody> {
+    shared.stats.fault(FaultKind::for_status(status));
+    tracing::debug!(status, "fault: injected error");
+    let mut r = respond::error(&ApiError::injected(status));
+    if status == 429 || status == 503 {
+        retry_headers(&mut r, profile.retry_after);
+    }
+    if status == 429 {
+        // A nominal limit when no real one is configured, so clients that read the headers see a full set.
+        let wait = profile.retry_after;
+        let requests = BucketState {
+            limit: config.rate_limit.requests_per_minute.unwrap_or(10_000),
+            remaining: 0,
+            reset: wait,
+            retry_after: Some(wait),
+        };
+        let tokens = BucketState {
+            limit: config.rate_limit.tokens_per_minute.unwrap_or(2_000_000),
+            remaining: 0,
+            reset: wait,
+            retry_after: Some(wait),
+        };
+        rate_headers(
+            &mut r,
+            &RateDecision {
+                requests: Some(requests),
+                tokens: Some(tokens),
+            },
+        );
+    }
+    r
+}
+
+fn retry_headers(r: &mut Response<MockBody>, wait: Duration) {
+    respond::set_header(
+        r,
+        "retry-after",
+        wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    );
+    respond::set_header(
+        r,
+        "retry-after-ms",
+        wait.as_millis() + u128::from(wait.subsec_nanos() % 1_000_000 > 0),
+    );
+}
+
+fn rate_headers(r: &mut Response<MockBody>, d: &RateDecision) {
+    if let Some(s) = d.requests {
+        respond::set_header(r, "x-ratelimit-limit-requests", s.limit);
+        respond::set_header(r, "x-ratelimit-remaining-requests", s.remaining);
+        respond::set_header(r, "x-ratelimit-reset-requests", format_reset(s.reset));
+    }
+    if let Some(s) = d.tokens {
+        respond::set_header(r, "x-ratelimit-limit-tokens", s.limit);
+        respond::set_header(r, "x-ratelimit-remaining-tokens", s.remaining);
+        respond::set_header(r, "x-ratelimit-reset-tokens", format_reset(s.reset));
+    }
+}
+
+async fn admit(
+    shared: &Shared,
+    active: &Active,
+    profile: &Profile,
+) -> Step<Option<tokio::sync::OwnedSemaphorePermit>> {
+    let Some(gate) = &active.capacity else {
+        return Ok(None);
+    };
+    match gate.enter().await {
+        Admission::Immediate(p) => Ok(Some(p)),
+        Admission::Queued(p) => {
+            shared.stats.fault(FaultKind::CapacityQueued);
+            Ok(Some(p))
+        }
+        Admission::Rejected => {
+            shared.stats.fault(FaultKind::CapacityRejected);
+            tracing::debug!("fault: capacity full, 503");
+            let mut r = respond::error(&ApiError::injected(503));
+            retry_headers(&mut r, profile.retry_after);
+            Err(r)
+        }
+    }
+}
+
+fn count_body_fault(shared: &Shared, fate: Fate, seq: u64) {
+    let kind = match fate {
+        Fate::Reset => FaultKind::Reset,
+        Fate::Truncate => FaultKind::Truncate,
+        Fate::SlowBody => FaultKind::SlowBody,
+        Fate::StreamCut => FaultKind::StreamCut,
+        _ => return,
+    };
+    shared.stats.fault(kind);
+    tracing::debug!(seq, fault = ?fate, "fault: body");
+}
+
+/// A JSON reply, whole or through its body fault.
+fn deliver(
+    shared: &Shared,
+    conn: &Arc<ConnState>,
+    profile: &Profile,
+    fate: Fate,
+    seq: u64,
+    data: Bytes,
+) -> Response<MockBody> {
+    count_body_fault(shared, fate, seq);
+    let len = data.len();
+    let body = match fate {
+        Fate::Truncate => body::cut(data, len / 2, conn.clone(), false),
+        Fate::Reset => body::cut(data, len / 2, conn.clone(), true),
+        Fate::SlowBody => body::slow(data, profile.faults.slow_body_rate),
+        _ => return respond::json(StatusCode::OK, data),
+    };
+    let mut r = Response::new(body);
+    respond::set_header(&mut r, "content-type", "application/json");
+    // Declared in full so that a cut body is a visible truncation, not a shorter reply.
+    respond::set_header(&mut r, "content-length", len);
+    r
+}

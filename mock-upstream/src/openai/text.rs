@@ -1,0 +1,178 @@
+//! Generated text: deterministic words from a seed, and the rough token counting the mock uses (≈ 4 characters per token).
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+const WORDS: [&str; 64] = [
+    "the",
+    "pool",
+    "relay",
+    "token",
+    "latency",
+    "stream",
+    "request",
+    "answer",
+    "model",
+    "upstream",
+    "queue",
+    "socket",
+    "retry",
+    "budget",
+    "circuit",
+    "breaker",
+    "percentile",
+    "handshake",
+    "timeout",
+    "gateway",
+    "server",
+    "client",
+    "bench",
+    "mock",
+    "load",
+    "rate",
+    "limit",
+    "window",
+    "bucket",
+    "burst",
+    "phase",
+    "outage",
+    "signal",
+    "report",
+    "baseline",
+    "result",
+    "histogram",
+    "sample",
+    "trace",
+    "packet",
+    "frame",
+    "chunk",
+    "header",
+    "body",
+    "status",
+    "error",
+    "reset",
+    "keep",
+    "alive",
+    "open",
+    "close",
+    "fast",
+    "slow",
+    "steady",
+    "quiet",
+    "bright",
+    "clear",
+    "simple",
+    "exact",
+    "honest",
+    "small",
+    "large",
+    "ready",
+    "done",
+];
+
+/// `n` tokens for a request: the first without a leading space, the rest with one, so that
+/// concatenating the stream's deltas gives the non-streamed content.
+pub(crate) fn tokens(content_seed: u64, n: u32) -> Vec<&'static str> {
+    let mut rng = SmallRng::seed_from_u64(content_seed);
+    (0..n)
+        .map(|i| {
+            let w = rng.gen_range(0..WORDS.len());
+            if i == 0 {
+                WORDS[w]
+            } else {
+                SPACED[w]
+            }
+        })
+        .collect()
+}
+
+const SPACED: [&str; 64] = {
+    // Leading-space variants, kept static so a token never allocates.
+    [
+        " the",
+        " pool",
+        " relay",
+        " token",
+        " latency",
+        " stream",
+        " request",
+        " answer",
+        " model",
+        " upstream",
+        " queue",
+        " socket",
+        " retry",
+        " budget",
+        " circuit",
+        " breaker",
+        " percentile",
+        " handshake",
+        " timeout",
+        " gateway",
+        " server",
+        " client",
+        " bench",
+        " mock",
+        " load",
+        " rate",
+        " limit",
+        " window",
+        " bucket",
+        " burst",
+        " phase",
+        " outage",
+        " signal",
+        " report",
+        " baseline",
+        " result",
+        " histogram",
+        " sample",
+        " trace",
+        " packet",
+        " frame",
+        " chunk",
+        " header",
+        " body",
+        " status",
+        " error",
+        " reset",
+        " keep",
+        " alive",
+        " open",
+        " close",
+        " fast",
+        " slow",
+        " steady",
+        " quiet",
+        " bright",
+        " clear",
+        " simple",
+        " exact",
+        " honest",
+        " small",
+        " large",
+        " ready",
+        " done",
+    ]
+};
+
+/// Approximate token count of a text: one token per 4 characters, at least 1 for non-empty text.
+pub(crate) fn estimate_tokens(chars: usize) -> u64 {
+    chars.div_ceil(4) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_deterministic_and_spaced() {
+        assert_eq!(tokens(7, 10), tokens(7, 10));
+        assert_ne!(tokens(7, 10), tokens(8, 10));
+        let t = tokens(7, 3);
+        assert!(!t[0].starts_with(' ') && t[1].starts_with(' '));
+        for (a, b) in WORDS.iter().zip(SPACED.iter()) {
+            assert_eq!(format!(" {a}"), *b);
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The OpenAI API surface over loopback: shapes, errors, request ids, determinism.
+
+mod util;
+use mock_upstream::{Latency, MockConfig};
+use std::time::{Duration, Instant};
+use util::*;
+
+#[tokio::test]
+async fn chat_completion_has_openai_shape_and_usage() {
+    let mock = start(seeded()).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let r = c.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r
+        .header("x-request-id")
+        .is_some_and(|v| v.starts_with("req_")));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let j = r.json();
+    assert_eq!(j["object"], "chat.completion");
+    assert_eq!(j["model"], "gpt-4o-mini");
+    assert_eq!(j["choices"][0]["message"]["role"], "assistant");
+    assert!(!j["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    assert_eq!(j["choices"][0]["finish_reason"], "stop");
+    let u = &j["usage"];
+    assert_eq!(u["completion_tokens"], 16);
+    assert_eq!(
+        u["total_tokens"].as_u64().unwrap(),
+        u["prompt_tokens"].as_u64().unwrap() + 16
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn fixed_latency_delays_every_reply() {
+    let mock = start(MockConfig {
+        latency: Latency::fixed_ms(150),
+        ..seeded()
+    })
+    .await;
+    let mut c = Conn::open(mock.addr()).await;
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert_eq!(c.post("/v1/chat/completions", CHAT).await.status, 200);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(150), "{took:?}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+    }
+    mock.shutdown().await;
+}
+
+/// Splits an SSE body into its `data:` payloads.
+fn sse_events(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn streamed_chat_follows_openai_sse_and_matches_the_json_reply() {
+    let mock = start(seeded()).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let r = c.post("/v1/chat/completions", CHAT_STREAM).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = sse_events(&r.text());
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<serde_json::Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let usage_chunk = chunks.last().unwrap();
+    assert_eq!(usage_chunk["choices"].as_array().unwrap().len(), 0);
+    assert_eq!(usage_chunk["usage"]["completion_tokens"], 16);
+    let content_chunks = &chunks[1..chunks.len() - 1];
+    assert_eq!(content_chunks.len(), 16);
+    let last = content_chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert!(content_chunks[..15]
+        .iter()
+        .all(|c| c["choices"][0]["finish_reason"].is_null()));
+    let streamed: String = content_chunks
+        .iter()
+        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
+        .collect();
+    let whole = c.post("/v1/chat/completions", CHAT).await.json();
+    assert_eq!(
+        whole["choices"][0]["message"]["content"].as_str().unwrap(),
+        streamed
+    );
+
+    let no_usage = CHAT_STREAM.replace(r#","stream_options":{"include_usage":true}"#, "");
+    let events = sse_events(&c.post("/v1/chat/completions", &no_usage).await.text());
+    assert!(
+        events.iter().all(|e| !e.contains("\"usage\"")),
+        "no usage without include_usage"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn max_tokens_caps_the_reply_with_finish_reason_length() {
+    let mock = start(MockConfig {
+        output_tokens: mock_upstream::TokenCount::Fixed(50),
+        ..seeded()
+    })
+    .await;
+    let mut c = Conn::open(mock.addr()).await;
+    let body = CHAT.replace("\"messages\"", "\"max_tokens\":5,\"messages\"");
+    let j = c.post("/v1/chat/completions", &body).await.json();
+    assert_eq!(j["usage"]["completion_tokens"], 5);
+    assert_eq!(j["choices"][0]["finish_reason"], "length");
+    assert_eq!(
+        j["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        5
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn embeddings_have_configured_dimension_and_are_deterministic() {
+    let mock = start(MockConfig {
+        embedding_dim: 12,
+        ..seeded()
+    })
+    .await;
+    let mut c = Conn::open(mock.addr()).await;
+    let one = c
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"text-embedding-3-small","input":"hello"}"#,
+        )
+        .await
+        .json();
+    assert_eq!(one["object"], "list");
+    assert_eq!(one["data"][0]["embedding"].as_array().unwrap().len(), 12);
+    assert!(one["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
+    let many = c
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"text-embedding-3-small","input":["bye","hello"]}"#,
+        )
+        .await
+        .json();
+    assert_eq!(many["data"].as_array().unwrap().len(), 2);
+    assert_eq!(many["data"][1]["index"], 1);
+    assert_eq!(
+        many["data"][1]["embedding"], one["data"][0]["embedding"],
+        "same input, same vector"
+    );
+    assert_ne!(many["data"][0]["embedding"], one["data"][0]["embedding"]);
+    let b64 = c
+        .post(
+            "/v1/embeddings",
+            r#"{"model":"text-embedding-3-small","input":"hello","encoding_format":"base64"}"#,
+        )
+        .await
+        .json();
+    assert_eq!(
+        b64["data"][0]["embedding"].as_str().unwrap().len(),
+        64,
+        "12 f32 = 48 bytes = 64 base64 chars"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_and_healthz() {
+    let mock = start(seeded()).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let j = c.get("/v1/models").await.json();
+    let ids: Vec<&str> = j["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"gpt-4o-mini") && ids.contains(&"mock-1"));
+    assert_eq!(c.get("/v1/models/mock-1").await.json()["id"], "mock-1");
+    assert_eq!(c.get("/v1/models/nope").await.status, 404);
+    assert_eq!(c.get("/healthz").await.status, 200);
+    mock.shutdown().await;
+}
+
+fn assert_openai_error(r: &Reply, status: u16, param: Option<&str>) -> serde_json::Value {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert!(
+        r.header("x-request-id").is_some(),
+        "x-request-id on every response"
+    );
+    let j = r.json();
+    let e = &j["error"];
+    assert!(e["message"].is_string() && e["type"].is_string(), "{j}");
+    assert!(e.get("param").is_some() && e.get("code").is_some(), "{j}");
+    if let Some(p) = param {
+        assert_eq!(e["param"], p, "{j}");
+    }
+    e.clone()
+}
+
+#[tokio::test]
+async fn invalid_requests_get_openai_shaped_errors() {
+    let mock = start(MockConfig {
+        body_limit: 1000,
+        ..seeded()
+    })
+    .await;
+    let mut c = Conn::open(mock.addr()).await;
+    let e = assert_openai_error(
+        &c.post("/v1/chat/completions", "{not json").await,
+        400,
+        None,
+    );
+    assert!(e["message"].as_str().unwrap().contains("JSON"));
+    assert_openai_error(
+        &c.post("/v1/chat/completions", r#"{"messages":[]}"#).await,
+        400,
+        Some("model"),
+    );
+    assert_openai_error(
+        &c.post("/v1/chat/completions", r#"{"model":"mock-1"}"#)
+            .await,
+        400,
+        Some("messages"),
+    );
+    let e = assert_openai_error(
+        &c.post(
+            "/v1/chat/completions",
+            &CHAT.replace("gpt-4o-mini", "gpt-9"),
+        )
+        .await,
+        404,
+        Some("model"),
+    );
+    assert_eq!(e["code"], "model_not_found");
+    assert_openai_error(&c.post("/v1/nothing", "{}").await, 404, None);
+    let r = c.get("/v1/chat/completions").await;
+    assert_openai_error(&r, 405, None);
+    assert_eq!(r.header("allow"), Some("POST"));
+    let big = format!(
+        r#"{{"model":"mock-1","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(2000)
+    );
+    let mut c2 = Conn::open(mock.addr()).await;
+    assert_openai_error(&c2.post("/v1/chat/completions", &big).await, 413, None);
+    // A list set to empty accepts any model.
+    mock.set_config(MockConfig {
+        models: vec![],
+        ..seeded()
+    });
+    assert_eq!(
+        c.post(
+            "/v1/chat/completions",
+            &CHAT.replace("gpt-4o-mini", "gpt-9")
+        )
+        .await
+        .status,
+        200
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn require_key_answers_401_without_the_right_bearer() {
+    let mock = start(MockConfig {
+        require_key: Some("sk-test".into()),
+        ..seeded()
+    })
+    .await;
+    let mut c = Conn::open(mock.addr()).await;
+    let e = assert_openai_error(&c.post("/v1/chat/completions", CHAT).await, 401, None);
+    assert_eq!(e["code"], "invalid_api_key");
+    let wrong = c
+        .request(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-other")],
+            CHAT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(wrong.status, 401);
+    let ok = c
+        .request(
+            "POST",
+            "/v1/chat/completions",
+            &[("authorization", "Bearer sk-test")],
+            CHAT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.status, 200);
+    assert_eq!(c.get("/healthz").await.status, 200, "health needs no key");
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn same_seed_same_content_ids_and_fault_sequence() {
+    let cfg = |seed| MockConfig {
+        seed: Some(seed),
+        errors: mock_upstream::ErrorRates::none().with(500, 0.5),
+        output_tokens: mock_upstream::TokenCount::Uniform { min: 1, max: 40 },
+        ..MockConfig::default()
+    };
+    async fn run(cfg: MockConfig) -> Vec<(u16, String, String)> {
+        let mock = start(cfg).await;
+        let mut c = Conn::open(mock.addr()).await;
+        let mut out = Vec::new();
+        for i in 0..40 {
+            let r = c
+                .post(
+                    "/v1/chat/completions",
+                    &CHAT.replace("Say hello", &format!("prompt {i}")),
+                )
+                .await;
+            let content = if r.status == 200 {
+                r.json()["choices"][0]["message"]["content"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            } else {
+                String::new()
+            };
+            out.push((
+                r.status,
+                r.header("x-request-id").unwrap().to_string(),
+                content,
+            ));
+        }
+        mock.shutdown().await;
+        out
+    }
+    let a = run(cfg(11)).await;
+    let b = run(cfg(11)).await;
+    let c = run(cfg(12)).await;
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let errors = a.iter().filter(|(s, _, _)| *s == 500).count();
+    assert!(
+        (8..=32).contains(&errors),
+        "about half of 40 fail: {errors}"
+    );
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_is_served_with_concurrent_streams() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let mock = start(seeded()).await;
+    let stream = tokio::net::TcpStream::connect(mock.addr()).await.unwrap();
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let mut s = sender.clone();
+        let uri = format!("{}/v1/chat/completions", mock.base_url());
+        tasks.push(tokio::spawn(async move {
+            let req = http::Request::post(uri)
+                .header("content-type", "application/json")
+                .body(Full::new(bytes::Bytes::from_static(CHAT.as_bytes())))
+                .unwrap();
+            let resp = s.send_request(req).await.unwrap();
+            assert_eq!(resp.version(), http::Version::HTTP_2);
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }));
+    }
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200);
+        let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(j["object"], "chat.completion");
+    }
+    let s = mock.stats();
+    assert_eq!(s.connections_accepted, 1);
+    assert_eq!(s.requests_by_route["/v1/chat/completions"], 4);
+    mock.shutdown().await;
+}
