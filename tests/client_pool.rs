@@ -136,3 +136,36 @@ async fn idle_connections_expire_after_idle_timeout() {
     assert_eq!(mock.stats().connections_accepted, 3, "one more connection, reused");
     mock.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_shares_connections_up_to_max_streams_and_never_exceeds_the_cap() {
+    let mock = mock(MockConfig {
+        latency: Latency::fixed_ms(200),
+        ..MockConfig::default()
+    })
+    .await;
+    let mut settings = quiet();
+    settings.http = relaybench::client::HttpVersion::Http2;
+    settings.max_connections = 2;
+    settings.http2_max_streams = 5;
+    let client = client(&mock, settings);
+    let spec = chat();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, spec) = (client.clone(), spec.clone());
+            tokio::spawn(async move { client.execute(&spec).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    let bad: Vec<_> = out.iter().filter(|e| e.outcome != Outcome::Ok).map(|e| (e.outcome, e.detail.clone(), e.conn_id)).collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    let (seen, ours) = (mock.stats(), client.pool().stats());
+    assert_eq!(seen.connections_accepted, 2, "10 streams fit on 2 connections");
+    assert!(seen.concurrent_requests_peak <= 10 && seen.concurrent_requests_peak >= 6);
+    assert_eq!(ours.opened, 2);
+    assert!(ours.peak_waiting >= 5, "20 requests on 10 stream slots must queue: {ours:?}");
+    mock.shutdown().await;
+}

@@ -405,9 +405,12 @@ impl Pool {
 
     /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
     pub fn give_back(&self, mut checkout: Checkout) {
+        if !matches!(checkout.lent, Lent::Exclusive(_)) {
+            // A shared stream ends when the checkout drops (which updates its stream count).
+            return;
+        }
         let Lent::Exclusive(mut conn) = std::mem::replace(&mut checkout.lent, Lent::Returned)
         else {
-            // A shared stream ends when the checkout drops.
             return;
         };
         if !conn.is_usable() {
