@@ -37,11 +37,22 @@ async fn max_connections_caps_open_connections_under_100_users() {
     }
     let seen = mock.stats();
     let ours = client.pool().stats();
-    assert!(seen.connections_peak <= 10, "mock saw {} open", seen.connections_peak);
+    assert!(
+        seen.connections_peak <= 10,
+        "mock saw {} open",
+        seen.connections_peak
+    );
     assert_eq!(seen.connections_accepted, ours.opened);
     assert!(ours.peak_open <= 10 && ours.peak_open >= 2, "{ours:?}");
-    assert!(ours.peak_waiting >= 50, "100 users on 10 slots must queue: {ours:?}");
-    assert_eq!(ours.reused + ours.opened, 300, "every request got exactly one connection");
+    assert!(
+        ours.peak_waiting >= 50,
+        "100 users on 10 slots must queue: {ours:?}"
+    );
+    assert_eq!(
+        ours.reused + ours.opened,
+        300,
+        "every request got exactly one connection"
+    );
     assert_eq!(seen.requests_total, 300);
     mock.shutdown().await;
 }
@@ -76,10 +87,14 @@ async fn handshake_delay_is_paid_per_new_connection_and_reuse_avoids_it() {
     let first = round(30).await;
     assert!(first.iter().all(|e| e.outcome == Outcome::Ok && !e.reused));
     // Each new connection paid the handshake (seen as time to first byte).
-    assert!(first.iter().all(|e| e.ttfb.unwrap() >= Duration::from_millis(290)));
+    assert!(first
+        .iter()
+        .all(|e| e.ttfb.unwrap() >= Duration::from_millis(290)));
     let second = round(30).await;
     assert!(second.iter().all(|e| e.outcome == Outcome::Ok && e.reused));
-    assert!(second.iter().all(|e| e.ttfb.unwrap() < Duration::from_millis(290)));
+    assert!(second
+        .iter()
+        .all(|e| e.ttfb.unwrap() < Duration::from_millis(290)));
     let (seen, ours) = (mock.stats(), client.pool().stats());
     assert_eq!(ours.opened, 30, "{ours:?}");
     assert_eq!(seen.connections_accepted, 30);
@@ -106,7 +121,10 @@ async fn a_full_pool_ends_waiters_as_timeout_pool() {
     assert_eq!(a.outcome, Outcome::Ok);
     assert_eq!(b.outcome, Outcome::Timeout(Phase::Pool));
     assert!(b.sent.is_none(), "a pool timeout never sent anything");
-    assert!(b.pool_wait.is_zero(), "pool_wait is only set once a slot was had");
+    assert!(
+        b.pool_wait.is_zero(),
+        "pool_wait is only set once a slot was had"
+    );
     assert_eq!(mock.stats().requests_total, 1);
     mock.shutdown().await;
 }
@@ -133,7 +151,11 @@ async fn idle_connections_expire_after_idle_timeout() {
         assert_eq!(long.execute(&spec).await.outcome, Outcome::Ok);
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(mock.stats().connections_accepted, 3, "one more connection, reused");
+    assert_eq!(
+        mock.stats().connections_accepted,
+        3,
+        "one more connection, reused"
+    );
     mock.shutdown().await;
 }
 
@@ -160,12 +182,22 @@ async fn http2_shares_connections_up_to_max_streams_and_never_exceeds_the_cap() 
     for t in tasks {
         out.push(t.await.unwrap());
     }
-    let bad: Vec<_> = out.iter().filter(|e| e.outcome != Outcome::Ok).map(|e| (e.outcome, e.detail.clone(), e.conn_id)).collect();
+    let bad: Vec<_> = out
+        .iter()
+        .filter(|e| e.outcome != Outcome::Ok)
+        .map(|e| (e.outcome, e.detail.clone(), e.conn_id))
+        .collect();
     assert!(bad.is_empty(), "{bad:?}");
     let (seen, ours) = (mock.stats(), client.pool().stats());
-    assert_eq!(seen.connections_accepted, 2, "10 streams fit on 2 connections");
+    assert_eq!(
+        seen.connections_accepted, 2,
+        "10 streams fit on 2 connections"
+    );
     assert!(seen.concurrent_requests_peak <= 10 && seen.concurrent_requests_peak >= 6);
     assert_eq!(ours.opened, 2);
-    assert!(ours.peak_waiting >= 5, "20 requests on 10 stream slots must queue: {ours:?}");
+    assert!(
+        ours.peak_waiting >= 5,
+        "20 requests on 10 stream slots must queue: {ours:?}"
+    );
     mock.shutdown().await;
 }

@@ -106,7 +106,10 @@ async fn the_budget_caps_retries_during_a_total_outage() {
     // Allowed: 1/s × 10 s + 10% of 100 requests = 20 retries; without a budget it would be 300.
     assert_eq!(retries, 20, "{outcomes:?}");
     assert_eq!(mock.stats().requests_total, 120, "the mock counts the same");
-    assert!(outcomes[&Outcome::BudgetExhausted] >= 80 - 7, "{outcomes:?}");
+    assert!(
+        outcomes[&Outcome::BudgetExhausted] >= 80 - 7,
+        "{outcomes:?}"
+    );
     assert_eq!(outcomes.values().sum::<u64>(), 100);
     mock.shutdown().await;
 }
@@ -130,10 +133,16 @@ async fn no_attempt_starts_after_the_deadline() {
     // would start at ~1000 ms, at the deadline, so it is never made.
     assert!(ex.attempts >= 3 && ex.attempts <= 5, "{}", ex.attempts);
     assert_eq!(mock.stats().requests_total, ex.attempts as u64);
-    assert!(matches!(
+    assert!(
+        matches!(
+            ex.outcome,
+            Outcome::Status(500) | Outcome::Timeout(Phase::Deadline)
+        ),
+        "{} {:?} {:?}",
         ex.outcome,
-        Outcome::Status(500) | Outcome::Timeout(Phase::Deadline)
-    ), "{} {:?} {:?}", ex.outcome, ex.retries, ex.detail);
+        ex.retries,
+        ex.detail
+    );
     assert!(ex.finished - ex.sent.unwrap() <= Duration::from_millis(1100));
     mock.shutdown().await;
 }
@@ -181,14 +190,26 @@ async fn the_breaker_sheds_an_outage_and_recovers() {
     let stats = mock.stats();
     let failures = stats.responses_by_status.get(&503).copied().unwrap_or(0);
     // threshold + in-flight when it opened (4 users) + one probe per recovery period (≤ 4 in 2 s).
-    assert!(failures <= 5 + 4 + 4, "mock served {failures} 503s during the outage");
-    let shed = all.iter().filter(|(_, o)| *o == Outcome::CircuitOpen).count();
-    assert!(shed > 50, "requests during the outage must be rejected fast: {shed}");
+    assert!(
+        failures <= 5 + 4 + 4,
+        "mock served {failures} 503s during the outage"
+    );
+    let shed = all
+        .iter()
+        .filter(|(_, o)| *o == Outcome::CircuitOpen)
+        .count();
+    assert!(
+        shed > 50,
+        "requests during the outage must be rejected fast: {shed}"
+    );
     let recovered = all
         .iter()
         .filter(|(t, o)| *t > Duration::from_millis(4200) && *o == Outcome::Ok)
         .count();
-    assert!(recovered > 20, "traffic recovers after the outage: {recovered}");
+    assert!(
+        recovered > 20,
+        "traffic recovers after the outage: {recovered}"
+    );
     assert!(all
         .iter()
         .filter(|(t, _)| *t > Duration::from_millis(4200))
@@ -197,6 +218,9 @@ async fn the_breaker_sheds_an_outage_and_recovers() {
     assert_eq!(events.first().map(|e| e.to), Some(BreakerState::Open));
     assert_eq!(events.last().map(|e| e.to), Some(BreakerState::Closed));
     let opened = events[0].at - start;
-    assert!(opened >= Duration::from_millis(900) && opened < Duration::from_millis(2000), "{opened:?}");
+    assert!(
+        opened >= Duration::from_millis(900) && opened < Duration::from_millis(2000),
+        "{opened:?}"
+    );
     mock.shutdown().await;
 }

@@ -3,7 +3,9 @@
 mod client_support;
 
 use client_support::*;
-use mock_upstream::{config::ConnectionFaults, config::StreamTiming, Latency, MockConfig, TokenCount};
+use mock_upstream::{
+    config::ConnectionFaults, config::StreamTiming, Latency, MockConfig, TokenCount,
+};
 use relaybench::client::{ClientSettings, Origin};
 use relaybench::metrics::{Outcome, Phase};
 use relaybench::units::Dur;
@@ -25,7 +27,10 @@ async fn accept_and_hang_is_a_read_timeout() {
     let ex = client(&mock, s).execute(&chat()).await;
     assert_eq!(ex.outcome, Outcome::Timeout(Phase::Read));
     let took = ex.finished - ex.sent.unwrap();
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
     mock.shutdown().await;
 }
 
@@ -70,9 +75,15 @@ async fn a_steady_stream_longer_than_the_read_timeout_does_not_time_out() {
     let tokens = ex.tokens.unwrap();
     assert!(tokens.from_usage && tokens.output == 200, "{tokens:?}");
     let total = ex.finished - ex.sent.unwrap();
-    assert!(total > Duration::from_secs(5), "{total:?}: the stream outlived the read timeout");
+    assert!(
+        total > Duration::from_secs(5),
+        "{total:?}: the stream outlived the read timeout"
+    );
     let ttft = stream.first_token.unwrap() - ex.sent.unwrap();
-    assert!(ttft >= Duration::from_millis(50) && ttft < Duration::from_secs(1), "{ttft:?}");
+    assert!(
+        ttft >= Duration::from_millis(50) && ttft < Duration::from_secs(1),
+        "{ttft:?}"
+    );
     mock.shutdown().await;
 }
 
@@ -150,7 +161,12 @@ async fn a_peer_that_stops_reading_is_a_write_timeout() {
     spec.body = bytes::Bytes::from(vec![b'x'; 64 << 20]);
     let t = Instant::now();
     let ex = client.execute(&spec).await;
-    assert_eq!(ex.outcome, Outcome::Timeout(Phase::Write), "{:?}", ex.detail);
+    assert_eq!(
+        ex.outcome,
+        Outcome::Timeout(Phase::Write),
+        "{:?}",
+        ex.detail
+    );
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     server.abort();
 }
@@ -160,10 +176,8 @@ async fn refused_connections_are_connect_errors() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client = relaybench::client::Client::new(
-        Origin::parse(&format!("http://{addr}")).unwrap(),
-        quiet(),
-    )
-    .unwrap();
+    let client =
+        relaybench::client::Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), quiet())
+            .unwrap();
     assert_eq!(client.execute(&chat()).await.outcome, Outcome::ConnectError);
 }

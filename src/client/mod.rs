@@ -220,7 +220,7 @@ impl Client {
             headers: None,
         };
         // The previous attempt's response must not leak into this one's report.
-        (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream) = (None, 0, None, None);
+        (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
         let mut checkout = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
