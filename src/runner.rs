@@ -144,7 +144,10 @@ async fn execute_one(
                 error,
             }
         })?;
-    let client = Client::new(origin, planned.settings.clone());
+    let client = Client::new(origin, planned.settings.clone()).map_err(|e| RunError::Target {
+        target: target.name.clone(),
+        error: e.to_string(),
+    })?;
     let price = price_of(&target.model, &scenario.pricing);
     let guard = Arc::new(SpendGuard::new(
         target.max_requests,

@@ -1,10 +1,14 @@
-//! Reading a response body incrementally under the read timeout and the size limit, and pulling `usage` out of OpenAI JSON.
+//! Reading a response body incrementally under the read timeout and the size limit: JSON kept (bounded) for `usage`, SSE parsed and timed as it arrives.
 
-use super::exchange::{BodyKind, Tokens};
+use super::{
+    conn::WriteTimedOut,
+    exchange::{BodyKind, Tokens},
+    sse::ChunkStream,
+};
 use crate::metrics::{IoKind, Outcome, Phase};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest JSON body kept in memory to read `usage` from; larger bodies are only counted.
 const JSON_KEEP_LIMIT: usize = 256 * 1024;
@@ -15,6 +19,8 @@ pub struct BodyRead {
     pub bytes: u64,
     /// The kept body (JSON kind, bounded), for `usage` and error excerpts.
     pub kept: Vec<u8>,
+    /// The parsed stream (SSE kind).
+    pub stream: Option<ChunkStream>,
 }
 
 /// Reads `body` to the end; each wait for the next frame is bounded by `read_timeout`.
@@ -27,11 +33,19 @@ pub async fn read_body(
     let mut read = BodyRead {
         bytes: 0,
         kept: Vec::new(),
+        stream: (kind == BodyKind::Sse).then(ChunkStream::default),
     };
     loop {
+        // The timer restarts for every frame: a slow but steady stream never times out.
         let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
             Err(_) => return Err(Outcome::Timeout(Phase::Read)),
-            Ok(None) => return Ok(read),
+            Ok(None) => {
+                if read.stream.as_ref().is_some_and(|s| !s.done) {
+                    // The connection ended the body cleanly, but the stream never said `[DONE]`.
+                    return Err(Outcome::Io(IoKind::Truncated));
+                }
+                return Ok(read);
+            }
             Ok(Some(Err(e))) => return Err(classify_hyper_error(&e)),
             Ok(Some(Ok(frame))) => frame,
         };
@@ -42,7 +56,11 @@ pub async fn read_body(
         if read.bytes > max_body {
             return Err(Outcome::Io(IoKind::BodyTooLarge));
         }
-        if kind != BodyKind::Opaque && read.kept.len() + data.len() <= JSON_KEEP_LIMIT {
+        if let Some(stream) = &mut read.stream {
+            stream
+                .feed(&data, Instant::now())
+                .map_err(|_| Outcome::Io(IoKind::BadSse))?;
+        } else if kind == BodyKind::Json && read.kept.len() + data.len() <= JSON_KEEP_LIMIT {
             read.kept.extend_from_slice(&data);
         }
     }
@@ -62,6 +80,12 @@ pub fn classify_hyper_error(e: &hyper::Error) -> Outcome {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<WriteTimedOut>())
+            {
+                return Outcome::Timeout(Phase::Write);
+            }
             use std::io::ErrorKind::*;
             return match io.kind() {
                 ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {

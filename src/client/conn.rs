@@ -1,20 +1,41 @@
-//! One upstream connection: dialling (TCP, with the connect timeout) and the hyper HTTP/1.1 handshake over it.
+//! One upstream connection: dialling (TCP + TLS under the connect timeout), the HTTP/1.1 or HTTP/2 handshake, and the write-timeout guard on its socket.
+//!
+//! **How the write timeout works.** hyper writes the request from inside its connection
+//! task, so the request future cannot tell "still writing" from "waiting for the answer".
+//! The socket is therefore wrapped in [`TimedIo`]: whenever a write (or flush) cannot make
+//! progress, a timer of `timeouts.write` starts; if the socket accepts no byte before it
+//! fires, the write fails with a [`WriteTimedOut`] I/O error, which hyper hands back to the
+//! request and [`super::body::classify_hyper_error`] maps to `timeout(write)`. Like the read
+//! timeout, it bounds the longest stall (httpx's meaning), not the total send time. The
+//! wrapper also stamps the time of the last successful write, so the read timeout for the
+//! response head starts when the request has gone out, not when sending began.
 
-use super::{origin::Origin, stats::PoolCounters};
+use super::{origin::Origin, settings::HttpVersion, stats::PoolCounters};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::{
-    sync::Arc,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc,
+    },
+    task::{ready, Context, Poll},
     time::{Duration, Instant},
 };
-use tokio::net::TcpStream;
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpStream,
+    time::Sleep,
+};
 
 /// Why a connection could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
-    /// The connect timeout fired.
+    /// The connect timeout fired (TCP + TLS + HTTP handshake).
     #[error("connect timed out after {0:?}")]
     Timeout(Duration),
     /// TCP (or TLS) failed.
@@ -22,46 +43,159 @@ pub enum DialError {
     Failed(String),
 }
 
+/// The I/O error a stalled write ends with; found again in hyper's error chain.
+#[derive(Debug, thiserror::Error)]
+#[error("write timed out after {0:?}")]
+pub struct WriteTimedOut(pub Duration);
+
+/// What a dialled connection needs to know besides the origin.
+#[derive(Clone)]
+pub struct DialConfig {
+    /// TCP + TLS handshake limit.
+    pub connect_timeout: Duration,
+    /// Longest stall of a write.
+    pub write_timeout: Duration,
+    /// HTTP version asked for.
+    pub http: HttpVersion,
+    /// TLS configuration for `https` origins.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// hyper's request sender, by protocol.
+pub enum Sender {
+    /// HTTP/1.1: one request at a time.
+    H1(http1::SendRequest<Full<Bytes>>),
+    /// HTTP/2: many streams; clones share the connection.
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    /// Sends `request` once the connection can take it, and waits for the response head.
+    pub async fn send(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match self {
+            Sender::H1(s) => {
+                s.ready().await?;
+                s.send_request(request).await
+            }
+            Sender::H2(s) => {
+                // h2's `ready` waits for a stream under the server's concurrency limit.
+                s.ready().await?;
+                s.send_request(request).await
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+}
+
 /// An open connection. Dropping it closes it and updates the pool's counters.
 pub struct Conn {
     /// Unique per pool, in opening order, so reports can tell reuse apart.
     pub id: u64,
     /// hyper's request sender for this connection.
-    pub sender: http1::SendRequest<Full<Bytes>>,
+    pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
     /// Requests sent on it so far.
     pub uses: u64,
+    /// Write progress of the socket (for the read timeout of the response head).
+    pub probe: Arc<WriteProbe>,
+    /// The pool's counters, told when this connection closes.
     counters: Arc<PoolCounters>,
 }
 
 impl Conn {
-    /// Opens a TCP connection to `origin` and performs the HTTP/1.1 handshake.
+    /// Opens a connection to `origin`: TCP, TLS when `https`, then the HTTP handshake; all under the connect timeout.
     pub async fn dial(
         origin: &Origin,
-        connect_timeout: Duration,
+        config: &DialConfig,
         counters: &Arc<PoolCounters>,
     ) -> Result<Conn, DialError> {
-        let target = (origin.host.as_str(), origin.port);
-        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(target)).await {
-            Err(_) => return Err(DialError::Timeout(connect_timeout)),
-            Ok(Err(e)) => return Err(DialError::Failed(e.to_string())),
-            Ok(Ok(stream)) => stream,
-        };
+        let limit = config.connect_timeout;
+        match tokio::time::timeout(limit, Self::dial_inner(origin, config, counters)).await {
+            Err(_) => Err(DialError::Timeout(limit)),
+            Ok(result) => result,
+        }
+    }
+
+    async fn dial_inner(
+        origin: &Origin,
+        config: &DialConfig,
+        counters: &Arc<PoolCounters>,
+    ) -> Result<Conn, DialError> {
+        let failed = |e: &dyn std::fmt::Display| DialError::Failed(e.to_string());
+        let stream = TcpStream::connect((origin.host.as_str(), origin.port))
+            .await
+            .map_err(|e| failed(&e))?;
         // Latency tools must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        let probe = Arc::new(WriteProbe::new());
+        if !origin.tls {
+            let h2 = config.http == HttpVersion::Http2;
+            let io = TimedIo::new(stream, config.write_timeout, probe.clone());
+            return Self::handshake(io, h2, probe, counters).await;
+        }
+        let tls = config
+            .tls
+            .clone()
+            .ok_or_else(|| DialError::Failed("https origin without TLS configuration".into()))?;
+        let name =
+            rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|e| failed(&e))?;
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, stream)
             .await
-            .map_err(|e| DialError::Failed(e.to_string()))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+            .map_err(|e| failed(&format!("TLS handshake: {e}")))?;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        if config.http == HttpVersion::Http2 && !h2 {
+            return Err(DialError::Failed(
+                "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
+            ));
+        }
+        let io = TimedIo::new(stream, config.write_timeout, probe.clone());
+        Self::handshake(io, h2, probe, counters).await
+    }
+
+    async fn handshake<T>(
+        io: TimedIo<T>,
+        h2: bool,
+        probe: Arc<WriteProbe>,
+        counters: &Arc<PoolCounters>,
+    ) -> Result<Conn, DialError>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
+        let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
+        let sender = if h2 {
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(failed)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Sender::H2(sender)
+        } else {
+            let (sender, connection) = http1::handshake(io).await.map_err(failed)?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Sender::H1(sender)
+        };
         let id = counters.on_open();
         Ok(Conn {
             id,
             sender,
             idle_since: Instant::now(),
             uses: 0,
+            probe,
             counters: counters.clone(),
         })
     }
@@ -70,10 +204,138 @@ impl Conn {
     pub fn is_usable(&self) -> bool {
         !self.sender.is_closed()
     }
+
+    /// Whether this is a multiplexed HTTP/2 connection.
+    pub fn is_h2(&self) -> bool {
+        matches!(self.sender, Sender::H2(_))
+    }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         self.counters.on_close();
+    }
+}
+
+/// When the socket last accepted request bytes.
+#[derive(Debug)]
+pub struct WriteProbe {
+    /// The clock origin of `last_write`.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` of the last successful write.
+    last_write: AtomicU64,
+}
+
+impl WriteProbe {
+    fn new() -> WriteProbe {
+        WriteProbe {
+            epoch: Instant::now(),
+            last_write: AtomicU64::new(0),
+        }
+    }
+
+    fn stamp(&self) {
+        let nanos = self.epoch.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        self.last_write.store(nanos, Relaxed);
+    }
+
+    /// When bytes were last written.
+    pub fn last_write(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.last_write.load(Relaxed))
+    }
+}
+
+/// A socket whose writes fail with [`WriteTimedOut`] after stalling for the write timeout.
+pub struct TimedIo<T> {
+    /// The socket (TCP or TLS over TCP).
+    inner: T,
+    /// The stall limit.
+    limit: Duration,
+    /// Armed while a write is stalled.
+    stall: Option<Pin<Box<Sleep>>>,
+    /// Shared stamp of the last write.
+    probe: Arc<WriteProbe>,
+}
+
+impl<T> TimedIo<T> {
+    fn new(inner: T, limit: Duration, probe: Arc<WriteProbe>) -> TimedIo<T> {
+        TimedIo {
+            inner,
+            limit,
+            stall: None,
+            probe,
+        }
+    }
+
+    /// Turns a pending write into a timeout once the stall outlasts the limit.
+    fn guard<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.stall = None;
+                if result.is_ok() {
+                    self.probe.stamp();
+                }
+                Poll::Ready(result)
+            }
+            Poll::Pending => {
+                let limit = self.limit;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                ready!(stall.as_mut().poll(cx));
+                self.stall = None;
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    WriteTimedOut(limit),
+                )))
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.guard(cx, polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.guard(cx, polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.guard(cx, polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -101,6 +101,8 @@ pub struct Exchange {
     pub retries: Vec<RetryReason>,
     /// Whether the last attempt reused a pooled connection.
     pub reused: bool,
+    /// The pool's id of the connection the last attempt used (None if it got none).
+    pub conn_id: Option<u64>,
     /// Response body bytes of the last attempt.
     pub body_bytes: u64,
     /// Token counts, for OpenAI responses.
@@ -124,6 +126,7 @@ impl Exchange {
             attempts: 0,
             retries: Vec::new(),
             reused: false,
+            conn_id: None,
             body_bytes: 0,
             tokens: None,
             stream: None,

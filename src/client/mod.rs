@@ -1,44 +1,123 @@
-//! The pooled client: sends one logical request through the pool under the phase timeouts and reports an `Exchange`.
+//! The pooled client: sends one logical request through breaker, pool, phase timeouts and retries, and reports an `Exchange`.
 //!
-//! Policies live in their own modules (`pool`, `body`, ...) and are composed here, in one place.
+//! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
+//! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `body` and `sse`
+//! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
+//! server hints), `budget` (retries as a share of requests), `breaker` — and they are
+//! composed in one place, [`Client::execute`]:
+//!
+//! ```text
+//! deposit in budget
+//! loop:
+//!   breaker admits?  no → circuit_open (or, on a retry, the last attempt's outcome)
+//!   attempt: pool checkout (pool/connect timeouts) → send (write timeout) → head (read timeout)
+//!            → body (read timeout per chunk, size limit, SSE timing)       — all under the deadline
+//!   breaker records the attempt's outcome
+//!   final unless: retryable ∧ retries left ∧ hint ≤ max_retry_after ∧ sleep ends before deadline
+//!   budget refuses → budget_exhausted
+//!   sleep (Retry-After hint, else jittered backoff)
+//! ```
 
 pub mod body;
+pub mod breaker;
+pub mod budget;
 pub mod conn;
 pub mod exchange;
 pub mod origin;
 pub mod pool;
+pub mod retry;
 pub mod settings;
+pub mod sse;
 pub mod stats;
+pub mod tls;
 
+pub use breaker::{BreakerEvent, BreakerState};
 pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
 pub use origin::Origin;
 pub use pool::Pool;
 pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
 pub use stats::PoolStats;
 
-use crate::metrics::{Outcome, Phase};
+use crate::metrics::{IoKind, Outcome, Phase};
+use breaker::Breaker;
+use budget::RetryBudget;
 use bytes::Bytes;
+use conn::{DialConfig, DialError, WriteProbe};
+use http::HeaderMap;
 use http_body_util::Full;
 use pool::CheckoutError;
-use std::time::Instant;
+use rand::{rngs::SmallRng, SeedableRng};
+use retry::{Hint, RetryPolicy};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
-/// A client for one origin with one set of settings.
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The TLS settings are unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+}
+
+/// A client for one origin with one set of settings. Clones share pool, breaker and budget.
 #[derive(Clone)]
 pub struct Client {
+    /// Where requests go.
     origin: Origin,
-    settings: ClientSettings,
+    /// The settings this client runs with.
+    settings: Arc<ClientSettings>,
+    /// Connections.
     pool: Pool,
+    /// Which outcomes are retried and how long to wait.
+    retry: RetryPolicy,
+    /// Caps retries as a share of requests (when configured).
+    budget: Option<Arc<RetryBudget>>,
+    /// Stops sending to a failing upstream.
+    breaker: Arc<Breaker>,
+}
+
+/// How one attempt ended, with what the retry decision needs.
+struct Attempt {
+    /// The attempt's outcome.
+    outcome: Outcome,
+    /// Response headers of a non-2xx response (for `Retry-After`).
+    headers: Option<HeaderMap>,
 }
 
 impl Client {
-    /// Builds a client (and its pool) for `origin`. Must be called inside a tokio runtime.
-    pub fn new(origin: Origin, settings: ClientSettings) -> Client {
-        let pool = Pool::new(origin.clone(), &settings);
-        Client {
+    /// Builds a client (and its pool) for `origin`. Must be called inside a tokio runtime;
+    /// connections are dialled and driven on that runtime.
+    pub fn new(origin: Origin, settings: ClientSettings) -> Result<Client, ClientError> {
+        let tls = if origin.tls {
+            Some(tls::client_config(&settings)?)
+        } else {
+            None
+        };
+        let dial = DialConfig {
+            connect_timeout: settings.timeouts.connect.0,
+            write_timeout: settings.timeouts.write.0,
+            http: settings.http,
+            tls,
+        };
+        let pool = Pool::new(origin.clone(), &settings, dial);
+        let r = &settings.retry;
+        let budget = r.budget_ratio.map(|ratio| {
+            Arc::new(RetryBudget::new(
+                ratio.0,
+                r.budget_min_per_sec,
+                r.budget_window.0,
+            ))
+        });
+        Ok(Client {
             origin,
-            settings,
+            retry: RetryPolicy::new(settings.retry.clone()),
+            budget,
+            breaker: Arc::new(Breaker::new(settings.breaker.clone())),
+            settings: Arc::new(settings),
             pool,
-        }
+        })
     }
 
     /// The pool, for live statistics.
@@ -51,97 +130,166 @@ impl Client {
         &self.settings
     }
 
-    /// Sends `spec` and reads the whole response. Never panics; every failure is an `Outcome`.
+    /// Circuit-breaker state changes so far, oldest first (for reports).
+    pub fn breaker_events(&self) -> Vec<BreakerEvent> {
+        self.breaker.events()
+    }
+
+    /// Sends `spec` (retrying as configured) and reads the whole response. Never panics; every failure is an `Outcome`.
     pub async fn execute(&self, spec: &RequestSpec) -> Exchange {
-        let mut exchange = Exchange::unsent(Outcome::Ok, Instant::now());
+        let start = Instant::now();
+        let deadline = self.settings.timeouts.deadline.map(|d| start + d.0);
+        let mut ex = Exchange::unsent(Outcome::CircuitOpen, start);
+        if let Some(budget) = &self.budget {
+            budget.deposit();
+        }
+        let mut rng: Option<SmallRng> = None;
+        let mut slept = Duration::ZERO;
+        loop {
+            let Some(ticket) = self.breaker.admit(Instant::now()) else {
+                // A first attempt refused is `circuit_open`; a refused retry leaves the
+                // request with the outcome its last attempt had.
+                if ex.attempts == 0 {
+                    ex.detail = Some("circuit breaker is open".into());
+                }
+                break;
+            };
+            ex.attempts += 1;
+            let attempt = match deadline {
+                None => self.attempt(spec, &mut ex).await,
+                Some(at) => {
+                    match tokio::time::timeout_at(at.into(), self.attempt(spec, &mut ex)).await {
+                        Ok(attempt) => attempt,
+                        Err(_) => Attempt {
+                            outcome: Outcome::Timeout(Phase::Deadline),
+                            headers: None,
+                        },
+                    }
+                }
+            };
+            ex.outcome = attempt.outcome;
+            self.breaker
+                .record(ticket, &attempt.outcome, Instant::now());
+            let Some(reason) = self.retry.reason(&attempt.outcome) else {
+                break;
+            };
+            if ex.retries.len() as u32 >= self.retry.max_retries() {
+                break;
+            }
+            let wait = match attempt
+                .headers
+                .as_ref()
+                .map(|h| self.retry.hint(h, SystemTime::now()))
+            {
+                Some(Hint::TooLong(wait)) => {
+                    ex.detail = Some(format!(
+                        "not retried: server asked to wait {wait:?}, above max_retry_after"
+                    ));
+                    break;
+                }
+                Some(Hint::Wait(wait)) => wait,
+                _ => {
+                    let rng = rng.get_or_insert_with(SmallRng::from_entropy);
+                    self.retry.backoff(ex.retries.len() as u32, slept, rng)
+                }
+            };
+            if deadline.is_some_and(|at| Instant::now() + wait >= at) {
+                // No attempt may start after the deadline: give up now rather than sleep into it.
+                break;
+            }
+            if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
+                ex.outcome = Outcome::BudgetExhausted;
+                ex.detail = Some(format!(
+                    "retry after {} refused by the retry budget",
+                    attempt.outcome
+                ));
+                break;
+            }
+            ex.retries.push(reason);
+            slept = wait;
+            tokio::time::sleep(wait).await;
+        }
+        ex.finished = Instant::now();
+        ex
+    }
+
+    /// One attempt: a connection from the pool, the request, the response read to the end.
+    async fn attempt(&self, spec: &RequestSpec, ex: &mut Exchange) -> Attempt {
+        let fail = |outcome| Attempt {
+            outcome,
+            headers: None,
+        };
+        // The previous attempt's response must not leak into this one's report.
+        (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
         let mut checkout = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
-                exchange.outcome = match e {
+                ex.detail = Some(e.to_string());
+                return fail(match e {
                     CheckoutError::PoolTimeout(_) => Outcome::Timeout(Phase::Pool),
-                    CheckoutError::Dial(conn::DialError::Timeout(_)) => {
-                        Outcome::Timeout(Phase::Connect)
-                    }
-                    CheckoutError::Dial(conn::DialError::Failed(_)) => Outcome::ConnectError,
-                };
-                exchange.detail = Some(e.to_string());
-                exchange.attempts = 1;
-                exchange.finished = Instant::now();
-                return exchange;
+                    CheckoutError::Dial(DialError::Timeout(_)) => Outcome::Timeout(Phase::Connect),
+                    CheckoutError::Dial(DialError::Failed(_)) => Outcome::ConnectError,
+                });
             }
         };
-        exchange.pool_wait = checkout.pool_wait;
-        exchange.connect = checkout.connect;
-        exchange.reused = checkout.reused;
-        exchange.attempts = 1;
-        let sent = Instant::now();
-        exchange.sent = Some(sent);
+        ex.pool_wait += checkout.pool_wait;
+        if checkout.connect.is_some() {
+            ex.connect = checkout.connect;
+        }
+        ex.reused = checkout.reused;
+        ex.conn_id = Some(checkout.conn_id);
         let request = match self.build(spec) {
             Ok(r) => r,
             Err(e) => {
-                exchange.outcome = Outcome::Io(crate::metrics::IoKind::Other);
-                exchange.detail = Some(e);
-                exchange.finished = Instant::now();
-                return exchange;
+                ex.detail = Some(e);
+                return fail(Outcome::Io(IoKind::Other));
             }
         };
-        let conn = checkout.conn();
-        conn.uses += 1;
+        let sent = Instant::now();
+        ex.sent.get_or_insert(sent);
         let read_timeout = self.settings.timeouts.read.0;
-        // hyper's HTTP/1 sender accepts a request only once the previous exchange on the
-        // connection has been fully wound down; sending earlier fails spuriously.
-        if let Err(e) = conn.sender.ready().await {
-            exchange.outcome = body::classify_hyper_error(&e);
-            exchange.detail = Some(e.to_string());
-            exchange.finished = Instant::now();
-            return exchange;
-        }
-        let response =
-            match tokio::time::timeout(read_timeout, conn.sender.send_request(request)).await {
-                Err(_) => Err(Outcome::Timeout(Phase::Read)),
-                Ok(Err(e)) => Err(body::classify_hyper_error(&e)),
-                Ok(Ok(r)) => Ok(r),
-            };
-        let response = match response {
+        let probe = checkout.probe.clone();
+        let response = match await_head(checkout.send(request), &probe, sent, read_timeout).await {
             Ok(r) => r,
-            Err(outcome) => {
-                exchange.outcome = outcome;
-                exchange.finished = Instant::now();
-                return exchange;
-            }
+            Err(outcome) => return fail(outcome),
         };
-        exchange.ttfb = Some(sent.elapsed());
+        ex.ttfb = Some(sent.elapsed());
         let status = response.status();
+        let (parts, body) = response.into_parts();
         // Error bodies are kept (bounded) whatever the kind, so reports can show what the upstream said.
         let kind = if status.is_success() {
             spec.body_kind
         } else {
             BodyKind::Json
         };
-        let body = body::read_body(
-            response.into_body(),
-            kind,
-            read_timeout,
-            self.settings.max_body.0,
-        )
-        .await;
-        exchange.finished = Instant::now();
-        match body {
-            Err(outcome) => exchange.outcome = outcome,
-            Ok(read) => {
-                exchange.body_bytes = read.bytes;
-                if status.is_success() {
-                    if spec.body_kind == BodyKind::Json {
-                        exchange.tokens = body::usage_from_json(&read.kept);
-                    }
-                } else {
-                    exchange.outcome = Outcome::Status(status.as_u16());
-                    exchange.detail = Some(body::excerpt(&read.kept));
-                }
-                self.pool.give_back(checkout);
-            }
+        let max_body = self.settings.max_body.0;
+        let read = match body::read_body(body, kind, read_timeout, max_body).await {
+            Ok(read) => read,
+            Err(outcome) => return fail(outcome),
+        };
+        self.pool.give_back(checkout);
+        ex.body_bytes = read.bytes;
+        if !status.is_success() {
+            ex.detail = Some(body::excerpt(&read.kept));
+            return Attempt {
+                outcome: Outcome::Status(status.as_u16()),
+                headers: Some(parts.headers),
+            };
         }
-        exchange
+        match read.stream {
+            Some(stream) => {
+                ex.tokens = Some(stream.tokens());
+                ex.stream = Some(stream.timing);
+            }
+            None if spec.body_kind == BodyKind::Json => {
+                ex.tokens = body::usage_from_json(&read.kept);
+            }
+            None => {}
+        }
+        Attempt {
+            outcome: Outcome::Ok,
+            headers: None,
+        }
     }
 
     fn build(&self, spec: &RequestSpec) -> Result<http::Request<Full<Bytes>>, String> {
@@ -155,5 +303,30 @@ impl Client {
         builder
             .body(Full::new(spec.body.clone()))
             .map_err(|e| format!("invalid request: {e}"))
+    }
+}
+
+/// Waits for the response head. The read timeout counts from the later of `sent` and the
+/// last byte the socket accepted, so a slow upload is the write timeout's business.
+async fn await_head<F, T>(
+    head: F,
+    probe: &WriteProbe,
+    sent: Instant,
+    read_timeout: Duration,
+) -> Result<T, Outcome>
+where
+    F: std::future::Future<Output = hyper::Result<T>>,
+{
+    tokio::pin!(head);
+    loop {
+        let from = probe.last_write().max(sent);
+        match tokio::time::timeout_at((from + read_timeout).into(), &mut head).await {
+            Ok(Ok(response)) => return Ok(response),
+            Ok(Err(e)) => return Err(body::classify_hyper_error(&e)),
+            Err(_) if probe.last_write().max(sent) <= from => {
+                return Err(Outcome::Timeout(Phase::Read))
+            }
+            Err(_) => continue,
+        }
     }
 }

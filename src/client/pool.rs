@@ -8,18 +8,30 @@
 //! holder of a slot permit, and a new connection is only dialled by a permit holder that
 //! found `idle` empty. Hence `open ≤ max_connections`, also under racing connects.
 //! tokio's semaphore is fair, so waiters get slots in FIFO order.
+//!
+//! HTTP/2 (`http = "2"`): a slot is a *stream*; there are `max_connections ×
+//! http2_max_streams` of them. Connections are shared: a stream goes to the first open
+//! connection with fewer than `http2_max_streams` active streams; only when all are full is
+//! another one dialled, and dials are counted before they start, so the connection cap
+//! still holds under racing connects. (Over TLS with `http = "auto"`, a connection that
+//! negotiates h2 is used like an HTTP/1.1 one: one request at a time.)
 
 use super::{
-    conn::{Conn, DialError},
+    conn::{Conn, DialConfig, DialError, Sender, WriteProbe},
     origin::Origin,
-    settings::ClientSettings,
+    settings::{ClientSettings, HttpVersion},
     stats::{PoolCounters, PoolStats},
 };
+use bytes::Bytes;
+use http_body_util::Full;
 use std::{
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        atomic::{AtomicUsize, Ordering::Relaxed},
+        Arc, Mutex, Weak,
+    },
     time::{Duration, Instant},
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Why no connection could be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -32,26 +44,171 @@ pub enum CheckoutError {
     Dial(#[from] DialError),
 }
 
+/// How the connection is lent.
+enum Lent {
+    /// An HTTP/1.1 connection, owned by this request until given back.
+    Exclusive(Conn),
+    /// One stream of a shared HTTP/2 connection.
+    Shared(Arc<SharedConn>),
+    /// Already given back.
+    Returned,
+}
+
 /// A connection lent to one request, with how it was obtained.
 pub struct Checkout {
-    /// The connection; `None` only after it was given back.
-    conn: Option<Conn>,
+    /// The connection.
+    lent: Lent,
     /// The slot; released when the checkout is dropped or given back.
     _permit: OwnedSemaphorePermit,
+    /// The pool's shared HTTP/2 list, told when a stream ends (None for HTTP/1.1).
+    shared: Option<Arc<SharedList>>,
     /// Time spent waiting for a slot.
     pub pool_wait: Duration,
     /// Time spent dialling a new connection (`None` when reused).
     pub connect: Option<Duration>,
-    /// Whether an idle connection was reused.
+    /// Whether an existing connection was reused.
     pub reused: bool,
+    /// The connection's id (unique per pool).
+    pub conn_id: u64,
+    /// The connection's write progress, for the read timeout of the response head.
+    pub probe: Arc<WriteProbe>,
 }
 
 impl Checkout {
-    /// The lent connection.
-    pub fn conn(&mut self) -> &mut Conn {
-        self.conn
-            .as_mut()
-            .expect("checkout holds a connection until given back")
+    /// Sends `request` on the lent connection and waits for the response head.
+    pub async fn send(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match &mut self.lent {
+            Lent::Exclusive(conn) => {
+                conn.uses += 1;
+                conn.sender.send(request).await
+            }
+            Lent::Shared(shared) => {
+                // A clone of the h2 sender per stream: no lock is held while sending.
+                let mut sender = Sender::H2(shared.h2.clone());
+                sender.send(request).await
+            }
+            Lent::Returned => unreachable!("a checkout holds its connection until given back"),
+        }
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        if let (Lent::Shared(conn), Some(list)) = (&self.lent, &self.shared) {
+            if conn.active.fetch_sub(1, Relaxed) == 1 {
+                *conn.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+            }
+            list.changed.notify_waiters();
+        }
+    }
+}
+
+/// An HTTP/2 connection shared by several requests.
+struct SharedConn {
+    /// The connection (kept for its id, counters and close-on-drop).
+    conn: Conn,
+    /// A sender clone handed to each stream.
+    h2: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    /// Streams in flight on it.
+    active: AtomicUsize,
+    /// When its last stream ended (for `idle_timeout`).
+    idle_since: Mutex<Instant>,
+}
+
+/// The open HTTP/2 connections of a pool.
+struct SharedList {
+    /// Connections and dials in progress.
+    state: Mutex<SharedState>,
+    /// Woken when a stream ends or a dial finishes.
+    changed: Notify,
+    /// Streams per connection before another is opened.
+    per_conn: usize,
+    /// Connection cap.
+    max_conns: usize,
+}
+
+struct SharedState {
+    /// Open connections, oldest first.
+    conns: Vec<Arc<SharedConn>>,
+    /// Dials in progress (they count against the cap).
+    dialing: usize,
+}
+
+/// What the shared list offers a stream slot holder.
+enum Pick {
+    /// A connection with room.
+    Use(Arc<SharedConn>),
+    /// Room to dial a new connection (already counted in `dialing`).
+    Dial,
+    /// All connections are full and the cap is reached: wait for a change.
+    Wait,
+}
+
+impl SharedList {
+    fn pick(&self) -> Pick {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.conns.retain(|c| c.conn.is_usable());
+        for c in &st.conns {
+            if c.active.load(Relaxed) < self.per_conn {
+                c.active.fetch_add(1, Relaxed);
+                return Pick::Use(c.clone());
+            }
+        }
+        if st.conns.len() + st.dialing < self.max_conns {
+            st.dialing += 1;
+            return Pick::Dial;
+        }
+        Pick::Wait
+    }
+
+    fn dial_done(&self, conn: Option<Conn>) -> Option<Arc<SharedConn>> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.dialing -= 1;
+        let shared = conn.and_then(|conn| {
+            let h2 = match &conn.sender {
+                Sender::H2(s) => s.clone(),
+                Sender::H1(_) => return None,
+            };
+            let shared = Arc::new(SharedConn {
+                conn,
+                h2,
+                active: AtomicUsize::new(1),
+                idle_since: Mutex::new(Instant::now()),
+            });
+            st.conns.push(shared.clone());
+            Some(shared)
+        });
+        drop(st);
+        self.changed.notify_waiters();
+        shared
+    }
+}
+
+/// Assembles a checkout.
+fn checkout(
+    lent: Lent,
+    permit: OwnedSemaphorePermit,
+    shared: Option<Arc<SharedList>>,
+    pool_wait: Duration,
+    connect: Option<Duration>,
+) -> Checkout {
+    let (conn_id, probe) = match &lent {
+        Lent::Exclusive(c) => (c.id, c.probe.clone()),
+        Lent::Shared(c) => (c.conn.id, c.conn.probe.clone()),
+        Lent::Returned => unreachable!("a fresh checkout holds a connection"),
+    };
+    Checkout {
+        lent,
+        _permit: permit,
+        shared,
+        pool_wait,
+        reused: connect.is_none(),
+        connect,
+        conn_id,
+        probe,
     }
 }
 
@@ -62,30 +219,57 @@ pub struct Pool {
 }
 
 struct PoolInner {
+    /// Where connections go.
     origin: Origin,
+    /// Idle HTTP/1.1 connections kept at most.
     max_idle: usize,
+    /// How long an idle connection lives.
     idle_timeout: Duration,
-    connect_timeout: Duration,
+    /// How connections are dialled.
+    dial: DialConfig,
+    /// Longest wait for a slot.
     pool_timeout: Duration,
+    /// Slots: connections (HTTP/1.1) or streams (HTTP/2).
     slots: Arc<Semaphore>,
+    /// Idle HTTP/1.1 connections.
     idle: Mutex<Vec<Conn>>,
+    /// Shared HTTP/2 connections (only when `http = "2"`).
+    shared: Option<Arc<SharedList>>,
     /// Connections are dialled and driven on the runtime that built the pool, which outlives
     /// every generator worker: a connection must not die with the worker that happened to open it.
     runtime: tokio::runtime::Handle,
+    /// Counters for reports.
     counters: Arc<PoolCounters>,
 }
 
 impl Pool {
     /// A pool for `origin` shaped by `settings`; starts the idle reaper.
-    pub fn new(origin: Origin, settings: &ClientSettings) -> Pool {
+    pub fn new(origin: Origin, settings: &ClientSettings, dial: DialConfig) -> Pool {
+        let max_conns = settings.max_connections.max(1);
+        let shared = (settings.http == HttpVersion::Http2).then(|| {
+            Arc::new(SharedList {
+                state: Mutex::new(SharedState {
+                    conns: Vec::new(),
+                    dialing: 0,
+                }),
+                changed: Notify::new(),
+                per_conn: settings.http2_max_streams.max(1),
+                max_conns,
+            })
+        });
+        let slots = match &shared {
+            Some(list) => max_conns.saturating_mul(list.per_conn),
+            None => max_conns,
+        };
         let inner = Arc::new(PoolInner {
             origin,
             max_idle: settings.max_idle_connections,
             idle_timeout: settings.idle_timeout.0,
-            connect_timeout: settings.timeouts.connect.0,
+            dial,
             pool_timeout: settings.timeouts.pool.0,
-            slots: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            slots: Arc::new(Semaphore::new(slots.min(Semaphore::MAX_PERMITS))),
             idle: Mutex::new(Vec::new()),
+            shared,
             counters: Arc::new(PoolCounters::default()),
             runtime: tokio::runtime::Handle::current(),
         });
@@ -110,47 +294,123 @@ impl Pool {
                 }
             }
         };
+        match &inner.shared {
+            Some(list) => self.checkout_shared(list, permit, waited_from).await,
+            None => self.checkout_exclusive(permit, waited_from).await,
+        }
+    }
+
+    async fn checkout_exclusive(
+        &self,
+        permit: OwnedSemaphorePermit,
+        waited_from: Instant,
+    ) -> Result<Checkout, CheckoutError> {
+        let inner = &self.inner;
         let pool_wait = waited_from.elapsed();
         if let Some(conn) = inner.take_idle() {
             inner.counters.on_reuse();
-            return Ok(Checkout {
-                conn: Some(conn),
-                _permit: permit,
+            return Ok(checkout(
+                Lent::Exclusive(conn),
+                permit,
+                None,
                 pool_wait,
-                connect: None,
-                reused: true,
-            });
+                None,
+            ));
         }
         let dial_from = Instant::now();
-        let (origin, timeout, counters) = (
-            inner.origin.clone(),
-            inner.connect_timeout,
-            inner.counters.clone(),
-        );
-        let dialled = inner
-            .runtime
-            .spawn(async move { Conn::dial(&origin, timeout, &counters).await });
-        let dialled = dialled
-            .await
-            .unwrap_or_else(|e| Err(DialError::Failed(format!("dial task failed: {e}"))));
-        match dialled {
-            Ok(conn) => Ok(Checkout {
-                conn: Some(conn),
-                _permit: permit,
-                pool_wait,
-                connect: Some(dial_from.elapsed()),
-                reused: false,
-            }),
-            Err(e) => {
-                inner.counters.on_connect_failure();
-                Err(e.into())
+        let conn = self.dial().await?;
+        let connect = Some(dial_from.elapsed());
+        Ok(checkout(
+            Lent::Exclusive(conn),
+            permit,
+            None,
+            pool_wait,
+            connect,
+        ))
+    }
+
+    async fn checkout_shared(
+        &self,
+        list: &Arc<SharedList>,
+        permit: OwnedSemaphorePermit,
+        waited_from: Instant,
+    ) -> Result<Checkout, CheckoutError> {
+        let deadline = waited_from + self.inner.pool_timeout;
+        loop {
+            // Registered before looking, so a change between the look and the wait is not missed.
+            let changed = list.changed.notified();
+            match list.pick() {
+                Pick::Use(conn) => {
+                    self.inner.counters.on_reuse();
+                    let pool_wait = waited_from.elapsed();
+                    let lent = Lent::Shared(conn);
+                    return Ok(checkout(lent, permit, Some(list.clone()), pool_wait, None));
+                }
+                Pick::Dial => {
+                    let pool_wait = waited_from.elapsed();
+                    let dial_from = Instant::now();
+                    let conn = match self.dial().await {
+                        Ok(conn) => list.dial_done(Some(conn)),
+                        Err(e) => {
+                            list.dial_done(None);
+                            return Err(e.into());
+                        }
+                    };
+                    let Some(conn) = conn else {
+                        return Err(CheckoutError::Dial(DialError::Failed(
+                            "http = \"2\" but the server answered with HTTP/1.1".into(),
+                        )));
+                    };
+                    let connect = Some(dial_from.elapsed());
+                    let lent = Lent::Shared(conn);
+                    return Ok(checkout(
+                        lent,
+                        permit,
+                        Some(list.clone()),
+                        pool_wait,
+                        connect,
+                    ));
+                }
+                Pick::Wait => {
+                    if tokio::time::timeout_at(deadline.into(), changed)
+                        .await
+                        .is_err()
+                    {
+                        return Err(CheckoutError::PoolTimeout(self.inner.pool_timeout));
+                    }
+                }
             }
         }
     }
 
+    /// Dials on the pool's runtime (see `PoolInner::runtime`).
+    async fn dial(&self) -> Result<Conn, DialError> {
+        let inner = &self.inner;
+        let (origin, config, counters) = (
+            inner.origin.clone(),
+            inner.dial.clone(),
+            inner.counters.clone(),
+        );
+        let dialled = inner
+            .runtime
+            .spawn(async move { Conn::dial(&origin, &config, &counters).await });
+        let result = dialled
+            .await
+            .unwrap_or_else(|e| Err(DialError::Failed(format!("dial task failed: {e}"))));
+        if result.is_err() {
+            inner.counters.on_connect_failure();
+        }
+        result
+    }
+
     /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
     pub fn give_back(&self, mut checkout: Checkout) {
-        let Some(mut conn) = checkout.conn.take() else {
+        if !matches!(checkout.lent, Lent::Exclusive(_)) {
+            // A shared stream ends when the checkout drops (which updates its stream count).
+            return;
+        }
+        let Lent::Exclusive(mut conn) = std::mem::replace(&mut checkout.lent, Lent::Returned)
+        else {
             return;
         };
         if !conn.is_usable() {
@@ -185,6 +445,10 @@ impl Pool {
         let drained: Vec<Conn> =
             std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()));
         drop(drained);
+        if let Some(list) = &self.inner.shared {
+            let mut st = list.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.conns.retain(|c| c.active.load(Relaxed) > 0);
+        }
     }
 }
 
@@ -210,6 +474,19 @@ impl PoolInner {
             expired
         };
         drop(expired);
+        if let Some(list) = &self.shared {
+            let mut st = list.state.lock().unwrap_or_else(|e| e.into_inner());
+            // A shared connection expires only when no stream is using it.
+            st.conns.retain(|c| {
+                c.conn.is_usable()
+                    && (c.active.load(Relaxed) > 0
+                        || c.idle_since
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .elapsed()
+                            < self.idle_timeout)
+            });
+        }
     }
 }
 
