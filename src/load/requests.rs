@@ -133,7 +133,8 @@ fn specs(
             Ok(prompts
                 .iter()
                 .map(|p| {
-                    let body = serde_json::json!({ "model": target.model, "input": embedding_input(p) });
+                    let body =
+                        serde_json::json!({ "model": target.model, "input": embedding_input(p) });
                     spec(
                         Method::POST,
                         "/v1/embeddings",

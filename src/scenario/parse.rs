@@ -21,37 +21,61 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
 }
 
 /// Reads every mix entry's `prompts_file` (relative to the scenario file).
-fn load_prompt_files(path: &Path, source: &str, scenario: &mut Scenario) -> Result<(), ScenarioError> {
+fn load_prompt_files(
+    path: &Path,
+    source: &str,
+    scenario: &mut Scenario,
+) -> Result<(), ScenarioError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     for (i, template) in scenario.workload.mix.iter_mut().enumerate() {
-        let Some(file) = &template.prompts_file else { continue };
+        let Some(file) = &template.prompts_file else {
+            continue;
+        };
         let full = dir.join(file);
         let located = |line: Option<usize>, message: String| ScenarioError {
-            file: if line.is_some() { full.clone() } else { path.to_path_buf() },
+            file: if line.is_some() {
+                full.clone()
+            } else {
+                path.to_path_buf()
+            },
             line: line.or_else(|| find_key_line(source, "prompts_file")),
             column: None,
             key: Some(format!("workload.mix[{i}].prompts_file")),
             message,
         };
-        let text = std::fs::read_to_string(&full).map_err(|e| located(None, format!("cannot read `{}`: {e}", full.display())))?;
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| located(None, format!("cannot read `{}`: {e}", full.display())))?;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let value: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| located(Some(n + 1), format!("not JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| located(Some(n + 1), format!("not JSON: {e}")))?;
             let messages = match &value {
-                serde_json::Value::String(p) => serde_json::json!([{ "role": "user", "content": p }]),
-                serde_json::Value::Object(o) if o.get("messages").is_some_and(|m| m.is_array()) => o["messages"].clone(),
+                serde_json::Value::String(p) => {
+                    serde_json::json!([{ "role": "user", "content": p }])
+                }
+                serde_json::Value::Object(o) if o.get("messages").is_some_and(|m| m.is_array()) => {
+                    o["messages"].clone()
+                }
                 serde_json::Value::Object(o) if o.get("prompt").is_some_and(|p| p.is_string()) => {
                     serde_json::json!([{ "role": "user", "content": o["prompt"] }])
                 }
-                _ => return Err(located(Some(n + 1), "expected a JSON string, {\"prompt\": \"...\"} or {\"messages\": [...]}".into())),
+                _ => {
+                    return Err(located(
+                        Some(n + 1),
+                        "expected a JSON string, {\"prompt\": \"...\"} or {\"messages\": [...]}"
+                            .into(),
+                    ))
+                }
             };
             template.file_prompts.push(messages);
         }
         if template.file_prompts.is_empty() {
-            return Err(located(None, format!("`{}` holds no prompts", full.display())));
+            return Err(located(
+                None,
+                format!("`{}` holds no prompts", full.display()),
+            ));
         }
     }
     Ok(())
