@@ -1,6 +1,10 @@
 //! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
 
 use crate::{
+    client::breaker::BreakerState, load::guard::SpendGuard, metrics::results::BreakerEvent,
+    scenario::price_of,
+};
+use crate::{
     client::{Client, Origin},
     load::{self, Progress, RequestMix, Stop, StopStage},
     metrics::{
@@ -9,7 +13,6 @@ use crate::{
     },
     scenario::{Plan, PlannedRun, Scenario, Target},
 };
-use crate::{load::guard::SpendGuard, scenario::price_of};
 use mock_upstream::{MockHandle, MockServer};
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -184,6 +187,19 @@ async fn execute_one(
     );
     result.cost_usd = price.map(|p| p.cost(result.tokens.input, result.tokens.output));
     result.stopped_early = guard.tripped();
+    result.breaker_events = client
+        .breaker_events()
+        .iter()
+        .map(|e| BreakerEvent {
+            t_ms: e.at.saturating_duration_since(output.start).as_millis() as u64,
+            state: match e.to {
+                BreakerState::Closed => "closed",
+                BreakerState::Open => "open",
+                BreakerState::HalfOpen => "half_open",
+            }
+            .into(),
+        })
+        .collect();
     if let Some(m) = mock {
         m.shutdown().await;
     }

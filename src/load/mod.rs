@@ -48,6 +48,8 @@ pub struct LoadOutput {
     pub series: Vec<SeriesPoint>,
     /// Seconds from the end of warm-up to the last measured request.
     pub measured_seconds: f64,
+    /// When load started (time zero of the series and of breaker events).
+    pub start: Instant,
 }
 
 /// Drives `workload` through `client` until the workload's bounds or `stop` end it.
@@ -155,6 +157,7 @@ pub async fn run(
         recorder,
         series: collector.finish(),
         measured_seconds,
+        start,
     }
 }
 
