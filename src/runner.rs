@@ -70,7 +70,8 @@ pub async fn execute(
     let started_at = now_rfc3339();
     let mut runs = Vec::new();
     for (i, planned) in plan.runs.iter().enumerate() {
-        if stop.was_interrupted() {
+        // Ctrl-C or an `abort_on_fail` threshold: no further runs.
+        if stop.stage() != StopStage::Running {
             break;
         }
         if i > 0 {
@@ -104,6 +105,7 @@ pub async fn execute(
         started_at,
         interrupted: stop.was_interrupted(),
         runs,
+        thresholds: Vec::new(),
     })
 }
 

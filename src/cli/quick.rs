@@ -146,5 +146,6 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         client,
         matrix: None,
         variants: Vec::new(),
+        thresholds: Vec::new(),
     })
 }

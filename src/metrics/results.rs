@@ -30,6 +30,22 @@ pub struct ResultsFile {
     pub interrupted: bool,
     /// One entry per target × variant, in execution order.
     pub runs: Vec<RunResult>,
+    /// Threshold verdicts from the gate; empty when no thresholds were configured.
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+/// One threshold checked against the runs (filled by the gate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The threshold as the user wrote it, e.g. `p99 < 500ms`.
+    pub expression: String,
+    /// What it was checked against: a run name, or `all`.
+    pub scope: String,
+    /// The measured value, formatted with its unit.
+    pub observed: String,
+    /// Whether the threshold held.
+    pub passed: bool,
 }
 
 /// Who wrote the file.

@@ -28,6 +28,9 @@ pub struct Scenario {
     /// Explicit variants: `name` plus the `[client]` settings they change.
     #[serde(default, rename = "variant")]
     pub variants: Vec<toml::Table>,
+    /// Pass/fail checks (`[[threshold]] check = "p99 < 800ms"`); a failed one makes `run` exit 1.
+    #[serde(default, rename = "threshold", skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::gate::ThresholdSpec>,
 }
 
 /// One upstream: the embedded mock (a `mock` table) or a base URL.
