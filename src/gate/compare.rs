@@ -285,7 +285,13 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
             };
             match stat {
                 Stat::Percentile(p) => {
-                    stats::quantile_difference(&Cdf::new(&hb)?, &Cdf::new(&hc)?, p / 100.0).map(ms)
+                    let boot =
+                        stats::quantile_difference(&Cdf::new(&hb)?, &Cdf::new(&hc)?, p / 100.0)
+                            .map(ms)?;
+                    Some(match batch_means(base, cur, histogram, *p) {
+                        Some(batch) => boot.union(batch),
+                        None => boot,
+                    })
                 }
                 Stat::Mean => stats::mean_difference(
                     (hb.mean(), hb.stdev(), hb.len() as f64),
@@ -318,6 +324,39 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
         }
         _ => None,
     }
+}
+
+/// Batch-means interval for a latency percentile from the per-second series.
+///
+/// The bootstrap treats requests as independent; on a shared machine they are not — noise
+/// comes in bursts (another job's build, a GC pause) that move many neighbouring requests
+/// together. Treating each second as one observation of the percentile and comparing the two
+/// runs' per-second values with Welch's t captures that burst noise; the gate uses the wider
+/// of the two intervals.
+fn batch_means(base: &RunResult, cur: &RunResult, histogram: &str, p: f64) -> Option<Interval> {
+    if histogram != "latency" {
+        return None;
+    }
+    let pick = |pt: &crate::metrics::SeriesPoint| match p {
+        50.0 => Some(pt.p50_ms),
+        90.0 => Some(pt.p90_ms),
+        99.0 => Some(pt.p99_ms),
+        _ => None,
+    };
+    let values = |r: &RunResult| -> Option<Vec<f64>> {
+        // First and last seconds are partial; a second with few requests says little about p99.
+        let n = r.series.len();
+        r.series
+            .iter()
+            .enumerate()
+            .filter(|(i, pt)| *i > 0 && *i + 1 < n && pt.completed >= 20)
+            .map(|(_, pt)| pick(pt))
+            .collect()
+    };
+    stats::welch_difference(
+        stats::moments(&values(base)?),
+        stats::moments(&values(cur)?),
+    )
 }
 
 #[cfg(test)]

@@ -122,6 +122,50 @@ pub fn mean_difference(
     })
 }
 
+/// Two-sided 99 % quantiles of Student's t for 1..=30 degrees of freedom.
+const T99: [f64; 30] = [
+    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012,
+    2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779,
+    2.771, 2.763, 2.756, 2.750,
+];
+
+/// Welch's CI of a difference of means for small samples (Student's t, Welch–Satterthwaite degrees of freedom).
+pub fn welch_difference(
+    (m1, s1, n1): (f64, f64, f64),
+    (m2, s2, n2): (f64, f64, f64),
+) -> Option<Interval> {
+    if n1 < 2.0 || n2 < 2.0 {
+        return None;
+    }
+    let (v1, v2) = (s1 * s1 / n1, s2 * s2 / n2);
+    let se = (v1 + v2).sqrt();
+    let df = if se == 0.0 {
+        f64::INFINITY
+    } else {
+        (v1 + v2).powi(2) / (v1 * v1 / (n1 - 1.0) + v2 * v2 / (n2 - 1.0))
+    };
+    let t = if df.is_finite() && df < 30.0 {
+        T99[(df.floor() as usize).clamp(1, 30) - 1]
+    } else {
+        Z
+    };
+    let d = m2 - m1;
+    Some(Interval {
+        low: d - t * se,
+        high: d + t * se,
+    })
+}
+
+impl Interval {
+    /// The wider of two intervals (covering both).
+    pub fn union(self, other: Interval) -> Interval {
+        Interval {
+            low: self.low.min(other.low),
+            high: self.high.max(other.high),
+        }
+    }
+}
+
 /// CI of a difference of proportions (current − baseline): `x` events out of `n` trials each side.
 ///
 /// Uses the unpooled standard error with one pseudo-event added per side (Agresti–Caffo), so
