@@ -194,3 +194,22 @@ min_samples = 50
         "{t}"
     );
 }
+
+#[test]
+fn shipped_ci_gate_scenario_and_committed_baseline_are_usable() {
+    let s = Session::new();
+    let root = util::repo_root();
+    let scenario = root.join("scenarios/ci-gate.toml");
+    let out = s.relaybench(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let baseline = root.join("reports/baseline/ci-gate.json");
+    let b = baseline.to_str().unwrap();
+    let out = s.relaybench(&[
+        "compare",
+        b,
+        b,
+        "--metrics",
+        "p50,p90,p99,error_rate,timeout_rate,rps",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
