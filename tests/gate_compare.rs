@@ -143,6 +143,29 @@ fn unusable_inputs_exit_2() {
         "a bad --baseline stops before any load"
     );
 
+    // A baseline with no run in common: exit 2, but what was measured is still written.
+    let tiny = |name: &str| {
+        format!(
+            "[[target]]\nname = \"{name}\"\n[target.mock]\n[workload]\nusers = 1\nrequests = 20\n"
+        )
+    };
+    let a = s.write("a.toml", &tiny("a"));
+    let out = s.relaybench(&["run", a.to_str().unwrap(), "--out", "ra", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let b = s.write("b.toml", &tiny("b"));
+    let out = s.relaybench(&[
+        "run",
+        b.to_str().unwrap(),
+        "--out",
+        "rb",
+        "-q",
+        "--baseline",
+        "ra/results.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run in common"));
+    assert!(s.path("rb/results.json").exists());
+
     for flag in [["--tolerance", "lots"], ["--metrics", "p99,latency"]] {
         let out = s.relaybench(&["compare", "a.json", "b.json", flag[0], flag[1]]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -115,22 +115,24 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         Err(e) => return fail(exit::NOT_MEASURED, e),
     };
     let mut results = results;
-    let gate_report = match judge(
+    let (gate_report, unusable_baseline) = judge(
         scenario,
         &mut results,
         baseline.as_ref(),
         &opts.gate.compare,
         aborted.as_ref(),
-    ) {
-        Ok(g) => g,
-        Err(e) => return fail(exit::USAGE, e),
-    };
-    finish(
+    );
+    // A baseline that matches no run is a usage error, but what was measured is still written.
+    let code = finish(
         &results,
         &out,
         &gate_report,
         opts.gate.save_baseline.as_deref(),
-    )
+    );
+    match unusable_baseline {
+        Some(e) if code == exit::OK || code == exit::FAILED => fail(exit::USAGE, e),
+        _ => code,
+    }
 }
 
 /// Evaluates the thresholds (recording them in `results`) and the baseline comparison.
@@ -140,19 +142,21 @@ fn judge(
     baseline: Option<&ResultsFile>,
     compare: &CompareOptions,
     aborted: Option<&gate::live::Abort>,
-) -> Result<GateReport, String> {
+) -> (GateReport, Option<String>) {
     let thresholds = gate::evaluate(&scenario.thresholds, results, aborted);
     results.thresholds = thresholds.iter().map(|v| v.to_result()).collect();
-    let comparison = match baseline {
-        Some(b) => {
-            Some(gate::compare(b, results, compare).map_err(|e| format!("--baseline: {e}"))?)
-        }
-        None => None,
+    let (comparison, error) = match baseline.map(|b| gate::compare(b, results, compare)) {
+        None => (None, None),
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(format!("--baseline: {e}"))),
     };
-    Ok(GateReport {
-        thresholds,
-        comparison,
-    })
+    (
+        GateReport {
+            thresholds,
+            comparison,
+        },
+        error,
+    )
 }
 
 /// Writes the outputs, prints the table and the gate, and decides the exit code.
