@@ -12,11 +12,13 @@
 //!   versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
+//! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`cli`]: the `relaybench` command line and its exit codes.
 //! * [`units`]: durations, sizes and percentages as users write them.
 
 pub mod cli;
 pub mod client;
+pub mod gate;
 pub mod load;
 pub mod metrics;
 pub mod report;

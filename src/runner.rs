@@ -83,7 +83,8 @@ pub async fn execute(
     let started_at = now_rfc3339();
     let mut runs = Vec::new();
     for (i, planned) in plan.runs.iter().enumerate() {
-        if stop.was_interrupted() {
+        // Ctrl-C or an `abort_on_fail` threshold: no further runs.
+        if stop.stage() != StopStage::Running {
             break;
         }
         if i > 0 {

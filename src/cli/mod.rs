@@ -1,5 +1,6 @@
 //! The command line: argument parsing, dispatch to the stages, terminal output and exit codes.
 
+mod compare;
 mod progress;
 mod quick;
 mod run;
@@ -52,6 +53,26 @@ enum Command {
         /// No live progress.
         #[arg(long, short)]
         quiet: bool,
+        /// Compare with this results.json and fail (exit 1) on a regression.
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// Also write this run's results.json here, to use later as `--baseline`.
+        #[arg(long, value_name = "FILE")]
+        save_baseline: Option<PathBuf>,
+        #[command(flatten)]
+        compare: compare::CompareArgs,
+    },
+    /// Compare two results files; exit 1 when a metric regressed beyond the tolerance and the noise.
+    Compare {
+        /// The reference results.json.
+        baseline: PathBuf,
+        /// The results.json to judge.
+        current: PathBuf,
+        #[command(flatten)]
+        compare: compare::CompareArgs,
+        /// Write a junit.xml with one test case per run × metric.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Ad-hoc load on one URL with oha-style flags; same outputs as `run`.
     Quick {
@@ -108,9 +129,13 @@ pub fn main() -> ExitCode {
             sets,
             only,
             quiet,
-        } => match load(&scenario, &sets) {
-            Err(code) => code,
-            Ok(s) => run::run_scenario(
+            baseline,
+            save_baseline,
+            compare,
+        } => match (load(&scenario, &sets), compare.options()) {
+            (Err(code), _) => code,
+            (_, Err(e)) => fail(exit::USAGE, e),
+            (Ok(s), Ok(compare)) => run::run_scenario(
                 &s,
                 &s.name_or(&stem(&scenario)),
                 run::RunOptions {
@@ -118,9 +143,20 @@ pub fn main() -> ExitCode {
                     out,
                     quiet,
                     only: &only,
+                    gate: run::GateOptions {
+                        baseline,
+                        save_baseline,
+                        compare,
+                    },
                 },
             ),
         },
+        Command::Compare {
+            baseline,
+            current,
+            compare,
+            junit,
+        } => compare::run(&baseline, &current, &compare, junit.as_deref()),
         Command::Quick { args, out, quiet } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
@@ -131,6 +167,7 @@ pub fn main() -> ExitCode {
                     out,
                     quiet,
                     only: &[],
+                    gate: run::GateOptions::default(),
                 },
             ),
         },

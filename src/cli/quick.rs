@@ -151,5 +151,6 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         matrix: None,
         variants: Vec::new(),
         pricing: Default::default(),
+        thresholds: Vec::new(),
     })
 }

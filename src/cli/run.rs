@@ -2,7 +2,8 @@
 
 use super::{exit, fail, progress};
 use crate::{
-    load::Stop,
+    gate::{self, live::AbortWatch, CiEnv, CompareOptions, GateReport},
+    load::{Stop, StopStage},
     metrics::ResultsFile,
     report,
     runner::{self, RunError},
@@ -20,6 +21,19 @@ pub struct RunOptions<'a> {
     pub quiet: bool,
     /// Variant filter.
     pub only: &'a [String],
+    /// Baseline comparison and saving.
+    pub gate: GateOptions,
+}
+
+/// What the gate does after the run besides the scenario's thresholds.
+#[derive(Debug, Default)]
+pub struct GateOptions {
+    /// Compare with this results.json.
+    pub baseline: Option<PathBuf>,
+    /// Write the results here as a future baseline.
+    pub save_baseline: Option<PathBuf>,
+    /// How to compare.
+    pub compare: CompareOptions,
 }
 
 /// Runs `scenario` and returns the process exit code.
@@ -35,6 +49,14 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
             format!("{}: --only matches no variant", opts.source.display()),
         );
     }
+    // Read the baseline first: a bad --baseline is a usage error, before any load is sent.
+    let baseline = match &opts.gate.baseline {
+        None => None,
+        Some(path) => match report::json::read(path) {
+            Ok(b) => Some(b),
+            Err(e) => return fail(exit::USAGE, format!("--baseline {e}")),
+        },
+    };
     let out = opts
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(name).join(timestamp()));
@@ -51,6 +73,8 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         }
     };
     let stop = Stop::new();
+    let mut watch = AbortWatch::new(&scenario.thresholds, scenario.workload.warmup.0);
+    let mut aborted: Option<gate::live::Abort> = None;
     let results = runtime.block_on(async {
         let interrupt = {
             let stop = stop.clone();
@@ -65,7 +89,18 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         };
         let mut progress = progress::Progress::new(opts.quiet, &plan);
         let results = runner::execute(scenario, opts.source, &plan, &stop, |run, p| {
-            progress.update(run, p)
+            progress.update(run, p);
+            if aborted.is_none() && watch.is_active() {
+                if let Some(a) = watch.observe(&run.target.name, &run.variant, p) {
+                    eprintln!(
+                        "\nabort_on_fail: threshold `{}` is failing on {} ({}); stopping",
+                        scenario.thresholds[a.index].check, a.run, a.reason
+                    );
+                    // Draining (not interrupt): the runner starts no further run, in-flight requests finish.
+                    stop.advance(StopStage::Draining);
+                    aborted = Some(a);
+                }
+            }
         })
         .await;
         progress.finish();
@@ -79,21 +114,80 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         }
         Err(e) => return fail(exit::NOT_MEASURED, e),
     };
-    finish(&results, &out)
+    let mut results = results;
+    let (gate_report, unusable_baseline) = judge(
+        scenario,
+        &mut results,
+        baseline.as_ref(),
+        &opts.gate.compare,
+        aborted.as_ref(),
+    );
+    // A baseline that matches no run is a usage error, but what was measured is still written.
+    let code = finish(
+        &results,
+        &out,
+        &gate_report,
+        opts.gate.save_baseline.as_deref(),
+    );
+    match unusable_baseline {
+        Some(e) if code == exit::OK || code == exit::FAILED => fail(exit::USAGE, e),
+        _ => code,
+    }
 }
 
-/// Writes the outputs, prints the table, and decides the exit code.
-fn finish(results: &ResultsFile, out: &Path) -> u8 {
+/// Evaluates the thresholds (recording them in `results`) and the baseline comparison.
+fn judge(
+    scenario: &Scenario,
+    results: &mut ResultsFile,
+    baseline: Option<&ResultsFile>,
+    compare: &CompareOptions,
+    aborted: Option<&gate::live::Abort>,
+) -> (GateReport, Option<String>) {
+    let thresholds = gate::evaluate(&scenario.thresholds, results, aborted);
+    results.thresholds = thresholds.iter().map(|v| v.to_result()).collect();
+    let (comparison, error) = match baseline.map(|b| gate::compare(b, results, compare)) {
+        None => (None, None),
+        Some(Ok(c)) => (Some(c), None),
+        Some(Err(e)) => (None, Some(format!("--baseline: {e}"))),
+    };
+    (
+        GateReport {
+            thresholds,
+            comparison,
+        },
+        error,
+    )
+}
+
+/// Writes the outputs, prints the table and the gate, and decides the exit code.
+fn finish(
+    results: &ResultsFile,
+    out: &Path,
+    gate_report: &GateReport,
+    save_baseline: Option<&Path>,
+) -> u8 {
     let written = match report::write_all(results, out) {
         Ok(w) => w,
         Err(e) => return fail(exit::USAGE, e),
     };
+    if !gate_report.is_empty() {
+        let junit = out.join("junit.xml");
+        if let Err(e) = gate::ci::write_junit(gate_report, &junit) {
+            return fail(exit::USAGE, format!("{}: {e}", junit.display()));
+        }
+    }
     print!("{}", report::terminal::summary_table(results));
     println!(
         "\nreport: {}  (results: {})",
         written.html.display(),
         written.results.display()
     );
+    print!("{}", gate::ci::terminal(gate_report));
+    if !gate_report.is_empty() {
+        if let Err(e) = CiEnv::from_env().publish(gate_report, &results.scenario.name) {
+            eprintln!("warning: cannot write the GitHub step summary: {e}");
+        }
+    }
     if results.interrupted {
         return exit::INTERRUPTED;
     }
@@ -107,7 +201,27 @@ fn finish(results: &ResultsFile, out: &Path) -> u8 {
             "no request got a response from any target: nothing was measured",
         );
     }
-    exit::OK
+    if let Some(path) = save_baseline {
+        if let Err(e) = save(results, path) {
+            return fail(
+                exit::USAGE,
+                format!("--save-baseline {}: {e}", path.display()),
+            );
+        }
+        println!("baseline saved: {}", path.display());
+    }
+    if gate_report.passed() {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+fn save(results: &ResultsFile, path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    report::json::write(results, path)
 }
 
 fn timestamp() -> String {

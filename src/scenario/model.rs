@@ -31,6 +31,9 @@ pub struct Scenario {
     /// Prices per model (USD per million tokens), overriding the built-in list prices.
     #[serde(default)]
     pub pricing: BTreeMap<String, super::pricing::Price>,
+    /// Pass/fail checks (`[[threshold]] check = "p99 < 800ms"`); a failed one makes `run` exit 1.
+    #[serde(default, rename = "threshold", skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<crate::gate::ThresholdSpec>,
 }
 
 /// One upstream: the embedded mock (a `mock` table) or a base URL.

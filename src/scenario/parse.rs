@@ -312,7 +312,13 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     if s.client.max_connections == 0 {
         return fail("client.max_connections", "must be at least 1".into());
     }
-    Ok(())
+    crate::gate::check_thresholds(s, source).map_err(|e| ScenarioError {
+        file: path.to_path_buf(),
+        line: e.line,
+        column: e.line.map(|_| 1),
+        key: Some(e.key),
+        message: e.message,
+    })
 }
 
 /// Best-effort line of a dotted key (`workload.users`, `target[1].url`) for errors found after parsing.

@@ -1,0 +1,374 @@
+//! Baseline comparison: per run and metric, the change between two results files and whether it is a regression — beyond the tolerance *and* significant given the samples.
+
+use super::{
+    stats::{self, Cdf, Interval},
+    threshold::{Metric, Stat},
+};
+use crate::metrics::{ResultsFile, RunResult};
+
+/// Default relative tolerance: 2-core shared runners routinely move p99 by 20–30 % between
+/// two runs of the same build, so the default only flags changes well beyond that.
+pub const DEFAULT_TOLERANCE: f64 = 0.35;
+
+/// Default smallest absolute timing change that can count (ms): below it, scheduler jitter dominates.
+pub const DEFAULT_MIN_CHANGE_MS: f64 = 1.0;
+
+/// Default smallest absolute rate change that can count (percentage points as a fraction).
+pub const DEFAULT_MIN_RATE_CHANGE: f64 = 0.005;
+
+/// Metrics compared when `--metrics` is not given.
+pub const DEFAULT_METRICS: &str = "p50,p90,p99,error_rate,timeout_rate";
+
+/// How to compare.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    /// Relative change (fraction) a metric must exceed to count.
+    pub tolerance: f64,
+    /// Absolute timing change (ms) a metric must exceed to count.
+    pub min_change_ms: f64,
+    /// Absolute rate change (fraction) a rate must exceed to count.
+    pub min_rate_change: f64,
+    /// Metrics to compare.
+    pub metrics: Vec<Metric>,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            tolerance: DEFAULT_TOLERANCE,
+            min_change_ms: DEFAULT_MIN_CHANGE_MS,
+            min_rate_change: DEFAULT_MIN_RATE_CHANGE,
+            metrics: parse_metrics(DEFAULT_METRICS).expect("default metrics parse"),
+        }
+    }
+}
+
+/// Parses a comma-separated metric list (`p50,p99(ttft),error_rate`), respecting parentheses.
+pub fn parse_metrics(list: &str) -> Result<Vec<Metric>, String> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut item = String::new();
+    for c in list.chars().chain(std::iter::once(',')) {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                if !item.trim().is_empty() {
+                    out.push(item.trim().parse()?);
+                }
+                item.clear();
+                continue;
+            }
+            _ => {}
+        }
+        item.push(c);
+    }
+    if out.is_empty() {
+        return Err("no metric given; e.g. --metrics p50,p99,error_rate".into());
+    }
+    Ok(out)
+}
+
+/// What a compared metric did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Worse beyond the tolerance, and significant: fails the gate.
+    Regression,
+    /// Worse beyond the tolerance, but within the noise of the samples: a warning.
+    Noisy,
+    /// Better beyond the tolerance, and significant.
+    Improvement,
+    /// Within the tolerance.
+    Unchanged,
+    /// One side did not record the metric.
+    Missing,
+}
+
+impl Change {
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Change::Regression => "REGRESSION",
+            Change::Noisy => "worse (not significant)",
+            Change::Improvement => "improved",
+            Change::Unchanged => "ok",
+            Change::Missing => "missing",
+        }
+    }
+}
+
+/// One metric of one run, compared.
+#[derive(Clone, Debug)]
+pub struct Compared {
+    /// Run name (`target/variant`).
+    pub run: String,
+    /// The metric.
+    pub metric: Metric,
+    /// Baseline value.
+    pub baseline: Option<f64>,
+    /// Current value.
+    pub current: Option<f64>,
+    /// Confidence interval of current − baseline, when the metric has a significance test.
+    pub interval: Option<Interval>,
+    /// The verdict.
+    pub change: Change,
+}
+
+impl Compared {
+    /// Relative change (current / baseline − 1), when defined.
+    pub fn relative(&self) -> Option<f64> {
+        match (self.baseline, self.current) {
+            (Some(b), Some(c)) if b != 0.0 => Some(c / b - 1.0),
+            _ => None,
+        }
+    }
+
+    /// e.g. `p(99) 21.3ms → 43.1ms (+102%, 99% CI of the difference [+19.8ms, +23.0ms])`.
+    pub fn describe(&self) -> String {
+        let m = &self.metric;
+        let v = |x: Option<f64>| x.map(|x| m.format(x)).unwrap_or_else(|| "—".into());
+        let mut s = format!("{} {} → {}", m.name(), v(self.baseline), v(self.current));
+        if let Some(r) = self.relative() {
+            s.push_str(&format!(" ({:+.1}%", r * 100.0));
+            if let Some(ci) = self.interval {
+                s.push_str(&format!(
+                    ", 99% CI of the difference [{}, {}]",
+                    signed(m, ci.low),
+                    signed(m, ci.high)
+                ));
+            }
+            s.push(')');
+        }
+        s
+    }
+}
+
+fn signed(m: &Metric, v: f64) -> String {
+    let text = m.format(v.abs());
+    if v < 0.0 {
+        format!("-{text}")
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// Everything one comparison found.
+#[derive(Clone, Debug)]
+pub struct Comparison {
+    /// Tolerance used (fraction).
+    pub tolerance: f64,
+    /// One row per run × metric, runs in the current file's order.
+    pub rows: Vec<Compared>,
+    /// Things the reader should know (runs only on one side, different hosts, ...).
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// Rows that fail the gate.
+    pub fn regressions(&self) -> impl Iterator<Item = &Compared> {
+        self.rows.iter().filter(|r| r.change == Change::Regression)
+    }
+
+    /// Whether nothing regressed.
+    pub fn passed(&self) -> bool {
+        self.regressions().next().is_none()
+    }
+}
+
+/// Compares every run present in both files (matched by name).
+pub fn compare(
+    baseline: &ResultsFile,
+    current: &ResultsFile,
+    opts: &CompareOptions,
+) -> Result<Comparison, String> {
+    let mut rows = Vec::new();
+    let mut notes = Vec::new();
+    for run in &current.runs {
+        match baseline.runs.iter().find(|b| b.name == run.name) {
+            Some(base) => {
+                for metric in &opts.metrics {
+                    rows.push(compare_metric(base, run, metric, opts));
+                }
+            }
+            None => notes.push(format!("run `{}` is not in the baseline", run.name)),
+        }
+    }
+    for base in &baseline.runs {
+        if !current.runs.iter().any(|r| r.name == base.name) {
+            notes.push(format!(
+                "baseline run `{}` was not run this time",
+                base.name
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return Err(format!(
+            "no run in common between the baseline ({}) and the current results ({}); run names must match",
+            names(baseline),
+            names(current)
+        ));
+    }
+    if baseline.host.cpus != current.host.cpus {
+        notes.push(format!(
+            "the baseline was measured on {} CPU(s), this run on {}: timings may differ for that reason alone",
+            baseline.host.cpus, current.host.cpus
+        ));
+    }
+    Ok(Comparison {
+        tolerance: opts.tolerance,
+        rows,
+        notes,
+    })
+}
+
+fn names(r: &ResultsFile) -> String {
+    let n: Vec<&str> = r.runs.iter().map(|r| r.name.as_str()).collect();
+    if n.is_empty() {
+        "no runs".into()
+    } else {
+        n.join(", ")
+    }
+}
+
+fn compare_metric(
+    base: &RunResult,
+    cur: &RunResult,
+    metric: &Metric,
+    o: &CompareOptions,
+) -> Compared {
+    let (b, c) = (metric.observe(base), metric.observe(cur));
+    let mut row = Compared {
+        run: cur.name.clone(),
+        metric: metric.clone(),
+        baseline: b,
+        current: c,
+        interval: None,
+        change: Change::Missing,
+    };
+    let (Some(bv), Some(cv)) = (b, c) else {
+        return row;
+    };
+    row.interval = interval(base, cur, metric);
+    let delta = cv - bv;
+    let beyond = if metric.is_rate() {
+        delta.abs() > (o.tolerance * bv).max(o.min_rate_change)
+    } else {
+        let floor = matches!(metric, Metric::Timing { .. }).then_some(o.min_change_ms);
+        delta.abs() > o.tolerance * bv.abs() && floor.map_or(true, |f| delta.abs() > f)
+    };
+    // Metrics without a test (min, max, tokens/s, cost) are judged on the tolerance alone.
+    let significant = row.interval.map_or(true, |ci| ci.excludes_zero());
+    let worse = if metric.higher_is_worse() {
+        delta > 0.0
+    } else {
+        delta < 0.0
+    };
+    row.change = match (beyond, significant, worse) {
+        (false, _, _) => Change::Unchanged,
+        (true, true, true) => Change::Regression,
+        (true, false, true) => Change::Noisy,
+        (true, true, false) => Change::Improvement,
+        (true, false, false) => Change::Unchanged,
+    };
+    row
+}
+
+/// The significance interval for `metric`, in the metric's unit, when it has one.
+fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interval> {
+    match metric {
+        Metric::Timing { stat, histogram } => {
+            let hb = base.histograms.get(histogram)?.histogram().ok()?;
+            let hc = cur.histograms.get(histogram)?.histogram().ok()?;
+            let ms = |ci: Interval| Interval {
+                low: ci.low / 1000.0,
+                high: ci.high / 1000.0,
+            };
+            match stat {
+                Stat::Percentile(p) => {
+                    let boot =
+                        stats::quantile_difference(&Cdf::new(&hb)?, &Cdf::new(&hc)?, p / 100.0)
+                            .map(ms)?;
+                    Some(match batch_means(base, cur, histogram, *p) {
+                        Some(batch) => boot.union(batch),
+                        None => boot,
+                    })
+                }
+                Stat::Mean => stats::mean_difference(
+                    (hb.mean(), hb.stdev(), hb.len() as f64),
+                    (hc.mean(), hc.stdev(), hc.len() as f64),
+                )
+                .map(ms),
+                Stat::Min | Stat::Max => None,
+            }
+        }
+        m if m.is_rate() => {
+            let events =
+                |r: &RunResult| (m.observe(r).unwrap_or(0.0) * r.scheduled as f64).round() as u64;
+            stats::proportion_difference(
+                (events(base), base.scheduled),
+                (events(cur), cur.scheduled),
+            )
+        }
+        Metric::Rps => {
+            let per_second = |r: &RunResult| -> Vec<f64> {
+                // The first and last seconds are partial; warm-up seconds are few and similar on both sides.
+                let pts: Vec<f64> = r.series.iter().map(|p| p.completed as f64).collect();
+                pts.get(1..pts.len().saturating_sub(1))
+                    .unwrap_or(&[])
+                    .to_vec()
+            };
+            stats::mean_difference(
+                stats::moments(&per_second(base)),
+                stats::moments(&per_second(cur)),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Batch-means interval for a latency percentile from the per-second series.
+///
+/// The bootstrap treats requests as independent; on a shared machine they are not — noise
+/// comes in bursts (another job's build, a GC pause) that move many neighbouring requests
+/// together. Treating each second as one observation of the percentile and comparing the two
+/// runs' per-second values with Welch's t captures that burst noise; the gate uses the wider
+/// of the two intervals.
+fn batch_means(base: &RunResult, cur: &RunResult, histogram: &str, p: f64) -> Option<Interval> {
+    if histogram != "latency" {
+        return None;
+    }
+    let pick = |pt: &crate::metrics::SeriesPoint| match p {
+        50.0 => Some(pt.p50_ms),
+        90.0 => Some(pt.p90_ms),
+        99.0 => Some(pt.p99_ms),
+        _ => None,
+    };
+    let values = |r: &RunResult| -> Option<Vec<f64>> {
+        // First and last seconds are partial; a second with few requests says little about p99.
+        let n = r.series.len();
+        r.series
+            .iter()
+            .enumerate()
+            .filter(|(i, pt)| *i > 0 && *i + 1 < n && pt.completed >= 20)
+            .map(|(_, pt)| pick(pt))
+            .collect()
+    };
+    stats::welch_difference(
+        stats::moments(&values(base)?),
+        stats::moments(&values(cur)?),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_lists_split_outside_parentheses() {
+        let m = parse_metrics("p50, p(99.9, ttft),rate(status=429) ,rps").unwrap();
+        let names: Vec<String> = m.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["p(50)", "p(99.9, ttft)", "rate(status=429)", "rps"]);
+        assert!(parse_metrics(" , ").is_err());
+        assert!(parse_metrics("p50,latency").is_err());
+    }
+}
