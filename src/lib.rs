@@ -11,6 +11,8 @@
 //! * [`metrics`]: `Outcome`s, per-worker HDR recorders, the one-second series, and the
 //!   versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
+//! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
+//!   shards' results exactly (`merge`).
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
 //! * [`cli`]: the `relaybench` command line and its exit codes.
 //! * [`units`]: durations, sizes and percentages as users write them.
@@ -22,4 +24,5 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shard;
 pub mod units;

@@ -1,5 +1,6 @@
 //! The command line: argument parsing, dispatch to the stages, terminal output and exit codes.
 
+mod merge;
 mod progress;
 mod quick;
 mod run;
@@ -52,6 +53,21 @@ enum Command {
         /// No live progress.
         #[arg(long, short)]
         quiet: bool,
+        /// Generate only shard I of N (0-based): its exact share of users, requests and arrivals.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<crate::shard::ShardSpec>,
+        /// Wait until this wall-clock time (RFC 3339) before starting, so all shards start together.
+        #[arg(long, value_name = "RFC3339")]
+        start_at: Option<String>,
+    },
+    /// Merge the results of `run --shard I/N` shards into one results file.
+    Merge {
+        /// Shard results files (`results.json` of each shard).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the merged results.
+        #[arg(short = 'o', long = "output", default_value = "merged.json")]
+        output: PathBuf,
     },
     /// Ad-hoc load on one URL with oha-style flags; same outputs as `run`.
     Quick {
@@ -108,19 +124,33 @@ pub fn main() -> ExitCode {
             sets,
             only,
             quiet,
-        } => match load(&scenario, &sets) {
-            Err(code) => code,
-            Ok(s) => run::run_scenario(
-                &s,
-                &s.name_or(&stem(&scenario)),
-                run::RunOptions {
-                    source: &scenario,
-                    out,
-                    quiet,
-                    only: &only,
-                },
-            ),
-        },
+            shard,
+            start_at,
+        } => {
+            let start_at = match start_at
+                .map(|t| crate::shard::parse_start_at(&t, std::time::SystemTime::now()))
+                .transpose()
+            {
+                Ok(at) => at,
+                Err(e) => return ExitCode::from(fail(exit::USAGE, e)),
+            };
+            match load(&scenario, &sets) {
+                Err(code) => code,
+                Ok(s) => run::run_scenario(
+                    &s,
+                    &s.name_or(&stem(&scenario)),
+                    run::RunOptions {
+                        source: &scenario,
+                        out,
+                        quiet,
+                        only: &only,
+                        shard,
+                        start_at,
+                    },
+                ),
+            }
+        }
+        Command::Merge { shards, output } => merge::merge_files(&shards, &output),
         Command::Quick { args, out, quiet } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
@@ -131,6 +161,8 @@ pub fn main() -> ExitCode {
                     out,
                     quiet,
                     only: &[],
+                    shard: None,
+                    start_at: None,
                 },
             ),
         },
