@@ -46,32 +46,47 @@ fn merge_refuses_what_does_not_belong_together() {
 
     let (code, out) = merge(&s, &[&a0, &b1]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("b1/results.json: ran a different scenario than a0/results.json"), "{out}");
+    assert!(
+        out.contains("b1/results.json: ran a different scenario than a0/results.json"),
+        "{out}"
+    );
 
     std::fs::copy(s.path(&a0), s.path("copy.json")).unwrap();
     let (code, out) = merge(&s, &[&a0, &a1, "copy.json"]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("shard 0 appears twice: a0/results.json and copy.json"), "{out}");
+    assert!(
+        out.contains("shard 0 appears twice: a0/results.json and copy.json"),
+        "{out}"
+    );
 
     let good = std::fs::read_to_string(s.path(&a1)).unwrap();
     s.write("truncated.json", &good[..good.len() / 2]);
     let (code, out) = merge(&s, &[&a0, "truncated.json"]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("truncated.json:") && out.contains("not JSON"), "{out}");
+    assert!(
+        out.contains("truncated.json:") && out.contains("not JSON"),
+        "{out}"
+    );
 
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     v["runs"][0]["scheduled"] = serde_json::json!(999);
     s.write("edited.json", &v.to_string());
     let (code, out) = merge(&s, &[&a0, "edited.json"]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("edited.json: corrupted: run `m/default`: scheduled is 999"), "{out}");
+    assert!(
+        out.contains("edited.json: corrupted: run `m/default`: scheduled is 999"),
+        "{out}"
+    );
 
     let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
     v["shard"]["count"] = serde_json::json!(3);
     s.write("count.json", &v.to_string());
     let (code, out) = merge(&s, &[&a0, "count.json"]);
     assert_eq!(code, Some(2), "{out}");
-    assert!(out.contains("split into 3 shards, but a0/results.json was split into 2"), "{out}");
+    assert!(
+        out.contains("split into 3 shards, but a0/results.json was split into 2"),
+        "{out}"
+    );
 
     let (code, out) = merge(&s, &["merged.json", &a0]);
     assert_eq!(code, Some(2), "{out}");
