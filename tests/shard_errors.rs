@@ -43,6 +43,14 @@ fn merge_refuses_what_does_not_belong_together() {
     let merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.path("merged.json")).unwrap()).unwrap();
     assert_eq!(merged["runs"][0]["scheduled"], 10, "5 + 5 requests");
+    let o = s.relaybench(&["report", "merged.json", "--out", "rendered"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "a merged file renders: {}",
+        text(&o)
+    );
+    assert!(s.path("rendered/report.html").exists());
 
     let (code, out) = merge(&s, &[&a0, &b1]);
     assert_eq!(code, Some(2), "{out}");
