@@ -11,6 +11,8 @@
 //! * [`metrics`]: `Outcome`s, per-worker HDR recorders, the one-second series, and the
 //!   versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
+//! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
+//!   shards' results exactly (`merge`).
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`cli`]: the `relaybench` command line and its exit codes.
@@ -24,4 +26,5 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shard;
 pub mod units;

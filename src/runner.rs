@@ -119,6 +119,7 @@ pub async fn execute(
         interrupted: stop.was_interrupted(),
         runs,
         thresholds: Vec::new(),
+        shard: None,
     })
 }
 
@@ -188,6 +189,7 @@ async fn execute_one(
     );
     result.cost_usd = price.map(|p| p.cost(result.tokens.input, result.tokens.output));
     result.stopped_early = guard.tripped();
+    result.load_started_unix_ms = crate::metrics::results::unix_ms_of(output.start);
     result.breaker_events = client
         .breaker_events()
         .iter()

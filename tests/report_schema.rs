@@ -143,3 +143,30 @@ fn the_schema_rejects_drift() {
         );
     }
 }
+
+#[test]
+fn shard_and_merged_files_match_the_schema() {
+    let mut results = fixture::comparison();
+    results.runs[0].load_started_unix_ms = Some(1_714_564_800_000);
+    results.shard = Some(relaybench::metrics::ShardInfo {
+        index: Some(2),
+        count: 4,
+        scenario_hash: "0123456789abcdef".into(),
+        merged: Vec::new(),
+        missing_shards: Vec::new(),
+    });
+    let shard: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(errors_for(&shard), Vec::<String>::new());
+    results.shard = Some(relaybench::metrics::ShardInfo {
+        index: None,
+        count: 4,
+        scenario_hash: "0123456789abcdef".into(),
+        merged: vec![0, 1, 3],
+        missing_shards: vec![2],
+    });
+    let merged: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(errors_for(&merged), Vec::<String>::new());
+    let mut bad = merged.clone();
+    bad["shard"]["surprise"] = json!(1);
+    assert!(errors_for(&bad).join("\n").contains("$.shard.surprise"));
+}

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, dispatch to the stages, terminal output and exit codes.
 
 mod compare;
+mod merge;
 mod progress;
 mod quick;
 mod run;
@@ -61,6 +62,12 @@ enum Command {
         save_baseline: Option<PathBuf>,
         #[command(flatten)]
         compare: compare::CompareArgs,
+        /// Generate only shard I of N (0-based): its exact share of users, requests and arrivals.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<crate::shard::ShardSpec>,
+        /// Wait until this wall-clock time (RFC 3339) before starting, so all shards start together.
+        #[arg(long, value_name = "RFC3339")]
+        start_at: Option<String>,
     },
     /// Compare two results files; exit 1 when a metric regressed beyond the tolerance and the noise.
     Compare {
@@ -73,6 +80,15 @@ enum Command {
         /// Write a junit.xml with one test case per run × metric.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+    },
+    /// Merge the results of `run --shard I/N` shards into one results file.
+    Merge {
+        /// Shard results files (`results.json` of each shard).
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the merged results.
+        #[arg(short = 'o', long = "output", default_value = "merged.json")]
+        output: PathBuf,
     },
     /// Ad-hoc load on one URL with oha-style flags; same outputs as `run`.
     Quick {
@@ -132,31 +148,45 @@ pub fn main() -> ExitCode {
             baseline,
             save_baseline,
             compare,
-        } => match (load(&scenario, &sets), compare.options()) {
-            (Err(code), _) => code,
-            (_, Err(e)) => fail(exit::USAGE, e),
-            (Ok(s), Ok(compare)) => run::run_scenario(
-                &s,
-                &s.name_or(&stem(&scenario)),
-                run::RunOptions {
-                    source: &scenario,
-                    out,
-                    quiet,
-                    only: &only,
-                    gate: run::GateOptions {
-                        baseline,
-                        save_baseline,
-                        compare,
+            shard,
+            start_at,
+        } => {
+            let start_at = match start_at
+                .map(|t| crate::shard::parse_start_at(&t, std::time::SystemTime::now()))
+                .transpose()
+            {
+                Ok(at) => at,
+                Err(e) => return ExitCode::from(fail(exit::USAGE, e)),
+            };
+            match (load(&scenario, &sets), compare.options()) {
+                (Err(code), _) => code,
+                (_, Err(e)) => fail(exit::USAGE, e),
+                (Ok(s), Ok(compare)) => run::run_scenario(
+                    &s,
+                    &s.name_or(&stem(&scenario)),
+                    run::RunOptions {
+                        source: &scenario,
+                        out,
+                        quiet,
+                        only: &only,
+                        gate: run::GateOptions {
+                            baseline,
+                            save_baseline,
+                            compare,
+                        },
+                        shard,
+                        start_at,
                     },
-                },
-            ),
-        },
+                ),
+            }
+        }
         Command::Compare {
             baseline,
             current,
             compare,
             junit,
         } => compare::run(&baseline, &current, &compare, junit.as_deref()),
+        Command::Merge { shards, output } => merge::merge_files(&shards, &output),
         Command::Quick { args, out, quiet } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
@@ -168,6 +198,8 @@ pub fn main() -> ExitCode {
                     quiet,
                     only: &[],
                     gate: run::GateOptions::default(),
+                    shard: None,
+                    start_at: None,
                 },
             ),
         },

@@ -99,6 +99,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         warmup: Dur::default(),
         grace: Dur::secs(5),
         threads: args.threads,
+        segment: None,
         mix: vec![RequestTemplate {
             kind: RequestKind::Http,
             weight: 1,

@@ -23,6 +23,10 @@ pub struct RunOptions<'a> {
     pub only: &'a [String],
     /// Baseline comparison and saving.
     pub gate: GateOptions,
+    /// Run only this shard's share of the load (`--shard I/N`).
+    pub shard: Option<crate::shard::ShardSpec>,
+    /// Start load at this wall-clock time (`--start-at`), already checked to be near.
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 /// What the gate does after the run besides the scenario's thresholds.
@@ -41,6 +45,13 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
     if let Err(e) = runner::preflight(scenario) {
         return fail(exit::USAGE, format!("{}: {e}", opts.source.display()));
     }
+    let whole = scenario;
+    let share = match opts.shard.map(|spec| crate::shard::apply(whole, spec)) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(exit::USAGE, format!("{}: {e}", opts.source.display())),
+    };
+    let scenario = share.as_ref().unwrap_or(whole);
     let mut plan = Plan::new(name.to_string(), scenario);
     plan.only(opts.only);
     if plan.runs.is_empty() {
@@ -60,6 +71,12 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
     let out = opts
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(name).join(timestamp()));
+    if let Some(at) = opts.start_at {
+        if !opts.quiet {
+            eprintln!("waiting for --start-at before starting load");
+        }
+        crate::shard::wait_until(at);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,14 +124,16 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         interrupt.abort();
         results
     });
-    let results = match results {
+    let mut results = match results {
         Ok(r) => r,
         Err(e @ RunError::MissingKey { .. }) => {
             return fail(exit::USAGE, format!("{}: {e}", opts.source.display()))
         }
         Err(e) => return fail(exit::NOT_MEASURED, e),
     };
-    let mut results = results;
+    if let (Some(spec), Some(share)) = (opts.shard, &share) {
+        crate::shard::label(&mut results, whole, share, spec);
+    }
     let (gate_report, unusable_baseline) = judge(
         scenario,
         &mut results,

@@ -184,6 +184,16 @@ fn spawn_workers(
             let model = workload.model;
             let pacer = workload.is_open().then(|| workload.pacer());
             let share = users / threads + usize::from(index < users % threads);
+            // A shard (i of n) walks the whole schedule and takes arrival a when a % n == i; its
+            // threads split those the same way, so every arrival of the unsharded schedule is taken
+            // by exactly one thread of exactly one shard.
+            let (slot, stride) = match workload.segment {
+                Some(s) => (
+                    s.index as usize + s.count as usize * index,
+                    s.count as usize * threads,
+                ),
+                None => (index, threads),
+            };
             std::thread::Builder::new()
                 .name(format!("relaybench-worker-{index}"))
                 .spawn(move || {
@@ -202,8 +212,8 @@ fn spawn_workers(
                                 open::run_schedule(
                                     ctx,
                                     pacer,
-                                    index,
-                                    threads,
+                                    slot,
+                                    stride,
                                     max_in_flight,
                                     shared_seed,
                                 )

@@ -9,5 +9,5 @@ pub mod series;
 pub use histogram::{StoredHistogram, Summary};
 pub use outcome::{IoKind, Outcome, Phase};
 pub use recorder::{Finished, Recorder, TokenTotals};
-pub use results::{BreakerEvent, ResultsFile, RunResult, ThresholdResult};
+pub use results::{BreakerEvent, ResultsFile, RunResult, ShardInfo, ThresholdResult};
 pub use series::{SecondBucket, SeriesCollector, SeriesPoint};

@@ -33,6 +33,27 @@ pub struct ResultsFile {
     /// Threshold verdicts from the gate; empty when no thresholds were configured.
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// Sharded load: which share of the scenario this file holds (`run --shard`), or which shards it merges (`merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+}
+
+/// Which share of a sharded scenario a results file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardInfo {
+    /// This shard's index, 0-based; `None` in a merged file.
+    pub index: Option<u32>,
+    /// How many shards the load was split into.
+    pub count: u32,
+    /// Hash of the resolved whole scenario; only shards with the same hash merge.
+    pub scenario_hash: String,
+    /// Merged file: the shard indexes combined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<u32>,
+    /// Merged file: shard indexes that were not given to `merge`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
 }
 
 /// One threshold checked against the runs (filled by the gate).
@@ -165,6 +186,9 @@ pub struct RunResult {
     /// Why the run stopped before its bounds (a spend guard), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// Wall-clock time load started, ms since the Unix epoch: time zero of `series`, used to align shards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_started_unix_ms: Option<u64>,
 }
 
 impl RunResult {
@@ -229,6 +253,7 @@ impl RunResult {
             breaker_events: Vec::new(),
             cost_usd: None,
             stopped_early: None,
+            load_started_unix_ms: None,
         }
     }
 
@@ -279,4 +304,11 @@ pub struct RunIdentity {
     pub load: String,
     /// Target rate of an open model.
     pub target_rps: Option<f64>,
+}
+
+/// The wall-clock time of `instant` (in the past), ms since the Unix epoch.
+pub fn unix_ms_of(instant: std::time::Instant) -> Option<u64> {
+    let wall = std::time::SystemTime::now().checked_sub(instant.elapsed())?;
+    let since = wall.duration_since(std::time::UNIX_EPOCH).ok()?;
+    u64::try_from(since.as_millis()).ok()
 }

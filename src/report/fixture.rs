@@ -122,6 +122,7 @@ pub fn results(specs: &[RunSpec], seed: u64) -> ResultsFile {
         interrupted: false,
         runs: specs.iter().map(|s| run(s, &mut rng)).collect(),
         thresholds: Vec::new(),
+        shard: None,
     }
 }
 
@@ -278,6 +279,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         },
         cost_usd: spec.cost_usd,
         stopped_early: None,
+        load_started_unix_ms: None,
     }
 }
 

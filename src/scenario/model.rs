@@ -126,6 +126,9 @@ pub struct Workload {
     /// The requests sent, picked by weight.
     #[serde(default = "default_mix")]
     pub mix: Vec<RequestTemplate>,
+    /// Open models under `run --shard I/N`: this process takes every N-th arrival of the whole schedule (set by `shard::apply`, never written by users).
+    #[serde(skip)]
+    pub segment: Option<crate::shard::ShardSpec>,
 }
 
 /// One ramp stage.

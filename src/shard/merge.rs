@@ -1,0 +1,475 @@
+//! Merging the results files of one sharded scenario into one file, exactly where exactness is possible.
+//!
+//! What is exact: every HDR histogram is the sum of the shards' histograms (so every merged
+//! percentile is the percentile of the union of all shards' requests); outcome, attempt, retry,
+//! late/dropped, token and pool counters and costs are sums; the measured window runs from the
+//! first shard's end of warm-up to the last shard's last request (wall clock), and `rps` is the
+//! merged count over that window.
+//!
+//! What is not, and says so:
+//! * pool peaks (`peak_open`, `peak_waiting`) are sums of per-shard peaks — an upper bound of the
+//!   true simultaneous peak, since shards need not peak in the same instant;
+//! * the one-second series is aligned by wall-clock second (each shard's `load_started_unix_ms`,
+//!   rounded to the nearest second): counts and gauges are summed, but per-second `p50/p90/p99`
+//!   are the maximum across shards (results keep no per-second histograms to add), an upper
+//!   bound; `max_ms` is exact. Alignment assumes the shards' clocks agree (NTP), as any
+//!   wall-clock comparison across machines does;
+//! * each shard has its own circuit breaker: merged `breaker_events` are all shards' events on
+//!   one time axis;
+//! * `host` is the first shard's machine; `thresholds` are dropped (run the gate on the merged file).
+
+use super::split::scenario_hash;
+use crate::{
+    client::PoolStats,
+    metrics::{
+        histogram::{decode, encode, Summary},
+        results::ShardInfo,
+        BreakerEvent, ResultsFile, RunResult, SeriesPoint, StoredHistogram,
+    },
+    scenario::Scenario,
+};
+use std::collections::BTreeMap;
+
+/// Why shard files cannot be merged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("no results files to merge")]
+    NoInputs,
+    /// A file without a `shard` label.
+    #[error("{file}: not a shard's results (no `shard` field); write shard results with `relaybench run SCENARIO --shard I/N`")]
+    NotAShard {
+        /// The file.
+        file: String,
+    },
+    /// A file that is itself a merge.
+    #[error("{file}: already a merged file; merge the shard files themselves")]
+    AlreadyMerged {
+        /// The file.
+        file: String,
+    },
+    /// Shards of different splits.
+    #[error("{file}: split into {count} shards, but {first} was split into {first_count}; merge the files of one `--shard I/N` set")]
+    CountMismatch {
+        /// The file.
+        file: String,
+        /// Its shard count.
+        count: u32,
+        /// The first file.
+        first: String,
+        /// The first file's shard count.
+        first_count: u32,
+    },
+    /// Shards of different scenarios.
+    #[error("{file}: ran a different scenario than {first} (scenario hash {hash} ≠ {first_hash}); shards merge only when they ran the same scenario with the same --set overrides")]
+    ScenarioMismatch {
+        /// The file.
+        file: String,
+        /// Its scenario hash.
+        hash: String,
+        /// The first file.
+        first: String,
+        /// The first file's scenario hash.
+        first_hash: String,
+    },
+    /// Two files claim the same shard.
+    #[error(
+        "shard {index} appears twice: {first} and {second}; each shard index may be merged once"
+    )]
+    DuplicateIndex {
+        /// The index.
+        index: u32,
+        /// The first file with it.
+        first: String,
+        /// The second file with it.
+        second: String,
+    },
+    /// The shards ran different runs (targets or variants).
+    #[error("{file}: holds runs [{runs}] but {first} holds [{first_runs}]; run every shard with the same --only")]
+    RunsDiffer {
+        /// The file.
+        file: String,
+        /// Its run names.
+        runs: String,
+        /// The first file.
+        first: String,
+        /// The first file's run names.
+        first_runs: String,
+    },
+    /// The file contradicts itself.
+    #[error("{file}: corrupted: {detail}")]
+    Corrupted {
+        /// The file.
+        file: String,
+        /// What is inconsistent.
+        detail: String,
+    },
+}
+
+/// A merged results file and what the caller should tell the user.
+#[derive(Debug)]
+pub struct Merged {
+    /// The merged file (its `shard.missing_shards` lists any missing shard).
+    pub results: ResultsFile,
+    /// Shard indexes of the split that were not among the inputs.
+    pub missing: Vec<u32>,
+    /// Anything merged less exactly than usual (e.g. a file without load start times).
+    pub warnings: Vec<String>,
+}
+
+/// One input: a file name (for messages) and its contents.
+struct Part<'a> {
+    file: &'a str,
+    index: u32,
+    results: &'a ResultsFile,
+}
+
+/// Merges shard results files. `inputs` are (file name for messages, parsed file).
+pub fn merge(inputs: &[(String, ResultsFile)]) -> Result<Merged, MergeError> {
+    let parts = check(inputs)?;
+    let first = &parts[0];
+    let shard = first
+        .results
+        .shard
+        .as_ref()
+        .expect("checked: every part has a shard");
+    let count = shard.count;
+    let merged_indexes: Vec<u32> = parts.iter().map(|p| p.index).collect();
+    let missing: Vec<u32> = (0..count).filter(|i| !merged_indexes.contains(i)).collect();
+    let whole: Option<Scenario> =
+        serde_json::from_value(first.results.scenario.resolved.clone()).ok();
+    let mut warnings = Vec::new();
+    let mut runs = Vec::new();
+    for (r, run) in first.results.runs.iter().enumerate() {
+        let same: Vec<(&Part, &RunResult)> =
+            parts.iter().map(|p| (p, &p.results.runs[r])).collect();
+        runs.push(
+            merge_run(&same, whole.as_ref(), &mut warnings)
+                .map_err(|(file, detail)| MergeError::Corrupted { file, detail })?,
+        );
+        debug_assert_eq!(runs[r].name, run.name);
+    }
+    let started_at = parts
+        .iter()
+        .map(|p| p.results.started_at.clone())
+        .min_by_key(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(|t| t.unix_timestamp_nanos())
+                .unwrap_or(i128::MAX)
+        })
+        .unwrap_or_default();
+    let results = ResultsFile {
+        schema_version: first.results.schema_version,
+        tool: first.results.tool.clone(),
+        host: first.results.host.clone(),
+        scenario: first.results.scenario.clone(),
+        started_at,
+        interrupted: parts.iter().any(|p| p.results.interrupted),
+        runs,
+        thresholds: Vec::new(),
+        shard: Some(ShardInfo {
+            index: None,
+            count,
+            scenario_hash: shard.scenario_hash.clone(),
+            merged: merged_indexes,
+            missing_shards: missing.clone(),
+        }),
+    };
+    Ok(Merged {
+        results,
+        missing,
+        warnings,
+    })
+}
+
+/// Checks that the inputs are shards of one split of one scenario; returns them by index.
+fn check(inputs: &[(String, ResultsFile)]) -> Result<Vec<Part<'_>>, MergeError> {
+    let mut parts = Vec::new();
+    for (file, results) in inputs {
+        let shard = results
+            .shard
+            .as_ref()
+            .ok_or_else(|| MergeError::NotAShard { file: file.clone() })?;
+        let index = shard
+            .index
+            .ok_or_else(|| MergeError::AlreadyMerged { file: file.clone() })?;
+        let corrupted = |detail: String| MergeError::Corrupted {
+            file: file.clone(),
+            detail,
+        };
+        if shard.count == 0 || index >= shard.count {
+            return Err(corrupted(format!(
+                "shard index {index} is not below the shard count {}",
+                shard.count
+            )));
+        }
+        if scenario_hash(&results.scenario.resolved) != shard.scenario_hash {
+            return Err(corrupted(
+                "scenario_hash does not match the scenario the file holds (edited or truncated?)"
+                    .into(),
+            ));
+        }
+        for run in &results.runs {
+            let sum: u64 = run.outcomes.values().sum();
+            if sum != run.scheduled {
+                return Err(corrupted(format!(
+                    "run `{}`: scheduled is {} but its outcomes add up to {sum}",
+                    run.name, run.scheduled
+                )));
+            }
+        }
+        parts.push(Part {
+            file,
+            index,
+            results,
+        });
+    }
+    let Some(first) = parts.first() else {
+        return Err(MergeError::NoInputs);
+    };
+    let first_shard = first.results.shard.as_ref().expect("checked above");
+    let run_names = |r: &ResultsFile| {
+        r.runs
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+    for p in &parts {
+        let shard = p.results.shard.as_ref().expect("checked above");
+        if shard.count != first_shard.count {
+            return Err(MergeError::CountMismatch {
+                file: p.file.into(),
+                count: shard.count,
+                first: first.file.into(),
+                first_count: first_shard.count,
+            });
+        }
+        if shard.scenario_hash != first_shard.scenario_hash {
+            return Err(MergeError::ScenarioMismatch {
+                file: p.file.into(),
+                hash: shard.scenario_hash.clone(),
+                first: first.file.into(),
+                first_hash: first_shard.scenario_hash.clone(),
+            });
+        }
+        if let Some(other) = seen.insert(p.index, p.file) {
+            return Err(MergeError::DuplicateIndex {
+                index: p.index,
+                first: other.into(),
+                second: p.file.into(),
+            });
+        }
+        if run_names(p.results) != run_names(first.results) {
+            return Err(MergeError::RunsDiffer {
+                file: p.file.into(),
+                runs: run_names(p.results),
+                first: first.file.into(),
+                first_runs: run_names(first.results),
+            });
+        }
+    }
+    parts.sort_by_key(|p| p.index);
+    Ok(parts)
+}
+
+/// Merges one run across shards; errors are (file, detail).
+fn merge_run(
+    parts: &[(&Part, &RunResult)],
+    whole: Option<&Scenario>,
+    warnings: &mut Vec<String>,
+) -> Result<RunResult, (String, String)> {
+    let (_, base) = parts[0];
+    let mut out = base.clone();
+    // Offsets (ms) of each shard's load start from the earliest one: the common time axis.
+    let starts: Option<Vec<u64>> = parts.iter().map(|(_, r)| r.load_started_unix_ms).collect();
+    let origin = starts.as_ref().and_then(|s| s.iter().min().copied());
+    let offsets: Vec<u64> = match (&starts, origin) {
+        (Some(s), Some(o)) => s.iter().map(|t| t - o).collect(),
+        _ => {
+            warnings.push(format!(
+                "run `{}`: a shard has no load start time; series aligned by second since each shard's start",
+                base.name
+            ));
+            vec![0; parts.len()]
+        }
+    };
+    out.load_started_unix_ms = origin;
+    out.scheduled = sum(parts, |r| r.scheduled);
+    out.attempts = sum(parts, |r| r.attempts);
+    out.late = sum(parts, |r| r.late);
+    out.dropped = sum(parts, |r| r.dropped);
+    out.outcomes = sum_maps(parts.iter().map(|(_, r)| &r.outcomes));
+    out.warmup_outcomes = sum_maps(parts.iter().map(|(_, r)| &r.warmup_outcomes));
+    out.retries = sum_maps(parts.iter().map(|(_, r)| &r.retries));
+    out.histograms = merge_histograms(parts)?;
+    out.series = merge_series(parts, &offsets);
+    out.pool = merge_pool(parts.iter().map(|(_, r)| &r.pool));
+    out.tokens.input = sum(parts, |r| r.tokens.input);
+    out.tokens.output = sum(parts, |r| r.tokens.output);
+    out.tokens.from_usage = sum(parts, |r| r.tokens.from_usage);
+    out.tokens.counted = sum(parts, |r| r.tokens.counted);
+    // Offsets start at 0 (the earliest shard), and every shard has the same warm-up, so the
+    // window from the earliest end of warm-up to the latest last request is this maximum.
+    out.measured_seconds = parts
+        .iter()
+        .zip(&offsets)
+        .map(|((_, r), off)| *off as f64 / 1000.0 + r.measured_seconds)
+        .fold(0.0, f64::max);
+    out.rps = if out.measured_seconds > 0.0 {
+        out.scheduled as f64 / out.measured_seconds
+    } else {
+        0.0
+    };
+    out.target_rps = match whole {
+        Some(s) if s.workload.is_open() => Some(s.workload.pacer().mean_rate()),
+        _ => parts
+            .iter()
+            .filter_map(|(_, r)| r.target_rps)
+            .reduce(|a, b| a + b),
+    };
+    if let Some(s) = whole {
+        out.load = format!("{}; {} shards", s.workload.describe(), shard_count(parts));
+    }
+    out.cost_usd = parts
+        .iter()
+        .filter_map(|(_, r)| r.cost_usd)
+        .reduce(|a, b| a + b);
+    let stopped: Vec<String> = parts
+        .iter()
+        .filter_map(|(p, r)| {
+            r.stopped_early
+                .as_ref()
+                .map(|s| format!("shard {}: {s}", p.index))
+        })
+        .collect();
+    out.stopped_early = (!stopped.is_empty()).then(|| stopped.join("; "));
+    out.error_samples = BTreeMap::new();
+    for (_, r) in parts {
+        for (k, v) in &r.error_samples {
+            out.error_samples
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+    }
+    let mut events: Vec<BreakerEvent> = Vec::new();
+    for ((_, r), off) in parts.iter().zip(&offsets) {
+        events.extend(r.breaker_events.iter().map(|e| BreakerEvent {
+            t_ms: e.t_ms + off,
+            state: e.state.clone(),
+        }));
+    }
+    events.sort_by_key(|e| e.t_ms);
+    out.breaker_events = events;
+    Ok(out)
+}
+
+fn shard_count(parts: &[(&Part, &RunResult)]) -> u32 {
+    parts[0]
+        .0
+        .results
+        .shard
+        .as_ref()
+        .map(|s| s.count)
+        .unwrap_or(1)
+}
+
+fn sum(parts: &[(&Part, &RunResult)], f: impl Fn(&RunResult) -> u64) -> u64 {
+    parts.iter().map(|(_, r)| f(r)).sum()
+}
+
+fn sum_maps<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for m in maps {
+        for (k, v) in m {
+            *out.entry(k.clone()).or_insert(0) += v;
+        }
+    }
+    out
+}
+
+/// Adds every shard's histogram of each name: lossless, so merged percentiles are exact.
+fn merge_histograms(
+    parts: &[(&Part, &RunResult)],
+) -> Result<BTreeMap<String, StoredHistogram>, (String, String)> {
+    let mut sums: BTreeMap<String, (String, hdrhistogram::Histogram<u64>)> = BTreeMap::new();
+    for (p, r) in parts {
+        for (name, stored) in &r.histograms {
+            let bad = |e: String| {
+                (
+                    p.file.to_string(),
+                    format!("run `{}`: histograms.{name}: {e}", r.name),
+                )
+            };
+            let h = decode(&stored.hdr).map_err(bad)?;
+            match sums.get_mut(name) {
+                Some((_, total)) => total.add(&h).map_err(|e| bad(format!("{e:?}")))?,
+                None => {
+                    sums.insert(name.clone(), (stored.unit.clone(), h));
+                }
+            }
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(name, (unit, h))| {
+            let stored = StoredHistogram {
+                unit,
+                summary: Summary::of_micros(&h),
+                hdr: encode(&h),
+            };
+            (name, stored)
+        })
+        .collect())
+}
+
+/// Aligns each shard's series on the common wall-clock axis and adds the counts (see module doc).
+fn merge_series(parts: &[(&Part, &RunResult)], offsets: &[u64]) -> Vec<SeriesPoint> {
+    let mut by_second: BTreeMap<u64, SeriesPoint> = BTreeMap::new();
+    for ((_, r), off) in parts.iter().zip(offsets) {
+        for p in &r.series {
+            // Rounded to the nearest second: with --start-at, shards start within milliseconds.
+            let t = (off + p.t * 1000 + 500) / 1000;
+            let m = by_second.entry(t).or_insert_with(|| SeriesPoint {
+                t,
+                ..Default::default()
+            });
+            m.completed += p.completed;
+            m.ok += p.ok;
+            m.timeouts += p.timeouts;
+            m.errors += p.errors;
+            m.in_flight += p.in_flight;
+            m.open_connections += p.open_connections;
+            m.p50_ms = m.p50_ms.max(p.p50_ms);
+            m.p90_ms = m.p90_ms.max(p.p90_ms);
+            m.p99_ms = m.p99_ms.max(p.p99_ms);
+            m.max_ms = m.max_ms.max(p.max_ms);
+        }
+    }
+    let Some(last) = by_second.keys().next_back().copied() else {
+        return Vec::new();
+    };
+    (0..=last)
+        .map(|t| {
+            by_second.remove(&t).unwrap_or(SeriesPoint {
+                t,
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// Sums pool statistics; peaks become an upper bound (see module doc).
+fn merge_pool<'a>(pools: impl Iterator<Item = &'a PoolStats>) -> PoolStats {
+    pools.fold(PoolStats::default(), |a, p| PoolStats {
+        opened: a.opened + p.opened,
+        closed: a.closed + p.closed,
+        reused: a.reused + p.reused,
+        open: a.open + p.open,
+        peak_open: a.peak_open + p.peak_open,
+        waiting: a.waiting + p.waiting,
+        peak_waiting: a.peak_waiting + p.peak_waiting,
+        connect_failures: a.connect_failures + p.connect_failures,
+    })
+}
