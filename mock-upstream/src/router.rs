@@ -159,7 +159,7 @@ async fn handshake(shared: &Shared, conn: &ConnState, active: &Active) {
                 "fault: handshake delay"
             );
         }
-        tokio::time::sleep_until(done_at.into()).await;
+        precise_sleep::sleep_until(done_at).await;
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn run_schedule(
                 tokio::select! {
                     biased;
                     _ = ctx.stop.reached(StopStage::Draining) => break,
-                    _ = tokio::time::sleep_until(due.into()) => {}
+                    _ = precise_sleep::sleep_until(due) => {}
                 }
                 let warmup = due < ctx.timeline.warmup_end;
                 if !warmup && !ctx.claim_request() {
