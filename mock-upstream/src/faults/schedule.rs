@@ -93,7 +93,7 @@ impl Schedule {
         let t = now.saturating_duration_since(self.epoch);
         self.phases
             .iter()
-            .find(|(start, end, _)| t >= *start && end.map_or(true, |e| t < e))
+            .find(|(start, end, _)| t >= *start && end.is_none_or(|e| t < e))
             .map(|(_, _, p)| p)
             .unwrap_or(&self.base)
     }
