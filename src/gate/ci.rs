@@ -22,7 +22,7 @@ impl GateReport {
     /// Whether every threshold held and nothing regressed.
     pub fn passed(&self) -> bool {
         self.thresholds.iter().all(|v| v.passed)
-            && self.comparison.as_ref().map_or(true, |c| c.passed())
+            && self.comparison.as_ref().is_none_or(|c| c.passed())
     }
 
     /// Whether there is anything to report.

@@ -254,10 +254,10 @@ fn compare_metric(
         delta.abs() > (o.tolerance * bv).max(o.min_rate_change)
     } else {
         let floor = matches!(metric, Metric::Timing { .. }).then_some(o.min_change_ms);
-        delta.abs() > o.tolerance * bv.abs() && floor.map_or(true, |f| delta.abs() > f)
+        delta.abs() > o.tolerance * bv.abs() && floor.is_none_or(|f| delta.abs() > f)
     };
     // Metrics without a test (min, max, tokens/s, cost) are judged on the tolerance alone.
-    let significant = row.interval.map_or(true, |ci| ci.excludes_zero());
+    let significant = row.interval.is_none_or(|ci| ci.excludes_zero());
     let worse = if metric.higher_is_worse() {
         delta > 0.0
     } else {
