@@ -16,3 +16,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 cargo test --workspace --all-targets
+# The latency-fidelity tests hold the generator to millisecond bounds: release build only.
+cargo test --release --test fidelity

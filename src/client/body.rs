@@ -87,10 +87,10 @@ pub fn classify_hyper_error(e: &hyper::Error) -> Outcome {
                 return Outcome::Timeout(Phase::Write);
             }
             use std::io::ErrorKind::*;
+            // A FIN before the declared length is a truncated body; an RST is a reset.
             return match io.kind() {
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
-                    Outcome::Io(IoKind::Reset)
-                }
+                UnexpectedEof => Outcome::Io(IoKind::Truncated),
+                ConnectionReset | ConnectionAborted | BrokenPipe => Outcome::Io(IoKind::Reset),
                 _ => Outcome::Io(IoKind::Other),
             };
         }
