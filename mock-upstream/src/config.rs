@@ -257,7 +257,10 @@ pub struct Phase {
     #[serde(with = "units::duration")]
     pub start: Duration,
     /// When it ends (exclusive). Unset: it never ends.
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::HumanDuration>"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::HumanDuration>")
+    )]
     #[serde(with = "units::opt_duration", skip_serializing_if = "Option::is_none")]
     pub end: Option<Duration>,
     /// Replaces `latency`.
@@ -273,7 +276,10 @@ pub struct Phase {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<ErrorRates>,
     /// Replaces `retry_after`.
-    #[cfg_attr(feature = "schema", schemars(with = "Option<crate::schema::HumanDuration>"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::HumanDuration>")
+    )]
     #[serde(with = "units::opt_duration", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<Duration>,
     /// Replaces `faults`.
