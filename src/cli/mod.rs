@@ -120,8 +120,9 @@ enum Command {
     },
     /// Run mock-upstream standalone, with the same flags as the `mock-upstream` binary; stop with Ctrl-C.
     Mock {
+        // Boxed: the mock has many flags and would bloat every other variant.
         #[command(flatten)]
-        args: mock_upstream::cli::MockArgs,
+        args: Box<mock_upstream::cli::MockArgs>,
     },
     /// Re-render every output from one or more results.json files.
     Report {
@@ -150,7 +151,7 @@ pub fn main() -> ExitCode {
     };
     // The mock installs its own log subscriber (its `--log` flag), so it goes before ours.
     if let Command::Mock { args } = cli.command {
-        return ExitCode::from(mock_upstream::cli::run(args));
+        return ExitCode::from(mock_upstream::cli::run(*args));
     }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("RELAYBENCH_LOG"))
