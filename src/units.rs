@@ -215,6 +215,61 @@ impl<'de> Deserialize<'de> for Ratio {
     }
 }
 
+// JSON Schema for editors (`relaybench schema`): each unit is a string with a pattern that
+// matches what `FromStr` accepts, so a typo is flagged before `relaybench validate` runs.
+
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A duration with a unit: \"250ms\", \"10s\", \"2m\", \"1h 30m\" (humantime units). A bare number is rejected, except 0.",
+            "anyOf": [
+                {
+                    "type": "string",
+                    "pattern": format!(r"^\s*0\s*$|{}", mock_upstream::schema::humantime_pattern())
+                },
+                { "const": 0 }
+            ],
+            "examples": ["250ms", "10s", "2m"]
+        })
+    }
+}
+
+impl schemars::JsonSchema for Size {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A size in bytes with a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024).",
+            "type": "string",
+            "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(B|KB|kB|MB|GB|KiB|MiB|GiB)\s*$",
+            "examples": ["1MiB", "64KiB", "512B"]
+        })
+    }
+}
+
+impl schemars::JsonSchema for Ratio {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Ratio".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A fraction: a percentage string (\"1%\") or a number from 0 to 1 (0.01).",
+            "anyOf": [
+                { "type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*%\s*$" },
+                { "type": "number", "minimum": 0, "maximum": 1 }
+            ],
+            "examples": ["1%", 0.01]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,7 @@ impl ConfigError {
 /// Everything the mock does, faults included. `MockConfig::default()` is a healthy server
 /// with zero latency and no faults.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct MockConfig {
     /// Seed for every random choice (fault rolls, delays, generated text). Unset: random per start.
@@ -50,6 +51,7 @@ pub struct MockConfig {
     /// Probability per API request of an injected error, keyed by status: "429", "500", "502", "503", "504".
     pub errors: ErrorRates,
     /// `retry-after` advertised by injected 429s and capacity 503s.
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::HumanDuration"))]
     #[serde(with = "units::duration")]
     pub retry_after: Duration,
     /// Real token-bucket rate limits (requests and tokens per minute).
@@ -165,6 +167,7 @@ impl From<ErrorRates> for BTreeMap<String, f64> {
 
 /// Token buckets refilled continuously, as OpenAI's limits behave. Unset limits are off.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimit {
     /// Requests admitted per minute (API routes only).
@@ -184,6 +187,7 @@ pub struct RateLimit {
 
 /// How many requests are served at once; the rest wait in a bounded queue or get 503.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Capacity {
     /// At most this many API requests are served at once (K). Unset: no limit.
@@ -197,6 +201,7 @@ pub struct Capacity {
 /// with each other and with `errors` (one roll decides a request's fate), so together with
 /// `errors` they must sum to at most 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ConnectionFaults {
     /// Send the headers and part of the body, then reset the TCP connection (RST).
@@ -232,6 +237,7 @@ impl Default for ConnectionFaults {
 
 /// Timing of a streamed completion, after `latency` has passed and the headers are out.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct StreamTiming {
     /// Time from the headers to the first content token.
@@ -243,12 +249,18 @@ pub struct StreamTiming {
 /// One phase of the schedule: from `start` to `end` (offsets from the schedule's epoch)
 /// the keys given here replace the base profile's. The first phase containing "now" wins.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct Phase {
     /// When the phase begins, from the epoch (server start, `set_config` or `/_mock/reset`).
+    #[cfg_attr(feature = "schema", schemars(with = "crate::schema::HumanDuration"))]
     #[serde(with = "units::duration")]
     pub start: Duration,
     /// When it ends (exclusive). Unset: it never ends.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::HumanDuration>")
+    )]
     #[serde(with = "units::opt_duration", skip_serializing_if = "Option::is_none")]
     pub end: Option<Duration>,
     /// Replaces `latency`.
@@ -264,6 +276,10 @@ pub struct Phase {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<ErrorRates>,
     /// Replaces `retry_after`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<crate::schema::HumanDuration>")
+    )]
     #[serde(with = "units::opt_duration", skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<Duration>,
     /// Replaces `faults`.
@@ -276,6 +292,7 @@ pub struct Phase {
 
 /// Where the control routes (`/_mock/faults`, `/_mock/stats`, `/_mock/reset`) live.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlSettings {
     /// Serve the control routes at all.

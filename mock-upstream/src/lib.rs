@@ -24,9 +24,13 @@
 //! - `stats`: lock-free counters and [`StatsSnapshot`].
 //! - `state`: what all tasks share — the active config, stats, sequence numbers, seeding.
 //! - `shutdown`: the one stop signal.
+//! - `cli`: [`cli::MockArgs`] and [`cli::run`] — the flags and main loop of the `mock-upstream`
+//!   binary, shared with `relaybench mock`.
+//! - `schema` (feature `schema`): JSON Schema for the hand-written serde forms, for editors.
 
 mod api;
 mod body;
+pub mod cli;
 pub mod config;
 mod connection;
 mod control;
@@ -35,6 +39,8 @@ mod faults;
 mod openai;
 mod respond;
 mod router;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod server;
 mod shutdown;
 mod state;

@@ -109,6 +109,21 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Print the JSON Schema of scenario files (for editors), or the Markdown reference generated from it.
+    Schema {
+        /// Print docs/scenario-reference.md (every key with type, default and meaning) instead.
+        #[arg(long)]
+        markdown: bool,
+        /// JSON Schema dialect.
+        #[arg(long, value_enum, default_value = "2020-12")]
+        draft: scenario::schema::Draft,
+    },
+    /// Run mock-upstream standalone, with the same flags as the `mock-upstream` binary; stop with Ctrl-C.
+    Mock {
+        // Boxed: the mock has many flags and would bloat every other variant.
+        #[command(flatten)]
+        args: Box<mock_upstream::cli::MockArgs>,
+    },
     /// Re-render every output from one or more results.json files.
     Report {
         /// Results files; several are shown side by side.
@@ -134,6 +149,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // The mock installs its own log subscriber (its `--log` flag), so it goes before ours.
+    if let Command::Mock { args } = cli.command {
+        return ExitCode::from(mock_upstream::cli::run(*args));
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("RELAYBENCH_LOG"))
         .with_writer(std::io::stderr)
@@ -212,6 +231,19 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Report { results, out } => rerender(results, out),
+        Command::Schema { markdown, draft } => {
+            if markdown {
+                print!("{}", scenario::schema::markdown());
+            } else {
+                let schema = scenario::schema::json_schema(draft);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&schema).expect("a JSON value")
+                );
+            }
+            exit::OK
+        }
+        Command::Mock { .. } => unreachable!("handled before logging is set up"),
     })
 }
 

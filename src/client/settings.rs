@@ -4,7 +4,7 @@ use crate::units::{Dur, Ratio, Size};
 use serde::{Deserialize, Serialize};
 
 /// Everything that shapes how requests reach the upstream. One value = one "variant" of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientSettings {
     /// Hard cap on open connections to one origin; never exceeded, not even by racing connects.
@@ -50,7 +50,7 @@ impl Default for ClientSettings {
 }
 
 /// Which HTTP version the pool speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum HttpVersion {
     /// HTTP/1.1 with keep-alive: one request per connection at a time.
     #[serde(rename = "1")]
@@ -64,7 +64,7 @@ pub enum HttpVersion {
 }
 
 /// Timeouts, each reported as its own outcome when it fires.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Timeouts {
     /// TCP + TLS handshake.
@@ -92,7 +92,7 @@ impl Default for Timeouts {
 }
 
 /// Backoff jitter, after AWS's "Exponential Backoff and Jitter".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Jitter {
     /// Exactly the exponential value.
@@ -106,7 +106,7 @@ pub enum Jitter {
 }
 
 /// When and how failed attempts are tried again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
     /// Retries after the first attempt (0 disables retrying).
@@ -161,7 +161,7 @@ impl Default for RetrySettings {
 }
 
 /// Circuit breaker: closed → open → half-open → closed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerSettings {
     /// Whether the breaker is in the path at all.

@@ -118,7 +118,7 @@ fn default_min_samples() -> u64 {
 }
 
 /// One `[[threshold]]` table of a scenario.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdSpec {
     /// The expression, e.g. `"p99 < 800ms"`, `"timeout_rate < 1%"`.
@@ -457,6 +457,38 @@ impl<'de> Deserialize<'de> for Check {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         text.parse().map_err(de::Error::custom)
+    }
+}
+
+// Editors see `check` and `scope` as strings: the full grammar lives in `FromStr`, the schema
+// catches the shape (an operator in `check`, a known kind in `scope`).
+impl schemars::JsonSchema for Check {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Check".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "`METRIC OP VALUE`: METRIC is p50..p999, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, rate(status=429), rate(outcome=timeout_pool), retries_per_request, rps, tokens_per_s or cost_per_1k; OP is <, <=, > or >=; VALUE is a duration for timings, a ratio for rates, else a number.",
+            "type": "string",
+            "pattern": r"^.+(<|>|<=|>=).+$",
+            "examples": ["p99 < 800ms", "timeout_rate < 1%", "p99(ttft) <= 300ms"]
+        })
+    }
+}
+
+impl schemars::JsonSchema for Scope {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scope".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "Which runs a threshold applies to: `all`, `target:NAME`, `variant:NAME` or `run:TARGET/VARIANT`.",
+            "type": "string",
+            "pattern": r"^\s*(all|(target|variant|run)\s*:\s*\S.*)\s*$",
+            "examples": ["all", "target:mock", "variant:pool-50", "run:mock/pool-50"]
+        })
     }
 }
 

@@ -1,10 +1,11 @@
-//! Scenario files: the model users write, strict parsing with located errors, and the plan of runs it expands to.
+//! Scenario files: the model users write, strict parsing with located errors, the plan of runs it expands to, and its JSON Schema / Markdown reference.
 
 pub mod error;
 pub mod model;
 pub mod parse;
 pub mod plan;
 pub mod pricing;
+pub mod schema;
 
 pub use error::ScenarioError;
 pub use model::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload};

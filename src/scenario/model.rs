@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A whole scenario file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name used in output paths and reports; defaults to the file name.
@@ -24,9 +24,11 @@ pub struct Scenario {
     pub client: ClientSettings,
     /// Lists of client settings whose cartesian product becomes variants, e.g. `max_connections = [10, 20]`; dotted keys reach sub-tables (`"timeouts.pool" = ["1s", "5s"]`).
     #[serde(default)]
+    #[schemars(schema_with = "matrix_schema")]
     pub matrix: Option<toml::Table>,
     /// Explicit variants: `name` plus the `[client]` settings they change.
     #[serde(default, rename = "variant")]
+    #[schemars(schema_with = "variants_schema")]
     pub variants: Vec<toml::Table>,
     /// Prices per model (USD per million tokens), overriding the built-in list prices.
     #[serde(default)]
@@ -36,8 +38,31 @@ pub struct Scenario {
     pub thresholds: Vec<crate::gate::ThresholdSpec>,
 }
 
+/// `[matrix]` in the JSON Schema: each key (a `[client]` setting, dotted for sub-tables) holds
+/// the list of values to try. The values are checked against `[client]` when variants are built.
+fn matrix_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": { "type": "array", "minItems": 1 },
+        "examples": [{ "max_connections": [10, 20, 50, 100], "http": ["1", "2"] }]
+    })
+}
+
+/// `[[variant]]` in the JSON Schema: a `name` plus `[client]` keys (checked when variants are built).
+fn variants_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": { "name": { "type": "string", "description": "Variant name, shown in reports and used by `--only`." } },
+            "required": ["name"]
+        },
+        "examples": [[{ "name": "no-retries", "retry": { "max_retries": 0 } }]]
+    })
+}
+
 /// One upstream: the embedded mock (a `mock` table) or a base URL.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Name shown in reports.
@@ -70,7 +95,7 @@ fn default_model() -> String {
 }
 
 /// How load is generated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LoadModel {
     /// N users, each sending its next request when the previous one ends (plus think time).
@@ -84,7 +109,7 @@ pub enum LoadModel {
 }
 
 /// The traffic of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// Load model.
@@ -120,7 +145,7 @@ pub struct Workload {
     /// At the end, how long in-flight requests may still finish before they are cancelled.
     #[serde(default = "default_grace")]
     pub grace: Dur,
-    /// Generator threads (default: one per core, at most 2 fewer than cores... see `threads()`).
+    /// Generator threads (default: one fewer than the cores, at least one).
     #[serde(default)]
     pub threads: Option<usize>,
     /// The requests sent, picked by weight.
@@ -132,7 +157,7 @@ pub struct Workload {
 }
 
 /// One ramp stage.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
     /// Rate (req/s) reached at the end of the stage.
@@ -154,7 +179,7 @@ fn default_mix() -> Vec<RequestTemplate> {
 }
 
 /// One kind of request in the mix.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestTemplate {
     /// `chat` (POST /v1/chat/completions), `embeddings` (POST /v1/embeddings) or `http` (anything).
@@ -220,7 +245,7 @@ fn default_weight() -> u32 {
 }
 
 /// What a request template produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RequestKind {
     /// OpenAI chat completion.
