@@ -120,6 +120,31 @@ impl Client {
         })
     }
 
+    /// A client for one generator worker: its own pool, built on the calling thread's
+    /// runtime so a request never crosses threads, holding `max_connections` of the
+    /// connection cap (the caller splits the cap so the shares add up to it exactly).
+    /// Pool counters, the circuit breaker and the retry budget stay shared with `self`, so
+    /// they see the whole run, as one client would.
+    pub fn for_worker(&self, max_connections: usize, max_idle_connections: usize) -> Client {
+        let mut settings = (*self.settings).clone();
+        settings.max_connections = max_connections.max(1);
+        settings.max_idle_connections = max_idle_connections;
+        let pool = Pool::with_counters(
+            self.origin.clone(),
+            &settings,
+            self.pool.dial_config(),
+            self.pool.counters(),
+        );
+        Client {
+            origin: self.origin.clone(),
+            retry: self.retry.clone(),
+            budget: self.budget.clone(),
+            breaker: self.breaker.clone(),
+            settings: Arc::new(settings),
+            pool,
+        }
+    }
+
     /// The pool, for live statistics.
     pub fn pool(&self) -> &Pool {
         &self.pool

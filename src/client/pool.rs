@@ -245,6 +245,17 @@ struct PoolInner {
 impl Pool {
     /// A pool for `origin` shaped by `settings`; starts the idle reaper.
     pub fn new(origin: Origin, settings: &ClientSettings, dial: DialConfig) -> Pool {
+        Pool::with_counters(origin, settings, dial, Arc::new(PoolCounters::default()))
+    }
+
+    /// A pool whose counters are shared with other pools to the same origin (one per
+    /// generator worker), so open/peak/opened figures stay global and exact.
+    pub fn with_counters(
+        origin: Origin,
+        settings: &ClientSettings,
+        dial: DialConfig,
+        counters: Arc<PoolCounters>,
+    ) -> Pool {
         let max_conns = settings.max_connections.max(1);
         let shared = (settings.http == HttpVersion::Http2).then(|| {
             Arc::new(SharedList {
@@ -270,11 +281,21 @@ impl Pool {
             slots: Arc::new(Semaphore::new(slots.min(Semaphore::MAX_PERMITS))),
             idle: Mutex::new(Vec::new()),
             shared,
-            counters: Arc::new(PoolCounters::default()),
+            counters,
             runtime: tokio::runtime::Handle::current(),
         });
         spawn_reaper(Arc::downgrade(&inner));
         Pool { inner }
+    }
+
+    /// The counters (shared with sibling pools built by `with_counters`).
+    pub fn counters(&self) -> Arc<PoolCounters> {
+        self.inner.counters.clone()
+    }
+
+    /// How this pool dials.
+    pub fn dial_config(&self) -> DialConfig {
+        self.inner.dial.clone()
     }
 
     /// Waits (FIFO, up to the pool timeout) for a slot, then lends an idle connection or dials a new one.

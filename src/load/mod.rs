@@ -169,6 +169,10 @@ fn spawn_workers(
     done: tokio::sync::mpsc::UnboundedSender<WorkerOutput>,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let users = workload.users.unwrap_or(1);
+    let settings = shared.client.settings().clone();
+    // Every worker owns a pool holding an exact share of the connection cap, so no worker
+    // can be left without a connection.
+    let threads = threads.min(settings.max_connections.max(1));
     let threads = if workload.is_open() {
         threads
     } else {
@@ -183,7 +187,12 @@ fn spawn_workers(
             let done = done.clone();
             let model = workload.model;
             let pacer = workload.is_open().then(|| workload.pacer());
-            let share = users / threads + usize::from(index < users % threads);
+            let share = split(users, threads, index);
+            let connections = split(settings.max_connections, threads, index);
+            // An idle share of 0 would close every connection after each request; rounding
+            // up keeps keep-alive working at the cost of up to `threads − 1` extra idle ones.
+            let idle = split(settings.max_idle_connections, threads, index)
+                .max(usize::from(settings.max_idle_connections > 0));
             // A shard (i of n) walks the whole schedule and takes arrival a when a % n == i; its
             // threads split those the same way, so every arrival of the unsharded schedule is taken
             // by exactly one thread of exactly one shard.
@@ -202,6 +211,10 @@ fn spawn_workers(
                         .build()
                         .expect("a current-thread runtime can be built");
                     let output = runtime.block_on(async move {
+                        // Built here, on this worker's runtime: its connections are driven by
+                        // the same thread that sends on them, so no request crosses threads.
+                        let mut shared = shared;
+                        shared.client = shared.client.for_worker(connections, idle);
                         let ctx = WorkerContext::new(shared, index);
                         match (model, pacer) {
                             (LoadModel::Closed, _) | (_, None) => {
@@ -226,4 +239,10 @@ fn spawn_workers(
                 .expect("worker thread can be spawned")
         })
         .collect()
+}
+
+/// Share `index` of `total` split over `parts`: floor((i+1)·T/P) − floor(i·T/P), so shares add up to the total exactly.
+fn split(total: usize, parts: usize, index: usize) -> usize {
+    let parts = parts.max(1);
+    (index + 1) * total / parts - index * total / parts
 }
