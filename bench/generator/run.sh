@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Generator benchmarks (not tests): relaybench beside wrk and oha, measured in the same run.
+# Loopback only; everything started here is stopped by pid.
+#   1. max throughput, closed model, against nginx (1 worker) serving a static JSON:
+#      64 and 256 connections, each tool at 1 generator thread and at its default.
+#   2. open model at 20,000 req/s against nginx: achieved rate vs target, late-start p99.
+#   3. RSS after 1,000,000 requests vs after 100,000 (memory must not grow with requests).
+# Needs: wrk and nginx (apt-get), oha (cargo install oha --locked). Installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
+DURATION=${DURATION:-10}
+PORT=${PORT:-18090}
+WORK=$(mktemp -d /tmp/gen-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v oha >/dev/null || cargo install oha --locked -q
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+cargo build --release -q --bin relaybench
+RB=$CARGO_TARGET_DIR/release/relaybench
+
+BODY='{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}'
+cat > "$WORK/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
+  server { listen 127.0.0.1:$PORT; location / { default_type application/json; return 200 '$BODY'; } }
+}
+NGX
+"$NGINX" -c "$WORK/nginx.conf" & PIDS+=($!)
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.05; done
+URL="http://127.0.0.1:$PORT/"
+
+wrk_rps() { wrk -t"$1" -c"$2" -d"${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+oha_rps() { oha --no-tui -c "$2" -z "${DURATION}s" --worker-threads "$1" "$URL" | awk '/Requests\/sec/ {print $2}'; }
+rb_rps() {
+  "$RB" quick "$URL" -c "$2" -z "${DURATION}s" --threads "$1" --out "$WORK/rb" --quiet >/dev/null
+  python3 -c "import json;print(round(json.load(open('$WORK/rb/results.json'))['runs'][0]['rps']))"
+}
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+
+echo "== 1. closed-model throughput against nginx (1 worker), ${DURATION}s each, req/s"
+printf "%-6s %-8s %10s %10s %10s %12s %12s\n" conns threads wrk oha relaybench "rb/wrk" "rb/oha"
+for c in 64 256; do
+  for t in 1 2; do
+    w=$(wrk_rps $t $c); o=$(oha_rps $t $c); r=$(rb_rps $t $c)
+    printf "%-6s %-8s %10s %10s %10s %12s %12s\n" "$c" "$t" "$w" "$o" "$r" "$(ratio $r $w)" "$(ratio $r $o)"
+  done
+done
+
+echo "== 2. open model at 20,000 req/s for ${DURATION}s"
+"$RB" quick "$URL" -q 20000 -c 256 -z "${DURATION}s" --threads 1 --out "$WORK/open" --quiet >/dev/null
+python3 - "$WORK/open/results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))['runs'][0]
+lag = r['histograms'].get('start_lag', {}).get('summary', {})
+print(f"target 20000 req/s, achieved {r['rps']:.0f} req/s ({r['rps']/20000*100:.2f}%), scheduled {r['scheduled']}, "
+      f"late {r['late']}, dropped {r['dropped']}, start-lag p50 {lag.get('p50',0):.3f} ms p99 {lag.get('p99',0):.3f} ms max {lag.get('max',0):.3f} ms")
+PY
+
+echo "== 3. memory: peak RSS after 100,000 and 1,000,000 requests (-c 64)"
+rss() { /usr/bin/time -f %M "$RB" quick "$URL" -c 64 -n "$1" --out "$WORK/mem" --quiet 2>&1 >/dev/null | tail -1; }
+a=$(rss 100000); b=$(rss 1000000)
+echo "100k: ${a} KiB   1M: ${b} KiB   ratio $(ratio $b $a)"
