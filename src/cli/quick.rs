@@ -152,6 +152,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         matrix: None,
         variants: Vec::new(),
         pricing: Default::default(),
+        report: Default::default(),
         thresholds: Vec::new(),
     })
 }

@@ -454,12 +454,13 @@ pub enum Goal {
 impl Goal {
     /// The goal named in the scenario, p99 latency when none (or an unknown one) is given.
     pub fn of(results: &ResultsFile) -> Goal {
-        match results
-            .scenario
-            .resolved
-            .get("goal")
-            .and_then(|g| g.as_str())
-        {
+        let resolved = &results.scenario.resolved;
+        // `[report] goal` in the scenario; a top-level `goal` is still read, for older files.
+        let goal = resolved
+            .get("report")
+            .and_then(|r| r.get("goal"))
+            .or_else(|| resolved.get("goal"));
+        match goal.and_then(|g| g.as_str()) {
             Some("throughput" | "rps") => Goal::Throughput,
             Some("ttft") => Goal::Ttft,
             Some("cost") => Goal::Cost,

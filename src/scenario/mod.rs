@@ -8,7 +8,9 @@ pub mod pricing;
 pub mod schema;
 
 pub use error::ScenarioError;
-pub use model::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload};
+pub use model::{
+    LoadModel, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario, Target, Workload,
+};
 pub use parse::{load, load_with, parse};
 pub use plan::{Plan, PlannedRun};
 pub use pricing::{price_of, Price};

@@ -33,6 +33,9 @@ pub struct Scenario {
     /// Prices per model (USD per million tokens), overriding the built-in list prices.
     #[serde(default)]
     pub pricing: BTreeMap<String, super::pricing::Price>,
+    /// How the report judges the runs.
+    #[serde(default)]
+    pub report: ReportSettings,
     /// Pass/fail checks (`[[threshold]] check = "p99 < 800ms"`); a failed one makes `run` exit 1.
     #[serde(default, rename = "threshold", skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::gate::ThresholdSpec>,
@@ -324,4 +327,32 @@ impl Workload {
             )),
         }
     }
+}
+
+/// The `[report]` table: what the report's verdict ranks runs by.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportSettings {
+    /// `p99` (lowest p99 latency, the default), `throughput` (highest req/s), `ttft` (lowest
+    /// median time to first token), `cost` (lowest cost per request) or `errors` (lowest error rate).
+    pub goal: ReportGoal,
+}
+
+/// What the report's verdict ranks runs by.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportGoal {
+    /// Lowest p99 latency.
+    #[default]
+    P99,
+    /// Highest throughput.
+    Throughput,
+    /// Lowest median time to first token.
+    Ttft,
+    /// Lowest cost per request.
+    Cost,
+    /// Lowest error rate.
+    Errors,
 }
