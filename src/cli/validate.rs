@@ -32,14 +32,17 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
     }
     for t in &scenario.targets {
         let price = crate::scenario::price_of(&t.model, &scenario.pricing);
+        // The embedded mock is free; plain HTTP requests carry no tokens.
+        let price = price.filter(|_| t.mock.is_none());
         let worst = match (price, requests) {
             (Some(p), Some(n)) => {
                 let max_out = w
                     .mix
                     .iter()
+                    .filter(|m| m.kind != crate::scenario::RequestKind::Http)
                     .map(|m| m.max_tokens.unwrap_or(4096))
                     .max()
-                    .unwrap_or(4096);
+                    .unwrap_or(0);
                 Some(
                     p.cost(n * 50, n * max_out as u64)
                         * plan.runs.iter().filter(|r| r.target.name == t.name).count() as f64,
@@ -53,9 +56,9 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
             worst.map(|c| {
                 format!("estimated cost at most ${c:.4} (≈50 prompt tokens, max_tokens out)")
             }),
-            price
-                .is_none()
+            (price.is_none() && t.mock.is_none())
                 .then(|| format!("no price for model `{}`", t.model)),
+            t.mock.is_some().then(|| "embedded mock, free".to_string()),
         ];
         let guards: Vec<String> = guards.into_iter().flatten().collect();
         out.push_str(&format!(
