@@ -13,7 +13,10 @@
 //! http2_max_streams` of them. Connections are shared: a stream goes to the first open
 //! connection with fewer than `http2_max_streams` active streams; only when all are full is
 //! another one dialled, and dials are counted before they start, so the connection cap
-//! still holds under racing connects.
+//! still holds under racing connects. A stream that finds every connection full while an
+//! h2 dial is in progress waits for that connection if it will have room (each dial covers
+//! `http2_max_streams` streams), so a burst of N streams opens ⌈N / http2_max_streams⌉
+//! connections, not N.
 //!
 //! `http = "auto"` over TLS: the protocol is only known once ALPN has run, so such a pool
 //! uses the shared list too, starting with `max_connections` slots (one request per
@@ -228,6 +231,26 @@ struct SharedState {
     dialing: usize,
     /// The protocol learnt so far.
     protocol: Negotiated,
+    /// Waiters counting on a stream of a connection being dialled (at most
+    /// `dialing × (per_conn − 1)`: each dialler takes one stream itself).
+    reserved: usize,
+}
+
+/// A waiter's claim on a stream of a connection being dialled; dropping it (pool timeout,
+/// cancelled request) gives the claim back.
+struct Reservation<'a> {
+    /// The list the claim is on.
+    list: &'a SharedList,
+    /// Whether a claim is held right now.
+    held: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.list.lock().reserved -= 1;
+        }
+    }
 }
 
 /// What the shared list offers a stream slot holder.
@@ -241,8 +264,13 @@ enum Pick {
 }
 
 impl SharedList {
-    fn pick(&self) -> Pick {
+    /// `reserved` is the caller's claim on a stream of a connection being dialled; it is
+    /// given up on every look (the caller either finds that stream now or claims again).
+    fn pick(&self, reserved: &mut bool) -> Pick {
         let mut st = self.lock();
+        if std::mem::take(reserved) {
+            st.reserved -= 1;
+        }
         st.conns.retain(|c| c.is_usable());
         for c in &st.conns {
             if c.active.load(Relaxed) < c.capacity {
@@ -252,6 +280,14 @@ impl SharedList {
         }
         if st.protocol == Negotiated::Unknown && st.dialing > 0 {
             // The dial in progress may bring a connection everybody can share.
+            return Pick::Wait;
+        }
+        let coming = st.dialing.saturating_mul(self.per_conn - 1);
+        if st.protocol == Negotiated::Http2 && st.reserved < coming {
+            // An h2 dial in progress will have room for this stream: wait for it rather
+            // than open a connection per request of a burst.
+            st.reserved += 1;
+            *reserved = true;
             return Pick::Wait;
         }
         if st.conns.len() + st.dialing < self.max_conns {
@@ -386,7 +422,9 @@ impl Pool {
     ) -> Pool {
         let max_conns = settings.max_connections.max(1);
         let per_conn = settings.http2_max_streams.max(1);
-        let h2_slots = max_conns.saturating_mul(per_conn).min(Semaphore::MAX_PERMITS);
+        let h2_slots = max_conns
+            .saturating_mul(per_conn)
+            .min(Semaphore::MAX_PERMITS);
         let negotiating = settings.http == HttpVersion::Auto && origin.tls;
         let (slots, protocol) = match settings.http {
             HttpVersion::Http2 => (h2_slots, Some(Negotiated::Http2)),
@@ -400,6 +438,7 @@ impl Pool {
                     conns: Vec::new(),
                     dialing: 0,
                     protocol,
+                    reserved: 0,
                 }),
                 changed: Notify::new(),
                 per_conn,
@@ -494,10 +533,11 @@ impl Pool {
         waited_from: Instant,
     ) -> Result<Checkout, CheckoutError> {
         let deadline = waited_from + self.inner.pool_timeout;
+        let mut reservation = Reservation { list, held: false };
         loop {
             // Registered before looking, so a change between the look and the wait is not missed.
             let changed = list.changed.notified();
-            match list.pick() {
+            match list.pick(&mut reservation.held) {
                 Pick::Use(conn) => {
                     self.inner.counters.on_reuse();
                     let pool_wait = waited_from.elapsed();
