@@ -150,6 +150,10 @@ async fn no_attempt_starts_after_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_sheds_an_outage_and_recovers() {
     // Healthy, then a 2 s outage from 1 s to 3 s, then healthy until the 5 s end.
+    // A scaled-down form of the acceptance (10 s outage in a 30 s run), kept short
+    // so the suite stays fast; the full-size scenario is `scenarios/outage.toml`
+    // (`relaybench run scenarios/outage.toml`), whose breaker-on variant shows the same
+    // shedding and recovery at that size.
     let mock = mock(MockConfig {
         latency: Latency::fixed_ms(10),
         schedule: vec![MockPhase {

@@ -88,6 +88,29 @@ impl Sender {
         }
     }
 
+    /// Polls until the connection can take a request (for callers that must not hold a
+    /// borrow of the sender across an await, such as a connection behind a lock).
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<hyper::Result<()>> {
+        match self {
+            Sender::H1(s) => s.poll_ready(cx),
+            Sender::H2(s) => s.poll_ready(cx),
+        }
+    }
+
+    /// Starts sending `request` on a ready connection; the returned future (which does not
+    /// borrow the sender) resolves to the response head.
+    pub fn start_send(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+    ) -> impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>> + Send + 'static
+    {
+        let response: Pin<Box<dyn Future<Output = _> + Send>> = match self {
+            Sender::H1(s) => Box::pin(s.send_request(request)),
+            Sender::H2(s) => Box::pin(s.send_request(request)),
+        };
+        response
+    }
+
     fn is_closed(&self) -> bool {
         match self {
             Sender::H1(s) => s.is_closed(),

@@ -13,8 +13,20 @@
 //! http2_max_streams` of them. Connections are shared: a stream goes to the first open
 //! connection with fewer than `http2_max_streams` active streams; only when all are full is
 //! another one dialled, and dials are counted before they start, so the connection cap
-//! still holds under racing connects. (Over TLS with `http = "auto"`, a connection that
-//! negotiates h2 is used like an HTTP/1.1 one: one request at a time.)
+//! still holds under racing connects. A stream that finds every connection full while an
+//! h2 dial is in progress waits for that connection if it will have room (each dial covers
+//! `http2_max_streams` streams), so a burst of N streams opens ⌈N / http2_max_streams⌉
+//! connections, not N.
+//!
+//! `http = "auto"` over TLS: the protocol is only known once ALPN has run, so such a pool
+//! uses the shared list too, starting with `max_connections` slots (one request per
+//! connection, as for HTTP/1.1). Until the first connection has told which protocol the
+//! server picked, nobody else dials — otherwise a burst would open one connection per
+//! request before learning they could have shared one. When a connection negotiates h2,
+//! the slots grow to `max_connections × http2_max_streams` (once) and connections are shared
+//! exactly as with `http = "2"`; when it negotiates HTTP/1.1, each listed connection carries
+//! one request at a time, so every slot holder finds an idle connection or room to dial and
+//! waiting stays FIFO in the semaphore.
 
 use super::{
     conn::{Conn, DialConfig, DialError, Sender, WriteProbe},
@@ -24,9 +36,10 @@ use super::{
 };
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::client::conn::http2;
 use std::{
     sync::{
-        atomic::{AtomicUsize, Ordering::Relaxed},
+        atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed},
         Arc, Mutex, Weak,
     },
     time::{Duration, Instant},
@@ -60,8 +73,10 @@ pub struct Checkout {
     lent: Lent,
     /// The slot; released when the checkout is dropped or given back.
     _permit: OwnedSemaphorePermit,
-    /// The pool's shared HTTP/2 list, told when a stream ends (None for HTTP/1.1).
+    /// The pool's shared list, told when a stream ends (None for exclusive HTTP/1.1).
     shared: Option<Arc<SharedList>>,
+    /// Set by `give_back`: the exchange completed, so an HTTP/1.1 connection may carry another.
+    clean: bool,
     /// Time spent waiting for a slot.
     pub pool_wait: Duration,
     /// Time spent dialling a new connection (`None` when reused).
@@ -85,11 +100,7 @@ impl Checkout {
                 conn.uses += 1;
                 conn.sender.send(request).await
             }
-            Lent::Shared(shared) => {
-                // A clone of the h2 sender per stream: no lock is held while sending.
-                let mut sender = Sender::H2(shared.h2.clone());
-                sender.send(request).await
-            }
+            Lent::Shared(shared) => shared.clone().send(request).await,
             Lent::Returned => unreachable!("a checkout holds its connection until given back"),
         }
     }
@@ -98,6 +109,11 @@ impl Checkout {
 impl Drop for Checkout {
     fn drop(&mut self) {
         if let (Lent::Shared(conn), Some(list)) = (&self.lent, &self.shared) {
+            if !self.clean && !conn.is_h2() {
+                // An interrupted HTTP/1.1 exchange leaves the connection mid-message: it must
+                // not carry another request. (h2 streams are independent; the connection stays.)
+                list.retire(conn);
+            }
             if conn.active.fetch_sub(1, Relaxed) == 1 {
                 *conn.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             }
@@ -106,16 +122,88 @@ impl Drop for Checkout {
     }
 }
 
-/// An HTTP/2 connection shared by several requests.
+/// A connection in the shared list: HTTP/2 carrying up to `capacity` streams, or (with
+/// `http = "auto"` when ALPN picked HTTP/1.1) keep-alive carrying one request at a time.
 struct SharedConn {
-    /// The connection (kept for its id, counters and close-on-drop).
-    conn: Conn,
-    /// A sender clone handed to each stream.
-    h2: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    /// The connection's id (unique per pool).
+    id: u64,
+    /// The connection's write progress.
+    probe: Arc<WriteProbe>,
+    /// The connection (counters, close-on-drop); locked only briefly, never across an await.
+    conn: Mutex<Conn>,
+    /// For HTTP/2, a sender clone handed to each stream (no lock while sending).
+    h2: Option<http2::SendRequest<Full<Bytes>>>,
+    /// Requests it may carry at once.
+    capacity: usize,
     /// Streams in flight on it.
     active: AtomicUsize,
     /// When its last stream ended (for `idle_timeout`).
     idle_since: Mutex<Instant>,
+    /// Taken out of service (interrupted HTTP/1.1 exchange, or beyond `max_idle_connections`).
+    retired: AtomicBool,
+}
+
+impl SharedConn {
+    fn new(conn: Conn, per_conn: usize) -> SharedConn {
+        let h2 = match &conn.sender {
+            Sender::H2(s) => Some(s.clone()),
+            Sender::H1(_) => None,
+        };
+        SharedConn {
+            id: conn.id,
+            probe: conn.probe.clone(),
+            capacity: if h2.is_some() { per_conn } else { 1 },
+            h2,
+            conn: Mutex::new(conn),
+            active: AtomicUsize::new(1),
+            idle_since: Mutex::new(Instant::now()),
+            retired: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_h2(&self) -> bool {
+        self.h2.is_some()
+    }
+
+    fn is_usable(&self) -> bool {
+        !self.retired.load(Relaxed) && self.lock().is_usable()
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.idle_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        if let Some(h2) = &self.h2 {
+            return Sender::H2(h2.clone()).send(request).await;
+        }
+        // HTTP/1.1: this request is the connection's only user (capacity 1), so the lock is
+        // uncontended; it is taken per poll so no guard lives across an await.
+        std::future::poll_fn(|cx| self.lock().sender.poll_ready(cx)).await?;
+        let response = self.lock().sender.start_send(request);
+        response.await
+    }
+}
+
+/// What the pool has learnt about the protocol its connections speak.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Negotiated {
+    /// `http = "auto"` over TLS before any connection completed ALPN.
+    Unknown,
+    /// The server picked HTTP/1.1.
+    Http1,
+    /// HTTP/2 (asked for, or picked by ALPN).
+    Http2,
 }
 
 /// The open HTTP/2 connections of a pool.
@@ -128,6 +216,12 @@ struct SharedList {
     per_conn: usize,
     /// Connection cap.
     max_conns: usize,
+    /// Idle HTTP/1.1 connections kept at most (auto mode).
+    max_idle: usize,
+    /// Whether HTTP/1.1 connections are welcome (`auto`); with `http = "2"` they are an error.
+    accept_h1: bool,
+    /// The pool's slots, and how many to add when the first h2 connection is negotiated.
+    grow: Option<(Arc<Semaphore>, usize)>,
 }
 
 struct SharedState {
@@ -135,6 +229,28 @@ struct SharedState {
     conns: Vec<Arc<SharedConn>>,
     /// Dials in progress (they count against the cap).
     dialing: usize,
+    /// The protocol learnt so far.
+    protocol: Negotiated,
+    /// Waiters counting on a stream of a connection being dialled (at most
+    /// `dialing × (per_conn − 1)`: each dialler takes one stream itself).
+    reserved: usize,
+}
+
+/// A waiter's claim on a stream of a connection being dialled; dropping it (pool timeout,
+/// cancelled request) gives the claim back.
+struct Reservation<'a> {
+    /// The list the claim is on.
+    list: &'a SharedList,
+    /// Whether a claim is held right now.
+    held: bool,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            self.list.lock().reserved -= 1;
+        }
+    }
 }
 
 /// What the shared list offers a stream slot holder.
@@ -148,14 +264,31 @@ enum Pick {
 }
 
 impl SharedList {
-    fn pick(&self) -> Pick {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.conns.retain(|c| c.conn.is_usable());
+    /// `reserved` is the caller's claim on a stream of a connection being dialled; it is
+    /// given up on every look (the caller either finds that stream now or claims again).
+    fn pick(&self, reserved: &mut bool) -> Pick {
+        let mut st = self.lock();
+        if std::mem::take(reserved) {
+            st.reserved -= 1;
+        }
+        st.conns.retain(|c| c.is_usable());
         for c in &st.conns {
-            if c.active.load(Relaxed) < self.per_conn {
+            if c.active.load(Relaxed) < c.capacity {
                 c.active.fetch_add(1, Relaxed);
                 return Pick::Use(c.clone());
             }
+        }
+        if st.protocol == Negotiated::Unknown && st.dialing > 0 {
+            // The dial in progress may bring a connection everybody can share.
+            return Pick::Wait;
+        }
+        let coming = st.dialing.saturating_mul(self.per_conn - 1);
+        if st.protocol == Negotiated::Http2 && st.reserved < coming {
+            // An h2 dial in progress will have room for this stream: wait for it rather
+            // than open a connection per request of a burst.
+            st.reserved += 1;
+            *reserved = true;
+            return Pick::Wait;
         }
         if st.conns.len() + st.dialing < self.max_conns {
             st.dialing += 1;
@@ -164,26 +297,56 @@ impl SharedList {
         Pick::Wait
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the end of a dial; returns the new connection (with one stream taken) unless
+    /// the dial failed or brought HTTP/1.1 where only h2 is wanted.
     fn dial_done(&self, conn: Option<Conn>) -> Option<Arc<SharedConn>> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.lock();
         st.dialing -= 1;
-        let shared = conn.and_then(|conn| {
-            let h2 = match &conn.sender {
-                Sender::H2(s) => s.clone(),
-                Sender::H1(_) => return None,
-            };
-            let shared = Arc::new(SharedConn {
-                conn,
-                h2,
-                active: AtomicUsize::new(1),
-                idle_since: Mutex::new(Instant::now()),
-            });
-            st.conns.push(shared.clone());
-            Some(shared)
-        });
+        let shared = conn
+            .filter(|c| c.is_h2() || self.accept_h1)
+            .map(|conn| Arc::new(SharedConn::new(conn, self.per_conn)));
+        if let Some(conn) = &shared {
+            if st.protocol == Negotiated::Unknown {
+                st.protocol = if conn.is_h2() {
+                    if let Some((slots, extra)) = &self.grow {
+                        slots.add_permits(*extra);
+                    }
+                    Negotiated::Http2
+                } else {
+                    Negotiated::Http1
+                };
+            }
+            st.conns.push(conn.clone());
+        }
         drop(st);
         self.changed.notify_waiters();
         shared
+    }
+
+    /// Takes `conn` out of service; it closes when its last holder lets go.
+    fn retire(&self, conn: &Arc<SharedConn>) {
+        conn.retired.store(true, Relaxed);
+        self.lock().conns.retain(|c| !Arc::ptr_eq(c, conn));
+    }
+
+    /// After a clean HTTP/1.1 exchange: keep the connection unless enough are idle already.
+    fn returned(&self, conn: &Arc<SharedConn>) {
+        if conn.is_h2() {
+            return;
+        }
+        let idle = self
+            .lock()
+            .conns
+            .iter()
+            .filter(|c| !c.is_h2() && c.active.load(Relaxed) == 0)
+            .count();
+        if idle >= self.max_idle {
+            self.retire(conn);
+        }
     }
 }
 
@@ -197,13 +360,14 @@ fn checkout(
 ) -> Checkout {
     let (conn_id, probe) = match &lent {
         Lent::Exclusive(c) => (c.id, c.probe.clone()),
-        Lent::Shared(c) => (c.conn.id, c.conn.probe.clone()),
+        Lent::Shared(c) => (c.id, c.probe.clone()),
         Lent::Returned => unreachable!("a fresh checkout holds a connection"),
     };
     Checkout {
         lent,
         _permit: permit,
         shared,
+        clean: false,
         pool_wait,
         reused: connect.is_none(),
         connect,
@@ -233,7 +397,7 @@ struct PoolInner {
     slots: Arc<Semaphore>,
     /// Idle HTTP/1.1 connections.
     idle: Mutex<Vec<Conn>>,
-    /// Shared HTTP/2 connections (only when `http = "2"`).
+    /// Shared connections (`http = "2"`, or `http = "auto"` over TLS).
     shared: Option<Arc<SharedList>>,
     /// Connections are dialled and driven on the runtime that built the pool, which outlives
     /// every generator worker: a connection must not die with the worker that happened to open it.
@@ -257,28 +421,40 @@ impl Pool {
         counters: Arc<PoolCounters>,
     ) -> Pool {
         let max_conns = settings.max_connections.max(1);
-        let shared = (settings.http == HttpVersion::Http2).then(|| {
+        let per_conn = settings.http2_max_streams.max(1);
+        let h2_slots = max_conns
+            .saturating_mul(per_conn)
+            .min(Semaphore::MAX_PERMITS);
+        let negotiating = settings.http == HttpVersion::Auto && origin.tls;
+        let (slots, protocol) = match settings.http {
+            HttpVersion::Http2 => (h2_slots, Some(Negotiated::Http2)),
+            _ if negotiating => (max_conns.min(h2_slots), Some(Negotiated::Unknown)),
+            _ => (max_conns.min(Semaphore::MAX_PERMITS), None),
+        };
+        let slots = Arc::new(Semaphore::new(slots));
+        let shared = protocol.map(|protocol| {
             Arc::new(SharedList {
                 state: Mutex::new(SharedState {
                     conns: Vec::new(),
                     dialing: 0,
+                    protocol,
+                    reserved: 0,
                 }),
                 changed: Notify::new(),
-                per_conn: settings.http2_max_streams.max(1),
+                per_conn,
                 max_conns,
+                max_idle: settings.max_idle_connections,
+                accept_h1: negotiating,
+                grow: negotiating.then(|| (slots.clone(), h2_slots - max_conns.min(h2_slots))),
             })
         });
-        let slots = match &shared {
-            Some(list) => max_conns.saturating_mul(list.per_conn),
-            None => max_conns,
-        };
         let inner = Arc::new(PoolInner {
             origin,
             max_idle: settings.max_idle_connections,
             idle_timeout: settings.idle_timeout.0,
             dial,
             pool_timeout: settings.timeouts.pool.0,
-            slots: Arc::new(Semaphore::new(slots.min(Semaphore::MAX_PERMITS))),
+            slots,
             idle: Mutex::new(Vec::new()),
             shared,
             counters,
@@ -357,10 +533,11 @@ impl Pool {
         waited_from: Instant,
     ) -> Result<Checkout, CheckoutError> {
         let deadline = waited_from + self.inner.pool_timeout;
+        let mut reservation = Reservation { list, held: false };
         loop {
             // Registered before looking, so a change between the look and the wait is not missed.
             let changed = list.changed.notified();
-            match list.pick() {
+            match list.pick(&mut reservation.held) {
                 Pick::Use(conn) => {
                     self.inner.counters.on_reuse();
                     let pool_wait = waited_from.elapsed();
@@ -426,8 +603,10 @@ impl Pool {
 
     /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
     pub fn give_back(&self, mut checkout: Checkout) {
-        if !matches!(checkout.lent, Lent::Exclusive(_)) {
+        if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
             // A shared stream ends when the checkout drops (which updates its stream count).
+            checkout.clean = true;
+            list.returned(conn);
             return;
         }
         let Lent::Exclusive(mut conn) = std::mem::replace(&mut checkout.lent, Lent::Returned)
@@ -467,8 +646,7 @@ impl Pool {
             std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()));
         drop(drained);
         if let Some(list) = &self.inner.shared {
-            let mut st = list.state.lock().unwrap_or_else(|e| e.into_inner());
-            st.conns.retain(|c| c.active.load(Relaxed) > 0);
+            list.lock().conns.retain(|c| c.active.load(Relaxed) > 0);
         }
     }
 }
@@ -496,16 +674,9 @@ impl PoolInner {
         };
         drop(expired);
         if let Some(list) = &self.shared {
-            let mut st = list.state.lock().unwrap_or_else(|e| e.into_inner());
             // A shared connection expires only when no stream is using it.
-            st.conns.retain(|c| {
-                c.conn.is_usable()
-                    && (c.active.load(Relaxed) > 0
-                        || c.idle_since
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .elapsed()
-                            < self.idle_timeout)
+            list.lock().conns.retain(|c| {
+                c.is_usable() && (c.active.load(Relaxed) > 0 || c.idle_for() < self.idle_timeout)
             });
         }
     }
