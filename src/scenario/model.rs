@@ -201,7 +201,7 @@ pub struct RequestTemplate {
     /// Chat: `max_tokens`.
     #[serde(default)]
     pub max_tokens: Option<u32>,
-    /// Chat / embeddings: prompts, one picked at random per request.
+    /// Chat / embeddings: prompts, one picked at random per request. Placeholders as in `body`.
     #[serde(default)]
     pub prompts: Vec<String>,
     /// Chat / embeddings: a JSONL file of prompts (relative to the scenario), one per line: a JSON
@@ -217,7 +217,7 @@ pub struct RequestTemplate {
     /// HTTP: path relative to the target's URL.
     #[serde(default)]
     pub path: Option<String>,
-    /// HTTP: body.
+    /// HTTP: body. Placeholders rendered per request: `{{index}}` (the request's sequence number in the run), `{{random:MIN-MAX}}` (a uniform integer), `{{pick:a|b|c}}` (one option), `{{uuid}}`.
     #[serde(default)]
     pub body: Option<String>,
     /// Extra headers for this request kind.
