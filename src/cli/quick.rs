@@ -86,6 +86,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         think_time: Dur::default(),
         rate: args.rate,
         start_rate: 0.0,
+        start_users: 0,
         stages: Vec::new(),
         max_in_flight: open.then_some(args.users.max(1) as u64),
         // An open model needs a schedule length: with only -n, run long enough to issue them all.

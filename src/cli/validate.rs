@@ -77,6 +77,12 @@ pub fn expected_seconds(s: &Scenario) -> Option<f64> {
     if w.model == LoadModel::Ramp && w.duration.is_none() {
         return Some(w.stages.iter().map(|st| st.duration.0.as_secs_f64()).sum());
     }
+    if let Some(stages) = w.user_stages() {
+        // Stages end the run; a `duration` (counted after warm-up) can only end it sooner.
+        let staged = stages.total().as_secs_f64();
+        let bounded = w.duration.map(|d| (w.warmup.0 + d.0).as_secs_f64());
+        return Some(bounded.map_or(staged, |b| b.min(staged)));
+    }
     w.duration.map(|d| (w.warmup.0 + d.0).as_secs_f64())
 }
 

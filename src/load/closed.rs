@@ -2,6 +2,10 @@
 //!
 //! Latency is measured from the moment a user is ready to send, so in a closed model it
 //! equals the response time; the open models (see `pacer`) measure from the schedule.
+//!
+//! With `stages`, the number of active users follows a piecewise-linear curve (k6's
+//! ramping-vus): every user that the curve ever needs is spawned up front, and user `g`
+//! (global index across worker threads) sends only while the curve is above `g`.
 
 use super::{
     stop::StopStage,
@@ -10,17 +14,94 @@ use super::{
 use rand::{rngs::SmallRng, SeedableRng};
 use std::{
     rc::Rc,
+    sync::Arc,
     time::{Duration, Instant},
 };
 use tokio::task::LocalSet;
 
-/// Runs `users` closed-loop users on the current thread's runtime and returns what they measured.
-pub async fn run_users(ctx: WorkerContext, users: usize, think_time: Duration) -> WorkerOutput {
+/// How often an idle staged user looks at the curve again. Short against any stage a person
+/// would write (seconds), long enough that idle users cost next to nothing.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// The active-user curve of a closed model with stages: linear from each stage's start count
+/// to its `users` over its duration, then held at the last count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserStages {
+    start: usize,
+    stages: Vec<(usize, Duration)>,
+}
+
+impl UserStages {
+    /// A curve starting at `start` users through `stages` of (users at the end, duration).
+    pub fn new(start: usize, stages: Vec<(usize, Duration)>) -> UserStages {
+        UserStages { start, stages }
+    }
+
+    /// Active users wanted at `elapsed` since load started (fractional inside a ramp).
+    pub fn target(&self, elapsed: Duration) -> f64 {
+        let mut from = self.start as f64;
+        let mut begin = Duration::ZERO;
+        for &(users, length) in &self.stages {
+            let to = users as f64;
+            let end = begin + length;
+            if elapsed < end {
+                // A zero-length stage never gets here (elapsed < begin + 0 is impossible
+                // once elapsed ≥ begin), so the division is safe.
+                let f = (elapsed - begin).as_secs_f64() / length.as_secs_f64();
+                return from + (to - from) * f;
+            }
+            from = to;
+            begin = end;
+        }
+        from
+    }
+
+    /// Whether user `g` (0-based, global) is active at `elapsed`.
+    pub fn active(&self, g: usize, elapsed: Duration) -> bool {
+        self.target(elapsed) > g as f64
+    }
+
+    /// The most users the curve ever asks for: how many user tasks to spawn.
+    pub fn max_users(&self) -> usize {
+        self.stages
+            .iter()
+            .map(|s| s.0)
+            .chain(std::iter::once(self.start))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Total length of the stages.
+    pub fn total(&self) -> Duration {
+        self.stages.iter().map(|s| s.1).sum()
+    }
+}
+
+/// Which users a worker runs and, with stages, when each is active.
+#[derive(Clone, Debug)]
+pub struct UserSet {
+    /// Users on this worker.
+    pub count: usize,
+    /// Global index of local user `i` is `first + i * stride` (interleaved across workers,
+    /// so a ramp spreads over every worker's share of the connections from the start).
+    pub first: usize,
+    /// Distance between this worker's global indexes.
+    pub stride: usize,
+    /// The active-user curve; `None` means every user is always active.
+    pub stages: Option<Arc<UserStages>>,
+}
+
+/// Runs the closed-loop users of `users` on the current thread's runtime and returns what they measured.
+pub async fn run_users(ctx: WorkerContext, users: UserSet, think_time: Duration) -> WorkerOutput {
     let ctx = Rc::new(ctx);
     let local = LocalSet::new();
-    for user in 0..users {
+    for user in 0..users.count {
         let ctx = ctx.clone();
-        local.spawn_local(async move { user_loop(&ctx, user as u64, think_time).await });
+        let global = users.first + user * users.stride;
+        let stages = users.stages.clone();
+        local.spawn_local(async move {
+            user_loop(&ctx, user as u64, global, stages.as_deref(), think_time).await
+        });
     }
     local.await;
     Rc::try_unwrap(ctx)
@@ -29,13 +110,31 @@ pub async fn run_users(ctx: WorkerContext, users: usize, think_time: Duration) -
         .finish()
 }
 
-async fn user_loop(ctx: &WorkerContext, user: u64, think_time: Duration) {
+async fn user_loop(
+    ctx: &WorkerContext,
+    user: u64,
+    global: usize,
+    stages: Option<&UserStages>,
+    think_time: Duration,
+) {
     let mut rng = SmallRng::seed_from_u64(ctx.seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     loop {
         if ctx.stop.stage() != StopStage::Running {
             return;
         }
         let intended = Instant::now();
+        if let Some(stages) = stages {
+            let elapsed = intended.saturating_duration_since(ctx.timeline.start);
+            if !stages.active(global, elapsed) {
+                // Idle: above the curve. A lowered target lands here too, after the user's
+                // in-flight request (and think time) ended, so no request is cut short.
+                tokio::select! {
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = ctx.stop.reached(StopStage::Draining) => return,
+                }
+                continue;
+            }
+        }
         let warmup = intended < ctx.timeline.warmup_end;
         if !warmup && !ctx.claim_request() {
             return;
@@ -49,5 +148,49 @@ async fn user_loop(ctx: &WorkerContext, user: u64, think_time: Duration) {
                 _ = ctx.stop.reached(StopStage::Draining) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn target_moves_linearly_through_stages_then_holds() {
+        let c = UserStages::new(0, vec![(10, s(10.0)), (50, s(20.0)), (20, s(10.0))]);
+        assert_eq!(c.target(s(0.0)), 0.0);
+        assert!((c.target(s(5.0)) - 5.0).abs() < 1e-9);
+        assert!((c.target(s(10.0)) - 10.0).abs() < 1e-9);
+        assert!((c.target(s(20.0)) - 30.0).abs() < 1e-9);
+        assert!((c.target(s(35.0)) - 35.0).abs() < 1e-9, "ramping down");
+        assert_eq!(c.target(s(100.0)), 20.0, "held after the last stage");
+        assert_eq!(c.max_users(), 50);
+        assert_eq!(c.total(), s(40.0));
+    }
+
+    #[test]
+    fn start_users_and_flat_and_zero_length_stages() {
+        let c = UserStages::new(4, vec![(4, s(2.0)), (8, Duration::ZERO), (8, s(1.0))]);
+        assert_eq!(c.target(s(1.0)), 4.0);
+        assert_eq!(c.target(s(2.0)), 8.0, "a zero-length stage is a step");
+        assert_eq!(c.max_users(), 8);
+        assert_eq!(UserStages::new(6, vec![(2, s(1.0))]).max_users(), 6);
+    }
+
+    #[test]
+    fn user_g_is_active_while_the_target_is_above_it() {
+        let c = UserStages::new(0, vec![(8, s(4.0))]);
+        // target(t) = 2t: user 0 from just after 0 s, user 3 after 1.5 s, user 7 after 3.5 s.
+        assert!(!c.active(0, s(0.0)));
+        assert!(c.active(0, s(0.01)));
+        assert!(!c.active(3, s(1.5)));
+        assert!(c.active(3, s(1.51)));
+        assert!(!c.active(7, s(3.49)));
+        assert!(c.active(7, s(4.0)));
+        assert!(!c.active(8, s(10.0)), "never more than the stage's users");
     }
 }

@@ -6,6 +6,7 @@ pub mod open;
 pub mod pacer;
 pub mod requests;
 pub mod stop;
+pub mod template;
 pub mod worker;
 
 pub use requests::RequestMix;
@@ -67,7 +68,16 @@ pub async fn run(
         start,
         warmup_end: start + workload.warmup.0,
     };
-    let measure_end = workload.duration.map(|d| timeline.warmup_end + d.0);
+    let user_stages = workload.user_stages();
+    // A closed model with stages ends with its last stage (stages count from the start of
+    // load, warm-up included, like the ramp's schedule); a `duration` can only shorten it.
+    let measure_end = [
+        workload.duration.map(|d| timeline.warmup_end + d.0),
+        user_stages.as_ref().map(|s| start + s.total()),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let (bucket_tx, mut bucket_rx) = tokio::sync::mpsc::unbounded_channel();
     let in_flight = Arc::new(AtomicU64::new(0));
     let shared = Shared {
@@ -81,6 +91,7 @@ pub async fn run(
         timeline,
         seed,
         guard,
+        sequence: Arc::new(AtomicU64::new(0)),
     };
     let threads = workload.threads().max(1);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<WorkerOutput>();
@@ -127,9 +138,7 @@ pub async fn run(
             next_tick += Duration::from_secs(1);
             on_progress(&Progress {
                 elapsed: start.elapsed().as_secs_f64(),
-                total: workload
-                    .duration
-                    .map(|d| (workload.warmup.0 + d.0).as_secs_f64()),
+                total: measure_end.map(|end| end.duration_since(start).as_secs_f64()),
                 last: collector.latest_before(second),
                 in_flight: in_flight.load(Relaxed),
                 open_connections: client.pool().open_now(),
@@ -168,7 +177,11 @@ fn spawn_workers(
     threads: usize,
     done: tokio::sync::mpsc::UnboundedSender<WorkerOutput>,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    let users = workload.users.unwrap_or(1);
+    let stages = workload.user_stages().map(Arc::new);
+    let users = match &stages {
+        Some(s) => s.max_users(),
+        None => workload.users.unwrap_or(1),
+    };
     let settings = shared.client.settings().clone();
     // Every worker owns a pool holding an exact share of the connection cap, so no worker
     // can be left without a connection.
@@ -187,7 +200,21 @@ fn spawn_workers(
             let done = done.clone();
             let model = workload.model;
             let pacer = workload.is_open().then(|| workload.pacer());
-            let share = split(users, threads, index);
+            let share = match &stages {
+                // Interleaved, so a ramp uses every worker's connections from its first user.
+                Some(s) => closed::UserSet {
+                    count: (users + threads - 1 - index) / threads,
+                    first: index,
+                    stride: threads,
+                    stages: Some(s.clone()),
+                },
+                None => closed::UserSet {
+                    count: split(users, threads, index),
+                    first: 0,
+                    stride: 1,
+                    stages: None,
+                },
+            };
             let connections = split(settings.max_connections, threads, index);
             // An idle share of 0 would close every connection after each request; rounding
             // up keeps keep-alive working at the cost of up to `threads − 1` extra idle ones.

@@ -1,5 +1,9 @@
 //! Turning the scenario's request mix into ready-to-send `RequestSpec`s, built once and picked by weight per request.
+//!
+//! A body with placeholders (`{{index}}`, ...) keeps its spec for everything but the body,
+//! plus the parsed template; the worker renders the body per request.
 
+use super::template::Template;
 use crate::{
     client::{BodyKind, RequestSpec},
     scenario::{RequestKind, RequestTemplate, Target},
@@ -18,6 +22,8 @@ pub struct Prepared {
     pub spec: RequestSpec,
     /// The `max_tokens` asked for, for worst-case cost estimates.
     pub max_tokens: Option<u32>,
+    /// The body's template when it has placeholders; `spec.body` is then the unrendered text.
+    pub template: Option<Template>,
 }
 
 /// Every request the mix can produce, pre-built, with cumulative weights for picking.
@@ -25,6 +31,7 @@ pub struct Prepared {
 pub struct RequestMix {
     choices: Vec<(u32, Vec<Prepared>)>,
     total_weight: u32,
+    templated: bool,
 }
 
 impl RequestMix {
@@ -51,10 +58,19 @@ impl RequestMix {
             cumulative += template.weight;
             choices.push((cumulative, variants(target, template, &headers)?));
         }
+        let templated = choices
+            .iter()
+            .any(|(_, specs)| specs.iter().any(|p| p.template.is_some()));
         Ok(RequestMix {
             choices,
             total_weight: cumulative,
+            templated,
         })
+    }
+
+    /// Whether any request is rendered per request (and so needs the run's sequence number).
+    pub fn is_templated(&self) -> bool {
+        self.templated
     }
 
     /// Picks one request by weight, then one of its prompt variants uniformly.
@@ -83,14 +99,24 @@ fn variants(
     t: &RequestTemplate,
     base: &HeaderMap,
 ) -> Result<Vec<Prepared>, String> {
-    let specs = specs(target, t, base)?;
-    Ok(specs
+    specs(target, t, base)?
         .into_iter()
-        .map(|spec| Prepared {
-            spec,
-            max_tokens: t.max_tokens,
+        .map(|spec| {
+            // Prompts sit inside JSON strings, so their placeholders are parsed from the
+            // serialized body: `pick` options come out already JSON-escaped.
+            let text = std::str::from_utf8(&spec.body).unwrap_or_default();
+            let template = if Template::is_templated(text) {
+                Some(Template::parse(text).map_err(|e| format!("mix entry body: {e}"))?)
+            } else {
+                None
+            };
+            Ok(Prepared {
+                spec,
+                max_tokens: t.max_tokens,
+                template,
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn specs(

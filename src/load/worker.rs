@@ -5,9 +5,10 @@ use super::{
     stop::{Stop, StopStage},
 };
 use crate::{
-    client::{Client, Exchange},
+    client::{Client, Exchange, RequestSpec},
     metrics::{Finished, Outcome, Recorder, SecondBucket},
 };
+use bytes::BytesMut;
 use rand::Rng;
 use std::{
     cell::RefCell,
@@ -51,12 +52,16 @@ pub struct Shared {
     pub seed: u64,
     /// The target's request and cost limits.
     pub guard: Arc<super::guard::SpendGuard>,
+    /// Templated requests' global sequence number (`{{index}}`), counted only when the mix has templates.
+    pub sequence: Arc<AtomicU64>,
 }
 
 /// What a worker's tasks share: the run's shared state plus this worker's recorder.
 pub struct WorkerContext {
     shared: Shared,
     recorder: RefCell<Recorder>,
+    /// Where templated bodies are rendered; its allocation is reused between requests.
+    body_buffer: RefCell<BytesMut>,
     /// Stop signal (copied out of `shared` for short access).
     pub stop: Stop,
     /// Run timeline.
@@ -76,6 +81,7 @@ impl WorkerContext {
     pub fn new(shared: Shared, index: usize) -> WorkerContext {
         WorkerContext {
             recorder: RefCell::new(Recorder::new(shared.timeline.start)),
+            body_buffer: RefCell::new(BytesMut::new()),
             stop: shared.stop.clone(),
             timeline: shared.timeline,
             seed: shared.seed.wrapping_add(index as u64 * 7919),
@@ -104,10 +110,29 @@ impl WorkerContext {
         rng: &mut R,
     ) -> bool {
         let prepared = self.shared.mix.pick(rng);
+        // The sequence number is taken for every request of a templated mix, so `{{index}}`
+        // numbers the run's requests whichever entry they came from.
+        let index = self
+            .shared
+            .mix
+            .is_templated()
+            .then(|| self.shared.sequence.fetch_add(1, Relaxed));
+        let rendered;
+        let spec = match (&prepared.template, index) {
+            (Some(template), Some(index)) => {
+                let body = template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut());
+                rendered = RequestSpec {
+                    body,
+                    ..prepared.spec.clone()
+                };
+                &rendered
+            }
+            _ => &prepared.spec,
+        };
         let Some(ticket) = self
             .shared
             .guard
-            .admit(prepared.spec.body.len(), prepared.max_tokens)
+            .admit(spec.body.len(), prepared.max_tokens)
         else {
             self.stop.advance(StopStage::Draining);
             return false;
@@ -115,7 +140,7 @@ impl WorkerContext {
         self.shared.in_flight.fetch_add(1, Relaxed);
         let exchange = tokio::select! {
             biased;
-            exchange = self.shared.client.execute(&prepared.spec) => exchange,
+            exchange = self.shared.client.execute(spec) => exchange,
             _ = self.stop.reached(StopStage::Cancelled) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
         };
         self.shared.in_flight.fetch_sub(1, Relaxed);

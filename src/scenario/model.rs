@@ -118,9 +118,12 @@ pub struct Workload {
     /// Load model.
     #[serde(default = "default_load_model")]
     pub model: LoadModel,
-    /// Concurrent users (closed model).
+    /// Concurrent users (closed model); give this or `stages`, not both.
     #[serde(default)]
     pub users: Option<usize>,
+    /// Closed model with `stages`: the active users at the start of the first stage.
+    #[serde(default)]
+    pub start_users: usize,
     /// Closed model: pause between a user's response and its next request.
     #[serde(default)]
     pub think_time: Dur,
@@ -130,7 +133,7 @@ pub struct Workload {
     /// Ramp: the rate at the start of the first stage.
     #[serde(default)]
     pub start_rate: f64,
-    /// Ramp: stages `{ rate = 200, duration = "30s" }`; the rate moves linearly to each stage's rate.
+    /// Ramp: stages `{ rate = 200, duration = "30s" }`; the rate moves linearly to each stage's rate. Closed: stages `{ users = 50, duration = "20s" }`; the active users move linearly to each stage's count, and the run ends with the last stage.
     #[serde(default)]
     pub stages: Vec<StageSpec>,
     /// Open models: at most this many requests in flight; an arrival beyond it is counted as dropped.
@@ -159,12 +162,16 @@ pub struct Workload {
     pub segment: Option<crate::shard::ShardSpec>,
 }
 
-/// One ramp stage.
+/// One stage of a ramp (`rate`) or of a closed model's users (`users`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StageSpec {
-    /// Rate (req/s) reached at the end of the stage.
-    pub rate: f64,
+    /// Ramp model: rate (req/s) reached at the end of the stage.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Closed model: active users reached at the end of the stage.
+    #[serde(default)]
+    pub users: Option<usize>,
     /// Length of the stage.
     pub duration: Dur,
 }
@@ -197,7 +204,7 @@ pub struct RequestTemplate {
     /// Chat: `max_tokens`.
     #[serde(default)]
     pub max_tokens: Option<u32>,
-    /// Chat / embeddings: prompts, one picked at random per request.
+    /// Chat / embeddings: prompts, one picked at random per request. Placeholders as in `body`.
     #[serde(default)]
     pub prompts: Vec<String>,
     /// Chat / embeddings: a JSONL file of prompts (relative to the scenario), one per line: a JSON
@@ -213,7 +220,7 @@ pub struct RequestTemplate {
     /// HTTP: path relative to the target's URL.
     #[serde(default)]
     pub path: Option<String>,
-    /// HTTP: body.
+    /// HTTP: body. Placeholders rendered per request: `{{index}}` (the request's sequence number in the run), `{{random:MIN-MAX}}` (a uniform integer), `{{pick:a|b|c}}` (one option), `{{uuid}}`.
     #[serde(default)]
     pub body: Option<String>,
     /// Extra headers for this request kind.
@@ -281,6 +288,18 @@ impl Workload {
     pub fn describe(&self) -> String {
         let rate = self.rate.unwrap_or(0.0);
         match self.model {
+            LoadModel::Closed if !self.stages.is_empty() => {
+                let stages: Vec<String> = self
+                    .stages
+                    .iter()
+                    .map(|s| format!("{}/{}", s.users.unwrap_or(0), s.duration))
+                    .collect();
+                format!(
+                    "closed, users ramping from {}: {}",
+                    self.start_users,
+                    stages.join(" → ")
+                )
+            }
             LoadModel::Closed => format!("closed, {} users", self.users.unwrap_or(1)),
             LoadModel::Constant => format!("open, constant {rate} req/s"),
             LoadModel::Poisson => format!("open, Poisson {rate} req/s"),
@@ -288,7 +307,7 @@ impl Workload {
                 let stages: Vec<String> = self
                     .stages
                     .iter()
-                    .map(|s| format!("{}/{}", s.rate, s.duration))
+                    .map(|s| format!("{}/{}", s.rate.unwrap_or(0.0), s.duration))
                     .collect();
                 format!(
                     "open, ramp from {} req/s: {}",
@@ -304,6 +323,19 @@ impl Workload {
         self.model != LoadModel::Closed
     }
 
+    /// Closed model with `stages`: the active-user curve over the run.
+    pub fn user_stages(&self) -> Option<crate::load::closed::UserStages> {
+        (self.model == LoadModel::Closed && !self.stages.is_empty()).then(|| {
+            crate::load::closed::UserStages::new(
+                self.start_users,
+                self.stages
+                    .iter()
+                    .map(|s| (s.users.unwrap_or(0), s.duration.0))
+                    .collect(),
+            )
+        })
+    }
+
     /// The open model's schedule, covering warm-up and the measured duration.
     pub fn pacer(&self) -> Box<dyn crate::load::pacer::Pacer> {
         use crate::load::pacer::{RatePacer, Stage};
@@ -314,7 +346,7 @@ impl Workload {
                     .stages
                     .iter()
                     .map(|s| Stage {
-                        rate: s.rate,
+                        rate: s.rate.unwrap_or(0.0),
                         duration: s.duration.0,
                     })
                     .collect();

@@ -51,6 +51,7 @@ fn load_prompt_files(
             }
             let value: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| located(Some(n + 1), format!("not JSON: {e}")))?;
+            crate::load::template::Template::parse(line).map_err(|e| located(Some(n + 1), e))?;
             let messages = match &value {
                 serde_json::Value::String(p) => {
                     serde_json::json!([{ "role": "user", "content": p }])
@@ -246,8 +247,8 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         }
     }
     let w = &s.workload;
-    if w.model == LoadModel::Ramp && !w.stages.is_empty() {
-        // A ramp's length is the sum of its stages.
+    if matches!(w.model, LoadModel::Ramp | LoadModel::Closed) && !w.stages.is_empty() {
+        // A ramp's (or staged closed model's) length is the sum of its stages.
     } else if w.duration.is_none() && w.requests.is_none() {
         return fail(
             "workload",
@@ -255,11 +256,42 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         );
     }
     match w.model {
+        LoadModel::Closed if !w.stages.is_empty() => {
+            if w.users.is_some() {
+                return fail(
+                    "workload.users",
+                    "give `users` (a fixed count) or `stages` (a ramp of users), not both".into(),
+                );
+            }
+            for (i, st) in w.stages.iter().enumerate() {
+                if st.users.is_none() {
+                    return fail(
+                        &format!("workload.stages[{i}].users"),
+                        "closed-model stages need `users`, e.g. `{ users = 50, duration = \"20s\" }`"
+                            .into(),
+                    );
+                }
+                if st.rate.is_some() {
+                    return fail(
+                        &format!("workload.stages[{i}].rate"),
+                        "`rate` belongs to the ramp model's stages; closed-model stages take `users`"
+                            .into(),
+                    );
+                }
+            }
+            if w.user_stages().is_some_and(|s| s.max_users() == 0) {
+                return fail(
+                    "workload.stages",
+                    "at least one stage (or `start_users`) needs `users` ≥ 1".into(),
+                );
+            }
+        }
         LoadModel::Closed => {
             if w.users.unwrap_or(0) == 0 {
                 return fail(
                     "workload.users",
-                    "the closed model needs `users` ≥ 1".into(),
+                    "the closed model needs `users` ≥ 1, or `stages = [{ users = 10, duration = \"10s\" }, ...]`"
+                        .into(),
                 );
             }
         }
@@ -291,11 +323,24 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                         .into(),
                 );
             }
-            if w.stages
-                .iter()
-                .any(|st| !(st.rate >= 0.0 && st.rate.is_finite()))
-                || w.start_rate < 0.0
-            {
+            for (i, st) in w.stages.iter().enumerate() {
+                let Some(rate) = st.rate else {
+                    return fail(
+                        &format!("workload.stages[{i}].rate"),
+                        "ramp stages need `rate`, e.g. `{ rate = 100, duration = \"30s\" }`".into(),
+                    );
+                };
+                if !(rate >= 0.0 && rate.is_finite()) {
+                    return fail("workload.stages", "stage rates must be ≥ 0".into());
+                }
+                if st.users.is_some() {
+                    return fail(
+                        &format!("workload.stages[{i}].users"),
+                        "`users` belongs to closed-model stages; ramp stages take `rate`".into(),
+                    );
+                }
+            }
+            if w.start_rate < 0.0 {
                 return fail("workload.stages", "stage rates must be ≥ 0".into());
             }
         }
@@ -305,6 +350,19 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
             "workload.mix",
             "the request mix needs at least one entry with weight ≥ 1".into(),
         );
+    }
+    for (i, m) in w.mix.iter().enumerate() {
+        // Caught here, with the key, rather than as a surprise when the run starts.
+        if let Some(body) = &m.body {
+            if let Err(e) = crate::load::template::Template::parse(body) {
+                return fail(&format!("workload.mix[{i}].body"), e);
+            }
+        }
+        for (j, prompt) in m.prompts.iter().enumerate() {
+            if let Err(e) = crate::load::template::Template::parse(prompt) {
+                return fail(&format!("workload.mix[{i}].prompts[{j}]"), e);
+            }
+        }
     }
     if let Err(e) = super::plan::variants(s) {
         return fail(&e.key, e.message);
