@@ -61,6 +61,15 @@ pub fn apply(scenario: &Scenario, spec: ShardSpec) -> Result<Scenario, ShardErro
         if let Some(cap) = w.max_in_flight {
             w.max_in_flight = Some(split(cap, "in-flight slots", "workload.max_in_flight")?);
         }
+    } else if !w.stages.is_empty() {
+        // Ramping users: every stage's count (and the starting count) is split the same
+        // way, so the shards' user curves add up to the whole curve at every moment.
+        w.start_users = share_of(w.start_users as u64, spec) as usize;
+        let peak = w.stages.iter().filter_map(|st| st.users).max().unwrap_or(0) as u64;
+        split(peak, "users", "workload.stages")?;
+        for stage in &mut w.stages {
+            stage.users = stage.users.map(|u| share_of(u as u64, spec) as usize);
+        }
     } else {
         let users = w.users.unwrap_or(1) as u64;
         w.users = Some(split(users, "users", "workload.users")? as usize);
@@ -200,6 +209,25 @@ mod tests {
             "[[target]]\nname = \"a\"\nurl = \"http://127.0.0.1:1\"\nmax_requests = 10\n[workload]\n{workload}"
         );
         crate::scenario::parse(Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn ramping_user_stages_are_split_stage_by_stage() {
+        let s = scenario(
+            "start_users = 2\nstages = [{ users = 8, duration = \"1s\" }, { users = 6, duration = \"1s\" }]\n",
+        );
+        let shares: Vec<Scenario> = (0..4).map(|i| apply(&s, spec(i, 4)).unwrap()).collect();
+        for stage in 0..2 {
+            let sum: usize = shares
+                .iter()
+                .map(|s| s.workload.stages[stage].users.unwrap())
+                .sum();
+            assert_eq!(sum, [8, 6][stage], "stage {stage} adds up to the whole");
+        }
+        assert_eq!(
+            shares.iter().map(|s| s.workload.start_users).sum::<usize>(),
+            2
+        );
     }
 
     #[test]
