@@ -40,7 +40,7 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 
 # --- 1. throughput, no faults -------------------------------------------------------------
-"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --log warn >"$WORK/mock.log" 2>&1 &
+"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --workers 1 --log warn >"$WORK/mock.log" 2>&1 &
 MOCK_PID=$!; PIDS+=($MOCK_PID)
 wait_port $MOCK_PORT
 REPLY=$(curl -s -X POST -H 'content-type: application/json' -d "$BODY" http://127.0.0.1:$MOCK_PORT/v1/chat/completions)
@@ -77,7 +77,7 @@ kill $MOCK_PID $NGINX_PID; wait $MOCK_PID 2>/dev/null || true; wait $NGINX_PID 2
 PIDS=()
 
 # --- 2. 10,000 held connections at 100 ms latency ------------------------------------------
-"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --latency 100ms --log warn >"$WORK/mock2.log" 2>&1 &
+"$MOCK" --listen 127.0.0.1:$MOCK_PORT --seed 1 --workers 1 --latency 100ms --log warn >"$WORK/mock2.log" 2>&1 &
 MOCK_PID=$!; PIDS+=($MOCK_PID)
 wait_port $MOCK_PORT
 RESULT=$(python3 bench/mock-upstream/hold_connections.py 127.0.0.1 $MOCK_PORT $MOCK_PID $CONNS 8)
