@@ -6,15 +6,20 @@ use super::{
 };
 use std::path::Path;
 
-/// Reads and checks a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+/// The scenario file's text, or an error naming the file.
+fn read_source(path: &Path) -> Result<String, ScenarioError> {
+    std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: path.to_path_buf(),
         line: None,
         column: None,
         key: None,
         message: format!("cannot read the scenario file: {e}"),
-    })?;
+    })
+}
+
+/// Reads and checks a scenario file.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = read_source(path)?;
     let mut scenario = parse(path, &source)?;
     load_prompt_files(path, &source, &mut scenario)?;
     Ok(scenario)
@@ -87,13 +92,7 @@ pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError
     if sets.is_empty() {
         return load(path);
     }
-    let source = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-        file: path.to_path_buf(),
-        line: None,
-        column: None,
-        key: None,
-        message: format!("cannot read the scenario file: {e}"),
-    })?;
+    let source = read_source(path)?;
     let fail = |key: Option<String>, message: String| ScenarioError {
         file: path.to_path_buf(),
         line: None,
