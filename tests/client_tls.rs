@@ -298,8 +298,10 @@ async fn auto_falls_back_to_http1_with_one_request_per_connection() {
         versions.iter().all(|v| *v == Version::HTTP_11),
         "{versions:?}"
     );
+    assert_eq!(versions.len(), 6, "every request reached the server");
     let accepted = server.seen.connections.load(Relaxed);
-    assert!((1..=3).contains(&accepted), "accepted {accepted}");
+    // Six concurrent 200 ms requests on HTTP/1.1 need more than one connection, never above the cap.
+    assert!((2..=3).contains(&accepted), "accepted {accepted}");
     assert!(client.pool().stats().peak_open <= 3);
 }
 

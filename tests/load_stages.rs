@@ -88,6 +88,12 @@ start_users = 4
 stages = [{ users = 4, duration = "1s" }, { users = 0, duration = "0s" }, { users = 0, duration = "2s" }]
 "#)
     .await;
+    // The run must still cover the idle stage, or "nothing after" would hold trivially.
+    assert!(
+        r.series.iter().any(|p| p.t >= 2),
+        "the run lasts through the idle stage: {:?}",
+        r.series
+    );
     let after: u64 = r
         .series
         .iter()

@@ -115,7 +115,7 @@ async fn slow_body_arrives_at_the_configured_rate() {
     assert!(r.body.len() > 600, "body is long enough to measure");
     assert_eq!(r.json()["object"], "chat.completion", "slow, but whole");
     assert!(
-        took >= expected * 0.8 && took < expected * 3.0 + 1.0,
+        took >= expected * 0.8 && took < expected * 2.0 + 0.2,
         "{} bytes took {took:.2}s, expected about {expected:.2}s",
         r.body.len()
     );
@@ -141,11 +141,10 @@ async fn stream_cut_stops_mid_stream_without_done() {
         .expect("server closes");
     let text = String::from_utf8_lossy(&raw);
     assert!(text.starts_with("HTTP/1.1 200"));
-    let contents = text.matches("\"content\":\"").count();
-    assert!(
-        (5..21).contains(&contents),
-        "stopped halfway: {contents} content deltas"
-    );
+    // Non-empty content deltas only (a role-only first chunk carries `"content":""`).
+    let contents =
+        text.matches("\"content\":\"").count() - text.matches("\"content\":\"\"").count();
+    assert_eq!(contents, 10, "stopped halfway through 20 tokens");
     assert!(
         !text.contains("[DONE]") && !text.ends_with("0\r\n\r\n"),
         "no [DONE], no final chunk"
