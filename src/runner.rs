@@ -1,10 +1,6 @@
 //! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
 
 use crate::{
-    client::breaker::BreakerState, load::guard::SpendGuard, metrics::results::BreakerEvent,
-    scenario::price_of,
-};
-use crate::{
     client::{Client, Origin},
     load::{self, Progress, RequestMix, Stop, StopStage},
     metrics::{
@@ -13,6 +9,7 @@ use crate::{
     },
     scenario::{Plan, PlannedRun, Scenario, Target},
 };
+use crate::{load::guard::SpendGuard, metrics::results::BreakerEvent, scenario::price_of};
 use mock_upstream::{MockHandle, MockServer};
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -195,12 +192,7 @@ async fn execute_one(
         .iter()
         .map(|e| BreakerEvent {
             t_ms: e.at.saturating_duration_since(output.start).as_millis() as u64,
-            state: match e.to {
-                BreakerState::Closed => "closed",
-                BreakerState::Open => "open",
-                BreakerState::HalfOpen => "half_open",
-            }
-            .into(),
+            state: e.to.name().into(),
         })
         .collect();
     if let Some(m) = mock {

@@ -9,10 +9,7 @@
 use super::settings::BreakerSettings;
 use crate::metrics::{Outcome, Phase};
 use serde::Serialize;
-use std::{
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{sync::Mutex, time::Instant};
 
 /// At most this many transitions are kept (a flapping breaker must not grow memory without bound).
 const MAX_EVENTS: usize = 10_000;
@@ -27,6 +24,17 @@ pub enum BreakerState {
     Open,
     /// A few probes are admitted; their result decides the next state.
     HalfOpen,
+}
+
+impl BreakerState {
+    /// The name used in results files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
 }
 
 /// One state change, for reports and charts.
@@ -88,7 +96,7 @@ impl Breaker {
     }
 
     /// Whether `outcome` counts as a failure of the upstream (`None` = neutral, neither success nor failure).
-    pub fn classify(&self, outcome: &Outcome) -> Option<bool> {
+    fn classify(&self, outcome: &Outcome) -> Option<bool> {
         match outcome {
             Outcome::Ok => Some(true),
             Outcome::Status(429) => self.settings.count_429.then_some(false),
@@ -156,6 +164,7 @@ impl Breaker {
     }
 
     /// The state right now (without moving open → half-open).
+    #[cfg(test)]
     pub fn state(&self) -> BreakerState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).state
     }
@@ -167,11 +176,6 @@ impl Breaker {
             .unwrap_or_else(|e| e.into_inner())
             .events
             .clone()
-    }
-
-    /// How long the circuit stays open.
-    pub fn recovery_timeout(&self) -> Duration {
-        self.settings.recovery_timeout.0
     }
 }
 
@@ -195,6 +199,7 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::units::Dur;
+    use std::time::Duration;
     use BreakerState::*;
 
     fn breaker() -> Breaker {

@@ -127,8 +127,6 @@ pub struct Conn {
     pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
-    /// Requests sent on it so far.
-    pub uses: u64,
     /// Write progress of the socket (for the read timeout of the response head).
     pub probe: Arc<WriteProbe>,
     /// The pool's counters, told when this connection closes.
@@ -217,7 +215,6 @@ impl Conn {
             id,
             sender,
             idle_since: Instant::now(),
-            uses: 0,
             probe,
             counters: counters.clone(),
         })

@@ -96,11 +96,8 @@ impl Checkout {
         request: http::Request<Full<Bytes>>,
     ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
         match &mut self.lent {
-            Lent::Exclusive(conn) => {
-                conn.uses += 1;
-                conn.sender.send(request).await
-            }
-            Lent::Shared(shared) => shared.clone().send(request).await,
+            Lent::Exclusive(conn) => conn.sender.send(request).await,
+            Lent::Shared(shared) => shared.send(request).await,
             Lent::Returned => unreachable!("a checkout holds its connection until given back"),
         }
     }
@@ -633,11 +630,6 @@ impl Pool {
     /// Connections open right now (for the live series).
     pub fn open_now(&self) -> u64 {
         self.inner.counters.open_now()
-    }
-
-    /// Requests waiting for a slot right now.
-    pub fn waiting_now(&self) -> u64 {
-        self.inner.counters.snapshot().waiting
     }
 
     /// Closes every idle connection (at the end of a run).

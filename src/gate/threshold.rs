@@ -18,18 +18,7 @@ use crate::{
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::{fmt, str::FromStr};
 
-/// Timing histograms a threshold may name (all recorded in µs).
-pub const TIMING_HISTOGRAMS: &[&str] = &[
-    "latency",
-    "service",
-    "pool_wait",
-    "connect",
-    "ttfb",
-    "ttft",
-    "itl",
-    "tpot",
-    "start_lag",
-];
+pub use crate::metrics::recorder::TIMING_HISTOGRAMS;
 
 /// A statistic of one histogram.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -161,7 +150,7 @@ impl Metric {
             },
             Metric::RetriesPerRequest => "retries_per_request".into(),
             Metric::Rps => "rps".into(),
-            Metric::TokensPerS => "tokens_per_s".into(),
+            Metric::TokensPerS => crate::metrics::recorder::TOKENS_PER_S.into(),
             Metric::CostPer1k => "cost_per_1k".into(),
         }
     }
@@ -217,12 +206,7 @@ impl Metric {
             Metric::Rps => Some(run.rps),
             Metric::TokensPerS => (run.measured_seconds > 0.0)
                 .then(|| run.tokens.output as f64 / run.measured_seconds),
-            Metric::CostPer1k => {
-                // `cost_usd` is an optional field added by the reports work; reading it through
-                // JSON keeps this code independent of whether that field exists in this build.
-                let cost = serde_json::to_value(run).ok()?.get("cost_usd")?.as_f64()?;
-                per_request(cost * 1000.0)
-            }
+            Metric::CostPer1k => per_request(run.cost_usd? * 1000.0),
         }
     }
 }
@@ -259,7 +243,7 @@ impl FromStr for Metric {
             "error_rate" => Some(Metric::ErrorRate),
             "retries_per_request" => Some(Metric::RetriesPerRequest),
             "rps" => Some(Metric::Rps),
-            "tokens_per_s" => Some(Metric::TokensPerS),
+            crate::metrics::recorder::TOKENS_PER_S => Some(Metric::TokensPerS),
             "cost_per_1k" => Some(Metric::CostPer1k),
             _ => None,
         };

@@ -3,7 +3,6 @@
 //! Arrivals are absolute offsets (not "sleep 1/rate after the last one"), so a late
 //! dispatcher never shifts the schedule: latency is measured from these intended times.
 
-use rand::Rng;
 use rand_distr::{Distribution, Exp};
 use std::time::Duration;
 
@@ -143,11 +142,6 @@ impl Pacer for RatePacer {
             self.segments.first().map(|s| s.2).unwrap_or(0.0)
         }
     }
-}
-
-/// Draws a uniform offset jitter, used by tests.
-pub fn uniform_jitter<R: Rng>(rng: &mut R, max: Duration) -> Duration {
-    Duration::from_secs_f64(rng.gen_range(0.0..=max.as_secs_f64()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Records `value` (µs), clamped into the trackable range so nothing is ever dropped.
-pub fn record_clamped(h: &mut Histogram<u64>, value: u64) {
+pub fn record_clamped<T: hdrhistogram::Counter>(h: &mut Histogram<T>, value: u64) {
     let v = value.clamp(1, MAX_TRACKABLE_US);
     // Cannot fail: the value is within bounds and counts are u64.
     let _ = h.record(v);
@@ -115,6 +115,16 @@ impl StoredHistogram {
             summary: Summary::of_micros(h),
             hdr: encode(h),
         }
+    }
+
+    /// Stores the run histogram called `name`: timings in µs read as ms, the tokens/s rate
+    /// (recorded in milli-tokens/s) read as tokens/s — both are the raw value / 1000.
+    pub fn named(name: &str, h: &Histogram<u64>) -> StoredHistogram {
+        let mut stored = StoredHistogram::micros(h);
+        if name == super::recorder::TOKENS_PER_S {
+            stored.unit = "tokens/s".into();
+        }
+        stored
     }
 
     /// Decodes the lossless histogram.

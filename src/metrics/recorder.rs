@@ -8,15 +8,15 @@ use super::{
     outcome::Outcome,
     series::SecondBucket,
 };
-use crate::client::{Exchange, Tokens};
+use crate::client::{Exchange, RetryReason, Tokens};
 use hdrhistogram::Histogram;
 use std::{
     collections::BTreeMap,
     time::{Duration, Instant},
 };
 
-/// The histograms kept per run, by stable name.
-pub const HISTOGRAMS: [&str; 10] = [
+/// The timing histograms kept per run (µs), by stable name; thresholds may name any of them.
+pub const TIMING_HISTOGRAMS: [&str; 9] = [
     "latency",
     "service",
     "pool_wait",
@@ -25,9 +25,11 @@ pub const HISTOGRAMS: [&str; 10] = [
     "ttft",
     "itl",
     "tpot",
-    "tokens_per_s",
     "start_lag",
 ];
+
+/// The rate histogram kept beside them: output tokens per second of each response (milli-tokens/s).
+pub const TOKENS_PER_S: &str = "tokens_per_s";
 
 /// A start later than this behind its schedule counts as late (timer and scheduling noise is far below it).
 pub const LATE_AFTER: Duration = Duration::from_millis(5);
@@ -46,7 +48,7 @@ pub struct Finished<'a> {
 pub struct Recorder {
     /// Run start; second buckets are counted from here.
     origin: Instant,
-    /// Latency and timing histograms, by name (see [`HISTOGRAMS`]).
+    /// Latency and timing histograms, by name (see [`TIMING_HISTOGRAMS`] and [`TOKENS_PER_S`]).
     pub histograms: BTreeMap<&'static str, Histogram<u64>>,
     /// Outcome counts after warm-up.
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -55,7 +57,7 @@ pub struct Recorder {
     /// Attempts made (first tries + retries) after warm-up.
     pub attempts: u64,
     /// Retries by reason key after warm-up.
-    pub retries: BTreeMap<String, u64>,
+    pub retries: BTreeMap<RetryReason, u64>,
     /// Token totals after warm-up.
     pub tokens: TokenTotals,
     /// First error excerpt seen per outcome, for reports.
@@ -88,7 +90,11 @@ impl Recorder {
     pub fn new(origin: Instant) -> Recorder {
         Recorder {
             origin,
-            histograms: HISTOGRAMS.iter().map(|n| (*n, new_histogram())).collect(),
+            histograms: TIMING_HISTOGRAMS
+                .iter()
+                .chain([&TOKENS_PER_S])
+                .map(|n| (*n, new_histogram()))
+                .collect(),
             outcomes: BTreeMap::new(),
             warmup_outcomes: BTreeMap::new(),
             attempts: 0,
@@ -118,7 +124,7 @@ impl Recorder {
             return self.roll_to(ex.finished);
         }
         for reason in &ex.retries {
-            *self.retries.entry(reason.key()).or_default() += 1;
+            *self.retries.entry(*reason).or_default() += 1;
         }
         if let Some(detail) = &ex.detail {
             if outcome.is_error() && !self.error_samples.contains_key(&outcome) {
@@ -180,7 +186,7 @@ impl Recorder {
         let total = ex.finished.saturating_duration_since(start).as_secs_f64();
         if total > 0.0 {
             // Stored as milli-tokens per second so the integer histogram keeps three digits.
-            self.put("tokens_per_s", (output as f64 / total * 1000.0) as u64);
+            self.put(TOKENS_PER_S, (output as f64 / total * 1000.0) as u64);
         }
     }
 

@@ -205,13 +205,7 @@ impl RunResult {
             .histograms
             .iter()
             .filter(|(_, h)| !h.is_empty())
-            .map(|(name, h)| {
-                let mut stored = StoredHistogram::micros(h);
-                if *name == "tokens_per_s" {
-                    stored.unit = "tokens/s".into();
-                }
-                (name.to_string(), stored)
-            })
+            .map(|(name, h)| (name.to_string(), StoredHistogram::named(name, h)))
             .collect();
         RunResult {
             name: format!("{}/{}", identity.target, identity.variant),
@@ -232,7 +226,11 @@ impl RunResult {
                 .map(|(k, v)| (k.key(), *v))
                 .collect(),
             attempts: recorder.attempts,
-            retries: recorder.retries.clone(),
+            retries: recorder
+                .retries
+                .iter()
+                .map(|(k, v)| (k.key(), *v))
+                .collect(),
             rps: if measured_seconds > 0.0 {
                 scheduled as f64 / measured_seconds
             } else {

@@ -44,9 +44,7 @@ impl SecondBucket {
             o if o.is_error() => self.errors += 1,
             _ => {}
         }
-        let _ = self
-            .latency
-            .record(latency_us.clamp(1, super::histogram::MAX_TRACKABLE_US));
+        super::histogram::record_clamped(&mut self.latency, latency_us);
     }
 
     fn merge(&mut self, other: &SecondBucket) {

@@ -159,7 +159,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
             record(&mut hists, "itl", (rng.gen::<f64>() * 8_000.0) as u64 + 500);
             record(
                 &mut hists,
-                "tokens_per_s",
+                crate::metrics::recorder::TOKENS_PER_S,
                 40_000 + rng.gen_range(0..60_000),
             );
         }
@@ -188,13 +188,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
     }
     let histograms = hists
         .iter()
-        .map(|(name, h)| {
-            let mut stored = StoredHistogram::micros(h);
-            if *name == "tokens_per_s" {
-                stored.unit = "tokens/s".into();
-            }
-            (name.to_string(), stored)
-        })
+        .map(|(name, h)| (name.to_string(), StoredHistogram::named(name, h)))
         .collect();
     let errors = outcomes.iter().filter(|(k, _)| *k != "ok").count() as u64;
     let mut error_samples = BTreeMap::new();

@@ -257,7 +257,7 @@ pub fn comparison(results: &ResultsFile) -> Table {
             Higher,
             OneDecimal,
             runs,
-            |r| hist(r, "tokens_per_s", |s| s.p50),
+            |r| hist(r, crate::metrics::recorder::TOKENS_PER_S, |s| s.p50),
         ),
         col(
             "$ / 1k req",
