@@ -154,6 +154,24 @@ pub struct Ratio(pub f64);
 impl FromStr for Ratio {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ratio::checked(Ratio::parse_unbounded(s)?)
+    }
+}
+
+impl Ratio {
+    /// A non-negative relative change such as a tolerance, where "250%" is meaningful.
+    pub fn parse_relative(s: &str) -> Result<f64, String> {
+        let value = Ratio::parse_unbounded(s)?;
+        if value >= 0.0 && value.is_finite() {
+            Ok(value)
+        } else {
+            Err(format!(
+                "`{s}` is not a non-negative finite change; expected e.g. \"10%\" or \"250%\""
+            ))
+        }
+    }
+
+    fn parse_unbounded(s: &str) -> Result<f64, String> {
         let text = s.trim();
         let value = if let Some(pct) = text.strip_suffix('%') {
             pct.trim()
@@ -164,11 +182,9 @@ impl FromStr for Ratio {
             text.parse::<f64>()
                 .map_err(|_| format!("`{s}` is not a ratio; expected e.g. \"1%\" or 0.01"))?
         };
-        Ratio::checked(value)
+        Ok(value)
     }
-}
 
-impl Ratio {
     fn checked(value: f64) -> Result<Ratio, String> {
         if (0.0..=1.0).contains(&value) {
             Ok(Ratio(value))
@@ -292,5 +308,8 @@ mod tests {
         assert_eq!("1%".parse::<Ratio>().unwrap(), Ratio(0.01));
         assert_eq!("0.5".parse::<Ratio>().unwrap(), Ratio(0.5));
         assert!("150%".parse::<Ratio>().is_err());
+        assert_eq!(Ratio::parse_relative("250%").unwrap(), 2.5);
+        assert!(Ratio::parse_relative("-5%").is_err());
+        assert!(Ratio::parse_relative("inf").is_err());
     }
 }

@@ -110,13 +110,13 @@ fn same_scenario_passes_and_doubled_latency_regresses() {
         .unwrap()
         .contains("<failure"));
 
-    // With a tolerance wider than the change, the same data passes.
+    // With a tolerance well wider than the change (2× plus loopback overhead), the same data passes.
     let out = s.relaybench(&[
         "compare",
         "baseline/cmp.json",
         "slow/results.json",
         "--tolerance",
-        "100%",
+        "300%",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

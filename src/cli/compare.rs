@@ -27,10 +27,7 @@ impl CompareArgs {
     pub fn options(&self) -> Result<CompareOptions, String> {
         let mut o = CompareOptions::default();
         if let Some(t) = &self.tolerance {
-            o.tolerance = t
-                .parse::<Ratio>()
-                .map_err(|e| format!("--tolerance: {e}"))?
-                .0;
+            o.tolerance = Ratio::parse_relative(t).map_err(|e| format!("--tolerance: {e}"))?;
         }
         if let Some(m) = &self.metrics {
             o.metrics = gate::compare::parse_metrics(m).map_err(|e| format!("--metrics: {e}"))?;
