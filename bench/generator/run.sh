@@ -2,7 +2,8 @@
 # Generator benchmarks (not tests): relaybench beside wrk and oha, measured in the same run.
 # Loopback only; everything started here is stopped by pid.
 #   1. max throughput, closed model, against nginx (1 worker) serving a static JSON:
-#      64 and 256 connections, each tool at 1 generator thread and at its default.
+#      64 and 256 connections, each tool at 1 and 2 generator threads; ROUNDS interleaved
+#      rounds per cell, medians compared.
 #   2. open model at 20,000 req/s against nginx: achieved rate vs target, late-start p99.
 #   3. RSS after 1,000,000 requests vs after 100,000 (memory must not grow with requests).
 # Needs: wrk and nginx (apt-get), oha (cargo install oha --locked). Installs what is missing.
@@ -10,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18090}
 WORK=$(mktemp -d /tmp/gen-bench.XXXXXX)
 PIDS=()
@@ -55,11 +57,17 @@ rb_rps() {
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
-echo "== 1. closed-model throughput against nginx (1 worker), ${DURATION}s each, req/s"
+median() { python3 -c "import statistics,sys;print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
+echo "== 1. closed-model throughput against nginx (1 worker), req/s: median of ${ROUNDS} interleaved ${DURATION}s rounds"
+echo "   (one machine, consecutive runs of one tool differ by up to ±15 %: only interleaved medians compare)"
 printf "%-6s %-8s %10s %10s %10s %12s %12s\n" conns threads wrk oha relaybench "rb/wrk" "rb/oha"
 for c in 64 256; do
   for t in 1 2; do
-    w=$(wrk_rps $t $c); o=$(oha_rps $t $c); r=$(rb_rps $t $c)
+    ws=(); os=(); rs=()
+    for _ in $(seq "$ROUNDS"); do
+      ws+=("$(wrk_rps $t $c)"); os+=("$(oha_rps $t $c)"); rs+=("$(rb_rps $t $c)")
+    done
+    w=$(median "${ws[@]}"); o=$(median "${os[@]}"); r=$(median "${rs[@]}")
     printf "%-6s %-8s %10s %10s %10s %12s %12s\n" "$c" "$t" "$w" "$o" "$r" "$(ratio $r $w)" "$(ratio $r $o)"
   done
 done

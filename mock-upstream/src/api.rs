@@ -14,7 +14,7 @@ use crate::openai::embeddings::EmbeddingsPlan;
 use crate::openai::errors::ApiError;
 use crate::respond;
 use crate::router::RNG_REQUEST;
-use crate::state::{rng_for, splitmix, Active, Shared};
+use crate::state::{rng_for, Active, Shared};
 use crate::stats::FaultKind;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH};
@@ -68,8 +68,9 @@ pub(crate) async fn serve(
     conn: &Arc<ConnState>,
     active: &Arc<Active>,
     seq: u64,
+    id: &[u8; 16],
 ) -> Response<MockBody> {
-    match run(kind, req, shared, conn, active, seq).await {
+    match run(kind, req, shared, conn, active, seq, id).await {
         Ok(r) | Err(r) => r,
     }
 }
@@ -81,6 +82,7 @@ async fn run(
     conn: &Arc<ConnState>,
     active: &Arc<Active>,
     seq: u64,
+    id: &[u8; 16],
 ) -> Step<Response<MockBody>> {
     let config = &active.config;
     if let Err(refused) = check_key(&req, config) {
@@ -121,7 +123,6 @@ async fn run(
     }
     let permit = admit(shared, active, profile).await?;
     pause(profile.latency.sample(&mut rng)).await;
-    let id = format!("{:016x}", splitmix(active.seed ^ splitmix(seq)));
     let mut resp = match plan {
         Plan::Chat(p) if p.stream => {
             let cut = match fate {
@@ -138,8 +139,8 @@ async fn run(
                 rng,
                 permit,
             };
-            let mut r =
-                Response::new(p.stream_body(format!("chatcmpl-{id}"), unix_now(), pacing, cut));
+            let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
+            let mut r = Response::new(p.stream_body(id, unix_now(), pacing, cut));
             respond::set_header(&mut r, "content-type", "text/event-stream; charset=utf-8");
             respond::set_header(&mut r, "cache-control", "no-cache");
             r
@@ -150,7 +151,7 @@ async fn run(
             profile,
             fate,
             seq,
-            p.completion_body(&format!("chatcmpl-{id}"), unix_now()),
+            p.completion_body(id, unix_now()),
         ),
         Plan::Embeddings(p) => deliver(
             shared,
@@ -203,6 +204,8 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
         drain(body).await;
         return Err(too_large());
     }
+    // A small body arrives as one frame: it is kept as is, and only a body in several frames is copied together.
+    let mut first: Option<Bytes> = None;
     let mut data = bytes::BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = match frame {
@@ -213,15 +216,25 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
                 ))))
             }
         };
-        if let Some(chunk) = frame.data_ref() {
-            if (data.len() + chunk.len()) as u64 > limit {
-                drain(body).await;
-                return Err(too_large());
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let seen = first.as_ref().map_or(0, Bytes::len) + data.len();
+        if (seen + chunk.len()) as u64 > limit {
+            drain(body).await;
+            return Err(too_large());
+        }
+        match first.take() {
+            None if data.is_empty() => first = Some(chunk),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    data.extend_from_slice(&earlier);
+                }
+                data.extend_from_slice(&chunk);
             }
-            data.extend_from_slice(chunk);
         }
     }
-    Ok(data.freeze())
+    Ok(first.unwrap_or_else(|| data.freeze()))
 }
 
 /// Reads and discards what is left of a request body (up to a bound, briefly) before an early

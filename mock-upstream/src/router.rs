@@ -11,7 +11,7 @@ use crate::connection::ConnState;
 use crate::control;
 use crate::openai::{errors::ApiError, models};
 use crate::respond;
-use crate::state::{rng_for, splitmix, Active, Shared};
+use crate::state::{request_hex, rng_for, Active, Shared};
 use crate::stats::{FaultKind, Route};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -53,6 +53,8 @@ pub(crate) async fn handle(
 ) -> Result<Response<MockBody>, Infallible> {
     let seq = shared.next_request();
     let active = shared.active();
+    // The request's id: `x-request-id` and, for completions, the body's `id`.
+    let hex = request_hex(active.seed, seq);
     let target = resolve(req.method(), req.uri().path(), surface);
     let route = route_of(&target);
     let _in_flight = shared.stats.request_started(route);
@@ -63,7 +65,7 @@ pub(crate) async fn handle(
     }
     let http2 = req.version() == Version::HTTP_2;
     let mut resp = match target {
-        Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq).await,
+        Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq, &hex).await,
         Target::Control(action) => control::handle(action, req, &shared).await,
         other => {
             // These routes take no body; read any that came so the reply is not lost to a reset.
@@ -74,7 +76,7 @@ pub(crate) async fn handle(
     };
     shared.stats.response(resp.status().as_u16());
     resp.headers_mut()
-        .insert(X_REQUEST_ID.clone(), request_id(active.seed, seq));
+        .insert(X_REQUEST_ID.clone(), request_id(&hex));
     let close_after = active.schedule.now().faults.close_after_requests;
     if !is_control && close_after.is_some_and(|n| position >= n) {
         shared.stats.fault(FaultKind::CloseAfterRequests);
@@ -95,13 +97,10 @@ pub(crate) async fn handle(
 static X_REQUEST_ID: http::header::HeaderName =
     http::header::HeaderName::from_static("x-request-id");
 
-/// `req_` and 16 hex digits derived from the seed and the request number, without allocating a String.
-fn request_id(seed: u64, seq: u64) -> HeaderValue {
+/// `req_` and the request's 16 hex digits, without allocating a String.
+fn request_id(hex: &[u8; 16]) -> HeaderValue {
     let mut buf = *b"req_0000000000000000";
-    let v = splitmix(seed ^ splitmix(seq));
-    for (i, b) in buf[4..].iter_mut().enumerate() {
-        *b = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 0xf) as usize];
-    }
+    buf[4..].copy_from_slice(hex);
     HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("req_0"))
 }
 

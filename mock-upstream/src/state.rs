@@ -137,6 +137,20 @@ pub(crate) fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `v` as 16 lower-case hex digits, without formatting machinery (ids on every response).
+pub(crate) fn hex16(v: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out
+}
+
+/// The id of request `seq`: shared by `x-request-id` and the completion's `id`.
+pub(crate) fn request_hex(seed: u64, seq: u64) -> [u8; 16] {
+    hex16(splitmix(seed ^ splitmix(seq)))
+}
+
 /// FNV-1a: a stable hash (unlike std's) for deriving content from request text.
 pub(crate) fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     for b in bytes {

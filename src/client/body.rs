@@ -8,7 +8,11 @@ use super::{
 use crate::metrics::{IoKind, Outcome, Phase};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use std::time::{Duration, Instant};
+use std::{
+    future::Future,
+    task::Poll,
+    time::{Duration, Instant},
+};
 
 /// Longest JSON body kept in memory to read `usage` from; larger bodies are only counted.
 const JSON_KEEP_LIMIT: usize = 256 * 1024;
@@ -36,8 +40,15 @@ pub async fn read_body(
         stream: (kind == BodyKind::Sse).then(ChunkStream::default),
     };
     loop {
-        // The timer restarts for every frame: a slow but steady stream never times out.
-        let frame = match tokio::time::timeout(read_timeout, body.frame()).await {
+        // The timer restarts for every frame: a slow but steady stream never times out. It is
+        // only armed when the frame is not already buffered (most bodies of small responses are),
+        // which spares a timer per frame on the hot path.
+        let mut next = std::pin::pin!(body.frame());
+        let frame = match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+            Poll::Ready(frame) => Ok(frame),
+            Poll::Pending => tokio::time::timeout(read_timeout, next).await,
+        };
+        let frame = match frame {
             Err(_) => return Err(Outcome::Timeout(Phase::Read)),
             Ok(None) => {
                 if read.stream.as_ref().is_some_and(|s| !s.done) {

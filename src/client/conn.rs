@@ -161,7 +161,7 @@ impl Conn {
         let probe = Arc::new(WriteProbe::new());
         if !origin.tls {
             let h2 = config.http == HttpVersion::Http2;
-            let io = TimedIo::new(stream, config.write_timeout, probe.clone());
+            let io = TimedIo::new(stream, config.write_timeout, probe.clone(), false);
             return Self::handshake(io, h2, probe, counters).await;
         }
         let tls = config
@@ -180,7 +180,7 @@ impl Conn {
                 "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
             ));
         }
-        let io = TimedIo::new(stream, config.write_timeout, probe.clone());
+        let io = TimedIo::new(stream, config.write_timeout, probe.clone(), true);
         Self::handshake(io, h2, probe, counters).await
     }
 
@@ -275,15 +275,19 @@ pub struct TimedIo<T> {
     stall: Option<Pin<Box<Sleep>>>,
     /// Shared stamp of the last write.
     probe: Arc<WriteProbe>,
+    /// Whether a flush moves bytes to the socket (TLS records), and so counts as progress.
+    /// A TCP flush is a no-op that hyper calls several times per request: not worth a clock read.
+    flush_writes: bool,
 }
 
 impl<T> TimedIo<T> {
-    fn new(inner: T, limit: Duration, probe: Arc<WriteProbe>) -> TimedIo<T> {
+    fn new(inner: T, limit: Duration, probe: Arc<WriteProbe>, flush_writes: bool) -> TimedIo<T> {
         TimedIo {
             inner,
             limit,
             stall: None,
             probe,
+            flush_writes,
         }
     }
 
@@ -292,11 +296,12 @@ impl<T> TimedIo<T> {
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<R>>,
+        progress: bool,
     ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Ready(result) => {
                 self.stall = None;
-                if result.is_ok() {
+                if progress && result.is_ok() {
                     self.probe.stamp();
                 }
                 Poll::Ready(result)
@@ -334,7 +339,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.guard(cx, polled)
+        self.guard(cx, polled, true)
     }
 
     fn poll_write_vectored(
@@ -343,7 +348,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.guard(cx, polled)
+        self.guard(cx, polled, true)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -352,7 +357,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.guard(cx, polled)
+        let progress = self.flush_writes;
+        self.guard(cx, polled, progress)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -49,7 +49,7 @@ use pool::CheckoutError;
 use rand::{rngs::SmallRng, SeedableRng};
 use retry::{Hint, RetryPolicy};
 use std::{
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::{Duration, Instant, SystemTime},
 };
 
@@ -81,7 +81,13 @@ pub struct Client {
     budget: Option<Arc<RetryBudget>>,
     /// Stops sending to a failing upstream.
     breaker: Arc<Breaker>,
+    /// Request URIs already resolved against the origin, by relative path. A mix has a
+    /// handful of paths, and parsing one per request cost more than the rest of `build`.
+    uris: Arc<Mutex<Vec<(String, http::Uri)>>>,
 }
+
+/// Paths whose URIs a client remembers; further ones are parsed per request.
+const URI_CACHE: usize = 32;
 
 /// How one attempt ended, with what the retry decision needs.
 struct Attempt {
@@ -89,6 +95,8 @@ struct Attempt {
     outcome: Outcome,
     /// Response headers of a non-2xx response (for `Retry-After`).
     headers: Option<HeaderMap>,
+    /// When it ended, if it read the clock at its end (spares a second read).
+    ended: Option<Instant>,
 }
 
 impl Client {
@@ -125,6 +133,7 @@ impl Client {
             breaker: Arc::new(Breaker::new(settings.breaker.clone())),
             settings: Arc::new(settings),
             pool,
+            uris: Arc::default(),
         })
     }
 
@@ -151,6 +160,8 @@ impl Client {
             breaker: self.breaker.clone(),
             settings: Arc::new(settings),
             pool,
+            // Each worker's own, so looking up a path never contends with another thread.
+            uris: Arc::default(),
         }
     }
 
@@ -180,12 +191,18 @@ impl Client {
         let mut rng: Option<SmallRng> = None;
         let mut slept = Duration::ZERO;
         loop {
-            let Some(ticket) = self.breaker.admit(Instant::now()) else {
+            let now = if ex.attempts == 0 {
+                start
+            } else {
+                Instant::now()
+            };
+            let Some(ticket) = self.breaker.admit(now) else {
                 // A first attempt refused is `circuit_open`; a refused retry leaves the
                 // request with the outcome its last attempt had.
                 if ex.attempts == 0 {
                     ex.detail = Some("circuit breaker is open".into());
                 }
+                ex.finished = now;
                 break;
             };
             ex.attempts += 1;
@@ -197,15 +214,17 @@ impl Client {
                         Err(_) => Attempt {
                             outcome: Outcome::Timeout(Phase::Deadline),
                             headers: None,
+                            ended: None,
                         },
                     }
                 }
             };
             ex.outcome = attempt.outcome;
-            self.breaker
-                .record(ticket, &attempt.outcome, Instant::now());
+            let ended = attempt.ended.unwrap_or_else(Instant::now);
+            ex.finished = ended;
+            self.breaker.record(ticket, &attempt.outcome, ended);
             let Some(reason) = self.retry.reason(&attempt.outcome) else {
-                break;
+                return ex;
             };
             if ex.retries.len() as u32 >= self.retry.max_retries() {
                 break;
@@ -243,7 +262,7 @@ impl Client {
             slept = wait;
             tokio::time::sleep(wait).await;
         }
-        ex.finished = Instant::now();
+        // `finished` was set where the loop ended: the last attempt's end, or the refusal.
         ex
     }
 
@@ -252,6 +271,7 @@ impl Client {
         let fail = |outcome| Attempt {
             outcome,
             headers: None,
+            ended: None,
         };
         // The previous attempt's response must not leak into this one's report.
         (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
@@ -301,13 +321,15 @@ impl Client {
             Ok(read) => read,
             Err(outcome) => return fail(outcome),
         };
-        self.pool.give_back(checkout);
+        let ended = Instant::now();
+        self.pool.give_back_at(checkout, ended);
         ex.body_bytes = read.bytes;
         if !status.is_success() {
             ex.detail = Some(body::excerpt(&read.kept));
             return Attempt {
                 outcome: Outcome::Status(status.as_u16()),
                 headers: Some(parts.headers),
+                ended: Some(ended),
             };
         }
         match read.stream {
@@ -323,15 +345,29 @@ impl Client {
         Attempt {
             outcome: Outcome::Ok,
             headers: None,
+            ended: Some(ended),
         }
     }
 
-    fn build(&self, spec: &RequestSpec) -> Result<http::Request<Full<Bytes>>, String> {
+    /// The request URI for `path`, resolved against the origin (remembered for the next time).
+    fn uri(&self, path: &str) -> Result<http::Uri, String> {
+        let mut uris = self.uris.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, uri)) = uris.iter().find(|(p, _)| p == path) {
+            return Ok(uri.clone());
+        }
         let uri: http::Uri = self
             .origin
-            .path(&spec.path)
+            .path(path)
             .parse()
-            .map_err(|e| format!("invalid request path `{}`: {e}", spec.path))?;
+            .map_err(|e| format!("invalid request path `{path}`: {e}"))?;
+        if uris.len() < URI_CACHE {
+            uris.push((path.to_string(), uri.clone()));
+        }
+        Ok(uri)
+    }
+
+    fn build(&self, spec: &RequestSpec) -> Result<http::Request<Full<Bytes>>, String> {
+        let uri = self.uri(&spec.path)?;
         let mut request = http::Request::new(Full::new(spec.body.clone()));
         *request.method_mut() = spec.method.clone();
         *request.uri_mut() = uri;

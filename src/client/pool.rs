@@ -475,9 +475,11 @@ impl Pool {
     pub async fn checkout(&self) -> Result<Checkout, CheckoutError> {
         let inner = &self.inner;
         let waited_from = Instant::now();
+        let mut waited = false;
         let permit = match inner.slots.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
+                waited = true;
                 inner.counters.wait_begin();
                 let _waiting = WaitGuard(&inner.counters);
                 match tokio::time::timeout(inner.pool_timeout, inner.slots.clone().acquire_owned())
@@ -490,7 +492,7 @@ impl Pool {
         };
         match &inner.shared {
             Some(list) => self.checkout_shared(list, permit, waited_from).await,
-            None => self.checkout_exclusive(permit, waited_from).await,
+            None => self.checkout_exclusive(permit, waited_from, waited).await,
         }
     }
 
@@ -498,10 +500,13 @@ impl Pool {
         &self,
         permit: OwnedSemaphorePermit,
         waited_from: Instant,
+        waited: bool,
     ) -> Result<Checkout, CheckoutError> {
         let inner = &self.inner;
-        let pool_wait = waited_from.elapsed();
-        if let Some(conn) = inner.take_idle() {
+        // A slot that was free at once was not waited for: no clock read on the hot path.
+        let now = if waited { Instant::now() } else { waited_from };
+        let pool_wait = now - waited_from;
+        if let Some(conn) = inner.take_idle(now) {
             inner.counters.on_reuse();
             return Ok(checkout(
                 Lent::Exclusive(conn),
@@ -599,7 +604,12 @@ impl Pool {
     }
 
     /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
-    pub fn give_back(&self, mut checkout: Checkout) {
+    pub fn give_back(&self, checkout: Checkout) {
+        self.give_back_at(checkout, Instant::now());
+    }
+
+    /// [`Pool::give_back`] for a caller that has just read the clock: the connection is idle from `now`.
+    pub fn give_back_at(&self, mut checkout: Checkout, now: Instant) {
         if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
             // A shared stream ends when the checkout drops (which updates its stream count).
             checkout.clean = true;
@@ -613,7 +623,7 @@ impl Pool {
         if !conn.is_usable() {
             return;
         }
-        conn.idle_since = Instant::now();
+        conn.idle_since = now;
         let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() < self.inner.max_idle {
             idle.push(conn);
@@ -645,10 +655,12 @@ impl Pool {
 
 impl PoolInner {
     /// Most recently used first: warm connections are reused, cold ones age out.
-    fn take_idle(&self) -> Option<Conn> {
+    fn take_idle(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(conn) = idle.pop() {
-            if conn.is_usable() && conn.idle_since.elapsed() < self.idle_timeout {
+            if conn.is_usable()
+                && now.saturating_duration_since(conn.idle_since) < self.idle_timeout
+            {
                 return Some(conn);
             }
         }

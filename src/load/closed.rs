@@ -103,7 +103,7 @@ pub async fn run_users(ctx: WorkerContext, users: UserSet, think_time: Duration)
             user_loop(&ctx, user as u64, global, stages.as_deref(), think_time).await
         });
     }
-    local.await;
+    ctx.drive(local).await;
     Rc::try_unwrap(ctx)
         .ok()
         .expect("all users have finished")

@@ -31,6 +31,9 @@ pub async fn run_schedule(
             let mut schedule_rng = SmallRng::seed_from_u64(schedule_seed);
             let mut rng = SmallRng::seed_from_u64(ctx.seed);
             let mut arrival = 0usize;
+            // One wait on the stop signal for the whole schedule, not one per arrival.
+            let draining = ctx.stop.reached(StopStage::Draining);
+            tokio::pin!(draining);
             while let Some(offset) = pacer.next_arrival(&mut schedule_rng) {
                 let mine = arrival % workers == index;
                 arrival += 1;
@@ -40,7 +43,7 @@ pub async fn run_schedule(
                 let due = ctx.timeline.start + offset;
                 tokio::select! {
                     biased;
-                    _ = ctx.stop.reached(StopStage::Draining) => break,
+                    _ = &mut draining => break,
                     _ = precise_sleep::sleep_until(due) => {}
                 }
                 let warmup = due < ctx.timeline.warmup_end;
@@ -62,7 +65,7 @@ pub async fn run_schedule(
         }
     };
     local.spawn_local(dispatcher);
-    local.await;
+    ctx.drive(local).await;
     Rc::try_unwrap(ctx)
         .ok()
         .expect("all requests have finished")

@@ -11,14 +11,16 @@ use crate::{
 use bytes::BytesMut;
 use rand::Rng;
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
+    future::Future,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
     },
+    task::{Poll, Waker},
     time::Instant,
 };
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
 
 /// The moments that divide a run.
 #[derive(Clone, Copy, Debug)]
@@ -62,6 +64,8 @@ pub struct WorkerContext {
     recorder: RefCell<Recorder>,
     /// Where templated bodies are rendered; its allocation is reused between requests.
     body_buffer: RefCell<BytesMut>,
+    /// Wakes this worker's in-flight requests when the run reaches `Cancelled`.
+    cancel: LocalCancel,
     /// Stop signal (copied out of `shared` for short access).
     pub stop: Stop,
     /// Run timeline.
@@ -82,6 +86,7 @@ impl WorkerContext {
         WorkerContext {
             recorder: RefCell::new(Recorder::new(shared.timeline.start)),
             body_buffer: RefCell::new(BytesMut::new()),
+            cancel: LocalCancel::default(),
             stop: shared.stop.clone(),
             timeline: shared.timeline,
             seed: shared.seed.wrapping_add(index as u64 * 7919),
@@ -138,11 +143,11 @@ impl WorkerContext {
             return false;
         };
         self.shared.in_flight.fetch_add(1, Relaxed);
-        let exchange = tokio::select! {
-            biased;
-            exchange = self.shared.client.execute(spec) => exchange,
-            _ = self.stop.reached(StopStage::Cancelled) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
-        };
+        let exchange = self
+            .cancel
+            .or_cancelled(self.shared.client.execute(spec))
+            .await
+            .unwrap_or_else(|| Exchange::unsent(Outcome::Cancelled, Instant::now()));
         self.shared.in_flight.fetch_sub(1, Relaxed);
         let tokens = exchange.tokens.unwrap_or_default();
         self.shared
@@ -157,6 +162,19 @@ impl WorkerContext {
             let _ = self.shared.buckets.send(bucket);
         }
         true
+    }
+
+    /// Runs the worker's tasks to their end. Once the run reaches `Cancelled`, every request
+    /// still in flight on this worker is woken and ends as `cancelled`.
+    pub async fn drive(&self, local: LocalSet) {
+        let mut local = std::pin::pin!(local);
+        tokio::select! {
+            _ = local.as_mut() => {}
+            _ = self.stop.reached(StopStage::Cancelled) => {
+                self.cancel.fire();
+                local.await;
+            }
+        }
     }
 
     /// Requests in flight across the run.
@@ -183,5 +201,71 @@ impl WorkerContext {
         let mut recorder = self.recorder.into_inner();
         let _ = self.shared.buckets.send(recorder.take_bucket());
         WorkerOutput { recorder }
+    }
+}
+
+/// Worker-local cancellation. Each in-flight request parks its waker here instead of
+/// registering with the run-wide stop channel, which would cost a mutex round trip per
+/// request; [`WorkerContext::drive`] watches that channel once for the whole worker.
+#[derive(Default)]
+struct LocalCancel {
+    /// Set once the run reached `Cancelled`.
+    fired: Cell<bool>,
+    /// Wakers of requests waiting on the upstream.
+    wakers: RefCell<slab::Slab<Waker>>,
+}
+
+impl LocalCancel {
+    /// `work`'s output, or `None` when the worker's requests are cancelled first.
+    async fn or_cancelled<F: Future>(&self, work: F) -> Option<F::Output> {
+        let mut work = std::pin::pin!(work);
+        let mut parked = Parked {
+            cancel: self,
+            key: None,
+        };
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            if self.fired.get() {
+                return Poll::Ready(None);
+            }
+            parked.park(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Cancels: wakes every parked request (each then sees `fired`).
+    fn fire(&self) {
+        self.fired.set(true);
+        let wakers: Vec<Waker> = self.wakers.borrow_mut().drain().collect();
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// One request's place among the parked wakers; leaving it (request done or dropped) frees it.
+struct Parked<'a> {
+    cancel: &'a LocalCancel,
+    key: Option<usize>,
+}
+
+impl Parked<'_> {
+    fn park(&mut self, waker: &Waker) {
+        let mut wakers = self.cancel.wakers.borrow_mut();
+        match self.key.and_then(|k| wakers.get_mut(k)) {
+            Some(parked) if parked.will_wake(waker) => {}
+            Some(parked) => parked.clone_from(waker),
+            None => self.key = Some(wakers.insert(waker.clone())),
+        }
+    }
+}
+
+impl Drop for Parked<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            // Already gone when `fire` drained the list.
+            self.cancel.wakers.borrow_mut().try_remove(key);
+        }
     }
 }

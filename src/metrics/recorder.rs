@@ -31,6 +31,33 @@ pub const TIMING_HISTOGRAMS: [&str; 9] = [
 /// The rate histogram kept beside them: output tokens per second of each response (milli-tokens/s).
 pub const TOKENS_PER_S: &str = "tokens_per_s";
 
+/// Index of each histogram in [`Recorder`]'s array: the order of [`TIMING_HISTOGRAMS`], then
+/// [`TOKENS_PER_S`]. An array rather than a map because every request records into several.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum Slot {
+    Latency,
+    Service,
+    PoolWait,
+    Connect,
+    Ttfb,
+    Ttft,
+    Itl,
+    Tpot,
+    StartLag,
+    TokensPerS,
+}
+
+/// Histograms a recorder keeps.
+const SLOTS: usize = TIMING_HISTOGRAMS.len() + 1;
+
+fn slot_name(index: usize) -> &'static str {
+    TIMING_HISTOGRAMS
+        .get(index)
+        .copied()
+        .unwrap_or(TOKENS_PER_S)
+}
+
 /// A start later than this behind its schedule counts as late (timer and scheduling noise is far below it).
 pub const LATE_AFTER: Duration = Duration::from_millis(5);
 
@@ -48,8 +75,8 @@ pub struct Finished<'a> {
 pub struct Recorder {
     /// Run start; second buckets are counted from here.
     origin: Instant,
-    /// Latency and timing histograms, by name (see [`TIMING_HISTOGRAMS`] and [`TOKENS_PER_S`]).
-    pub histograms: BTreeMap<&'static str, Histogram<u64>>,
+    /// Latency and timing histograms, in [`Slot`] order; see [`Recorder::histograms`].
+    histograms: [Histogram<u64>; SLOTS],
     /// Outcome counts after warm-up.
     pub outcomes: BTreeMap<Outcome, u64>,
     /// Outcome counts during warm-up.
@@ -90,11 +117,7 @@ impl Recorder {
     pub fn new(origin: Instant) -> Recorder {
         Recorder {
             origin,
-            histograms: TIMING_HISTOGRAMS
-                .iter()
-                .chain([&TOKENS_PER_S])
-                .map(|n| (*n, new_histogram()))
-                .collect(),
+            histograms: std::array::from_fn(|_| new_histogram()),
             outcomes: BTreeMap::new(),
             warmup_outcomes: BTreeMap::new(),
             attempts: 0,
@@ -132,21 +155,21 @@ impl Recorder {
             }
         }
         let latency = micros(ex.finished.saturating_duration_since(done.intended));
-        self.put("latency", latency);
+        self.put(Slot::Latency, latency);
         if let Some(sent) = ex.sent {
             self.put(
-                "service",
+                Slot::Service,
                 micros(ex.finished.saturating_duration_since(sent)),
             );
         }
         if ex.attempts > 0 {
-            self.put("pool_wait", micros(ex.pool_wait));
+            self.put(Slot::PoolWait, micros(ex.pool_wait));
         }
         if let Some(connect) = ex.connect {
-            self.put("connect", micros(connect));
+            self.put(Slot::Connect, micros(connect));
         }
         if let Some(ttfb) = ex.ttfb {
-            self.put("ttfb", micros(ttfb));
+            self.put(Slot::Ttfb, micros(ttfb));
         }
         if outcome == Outcome::Ok {
             self.record_tokens(ex);
@@ -175,18 +198,18 @@ impl Recorder {
             return;
         };
         let start = ex.sent.unwrap_or(first);
-        self.put("ttft", micros(first.saturating_duration_since(start)));
+        self.put(Slot::Ttft, micros(first.saturating_duration_since(start)));
         for gap in &stream.inter_token {
-            self.put("itl", micros(*gap));
+            self.put(Slot::Itl, micros(*gap));
         }
         if output > 1 {
             let decode = ex.finished.saturating_duration_since(first);
-            self.put("tpot", micros(decode / (output as u32 - 1).max(1)));
+            self.put(Slot::Tpot, micros(decode / (output as u32 - 1).max(1)));
         }
         let total = ex.finished.saturating_duration_since(start).as_secs_f64();
         if total > 0.0 {
             // Stored as milli-tokens per second so the integer histogram keeps three digits.
-            self.put(TOKENS_PER_S, (output as f64 / total * 1000.0) as u64);
+            self.put(Slot::TokensPerS, (output as f64 / total * 1000.0) as u64);
         }
     }
 
@@ -195,13 +218,19 @@ impl Recorder {
         if lag > LATE_AFTER {
             self.late += 1;
         }
-        self.put("start_lag", micros(lag));
+        self.put(Slot::StartLag, micros(lag));
     }
 
-    fn put(&mut self, name: &'static str, value: u64) {
-        if let Some(h) = self.histograms.get_mut(name) {
-            record_clamped(h, value);
-        }
+    fn put(&mut self, slot: Slot, value: u64) {
+        record_clamped(&mut self.histograms[slot as usize], value);
+    }
+
+    /// Every histogram with its stable name ([`TIMING_HISTOGRAMS`], then [`TOKENS_PER_S`]).
+    pub fn histograms(&self) -> impl Iterator<Item = (&'static str, &Histogram<u64>)> {
+        self.histograms
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (slot_name(i), h))
     }
 
     /// Moves the current bucket forward to the second of `now`, returning the finished one if the second changed.
@@ -224,11 +253,9 @@ impl Recorder {
 
     /// Adds another worker's recorder into this one. Merging is exact: histograms add counts.
     pub fn merge(&mut self, other: &Recorder) {
-        for (name, h) in &other.histograms {
-            if let Some(mine) = self.histograms.get_mut(name) {
-                // Same bounds on both sides, so adding cannot fail.
-                let _ = mine.add(h);
-            }
+        for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.add(theirs);
         }
         add_counts(&mut self.outcomes, &other.outcomes);
         add_counts(&mut self.warmup_outcomes, &other.warmup_outcomes);
@@ -261,4 +288,34 @@ fn add_counts<K: Ord + Clone>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u6
 /// Whole microseconds, saturating.
 pub fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_carry_the_names_results_files_use() {
+        let slots = [
+            (Slot::Latency, "latency"),
+            (Slot::Service, "service"),
+            (Slot::PoolWait, "pool_wait"),
+            (Slot::Connect, "connect"),
+            (Slot::Ttfb, "ttfb"),
+            (Slot::Ttft, "ttft"),
+            (Slot::Itl, "itl"),
+            (Slot::Tpot, "tpot"),
+            (Slot::StartLag, "start_lag"),
+            (Slot::TokensPerS, TOKENS_PER_S),
+        ];
+        assert_eq!(slots.len(), SLOTS);
+        for (slot, name) in slots {
+            assert_eq!(slot_name(slot as usize), name);
+        }
+        let mut r = Recorder::new(Instant::now());
+        r.put(Slot::Itl, 1234);
+        let named: Vec<_> = r.histograms().filter(|(_, h)| !h.is_empty()).collect();
+        assert_eq!(named.len(), 1);
+        assert_eq!((named[0].0, named[0].1.max()), ("itl", 1234));
+    }
 }

@@ -202,8 +202,7 @@ impl RunResult {
     ) -> RunResult {
         let scheduled = recorder.total();
         let histograms = recorder
-            .histograms
-            .iter()
+            .histograms()
             .filter(|(_, h)| !h.is_empty())
             .map(|(name, h)| (name.to_string(), StoredHistogram::named(name, h)))
             .collect();

@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Deserialize)]
 struct ChatRequest<'a> {
     #[serde(borrow)]
-    model: Option<Cow<'a, str>>,
+    model: Option<Str<'a>>,
     #[serde(borrow)]
     messages: Option<Vec<Message<'a>>>,
     #[serde(default)]
@@ -30,7 +30,7 @@ struct ChatRequest<'a> {
 #[derive(Deserialize)]
 struct Message<'a> {
     #[serde(borrow, default)]
-    role: Option<Cow<'a, str>>,
+    role: Option<Str<'a>>,
     #[serde(borrow, default)]
     content: Option<Content<'a>>,
 }
@@ -45,7 +45,37 @@ enum Content<'a> {
 #[derive(Deserialize)]
 struct Part<'a> {
     #[serde(borrow, default)]
-    text: Option<Cow<'a, str>>,
+    text: Option<Str<'a>>,
+}
+
+/// A string borrowed from the body unless it has escapes. (serde borrows a bare `Cow<str>`
+/// field, but not one inside an `Option`: that would allocate every model and role.)
+struct Str<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
@@ -112,7 +142,10 @@ impl ChatPlan {
         seed: u64,
         lengths: &TokenCount,
     ) -> Result<ChatPlan, ApiError> {
-        let req: ChatRequest = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        // One UTF-8 check of the whole body; parsing from a `str` then skips it per string.
+        let body = std::str::from_utf8(body)
+            .map_err(|e| ApiError::bad_json(&format!("the body is not UTF-8: {e}")))?;
+        let req: ChatRequest = serde_json::from_str(body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => {
                 ApiError::invalid(format!("Invalid request body: {e}"))
             }
@@ -150,7 +183,7 @@ impl ChatPlan {
         };
         let stream = req.stream.unwrap_or(false);
         Ok(ChatPlan {
-            model: model.into_owned(),
+            model: model.0.into_owned(),
             stream,
             include_usage: stream
                 && req
@@ -174,31 +207,32 @@ impl ChatPlan {
     }
 
     /// The non-streamed `chat.completion` body. Written by hand rather than through a
-    /// `Serialize` struct: this is the hot path of every load test, and only `id` and `model`
-    /// need escaping (the generated words are plain ASCII).
-    pub(crate) fn completion_body(&self, id: &str, created: u64) -> Bytes {
-        use std::io::Write;
-        let words = text::tokens(self.content_seed, self.completion_tokens);
-        let mut out = Vec::with_capacity(
-            400 + self.model.len() + words.iter().map(|w| w.len()).sum::<usize>(),
-        );
+    /// `Serialize` struct: this is the hot path of every load test, and only `model` can need
+    /// escaping (the id is hex, the generated words are plain ASCII, numbers go through itoa).
+    pub(crate) fn completion_body(&self, id: &[u8; 16], created: u64) -> Bytes {
+        let most = self.completion_tokens as usize * text::LONGEST_TOKEN;
+        let mut out = Vec::with_capacity(420 + self.model.len() + most);
+        let mut num = itoa::Buffer::new();
         let usage = self.usage();
-        let _ = (|| -> std::io::Result<()> {
-            out.write_all(b"{\"id\":")?;
-            serde_json::to_writer(&mut out, id)?;
-            write!(
-                out,
-                ",\"object\":\"chat.completion\",\"created\":{created},\"model\":"
-            )?;
-            serde_json::to_writer(&mut out, &self.model)?;
-            out.write_all(b",\"system_fingerprint\":\"fp_mock\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"")?;
-            words.iter().try_for_each(|w| out.write_all(w.as_bytes()))?;
-            write!(
-                out,
-                "\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":\"{}\"}}],\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{},\"total_tokens\":{}}}}}",
-                self.finish_reason, usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
-            )
-        })();
+        out.extend_from_slice(b"{\"id\":\"chatcmpl-");
+        out.extend_from_slice(id);
+        out.extend_from_slice(b"\",\"object\":\"chat.completion\",\"created\":");
+        out.extend_from_slice(num.format(created).as_bytes());
+        out.extend_from_slice(b",\"model\":");
+        json_string(&mut out, &self.model);
+        out.extend_from_slice(b",\"system_fingerprint\":\"fp_mock\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+        text::for_each_token(self.content_seed, self.completion_tokens, |w| {
+            out.extend_from_slice(w.as_bytes())
+        });
+        out.extend_from_slice(b"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
+        out.extend_from_slice(self.finish_reason.as_bytes());
+        out.extend_from_slice(b"\"}],\"usage\":{\"prompt_tokens\":");
+        out.extend_from_slice(num.format(usage.prompt_tokens).as_bytes());
+        out.extend_from_slice(b",\"completion_tokens\":");
+        out.extend_from_slice(num.format(usage.completion_tokens).as_bytes());
+        out.extend_from_slice(b",\"total_tokens\":");
+        out.extend_from_slice(num.format(usage.total_tokens).as_bytes());
+        out.extend_from_slice(b"}}");
         Bytes::from(out)
     }
 
@@ -341,6 +375,20 @@ fn for_each_text(content: &Option<Content<'_>>, mut f: impl FnMut(&str)) {
     }
 }
 
+/// `text` as a JSON string: copied as is when nothing needs escaping (the usual model name).
+fn json_string(out: &mut Vec<u8>, text: &str) {
+    if text
+        .bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else if serde_json::to_writer(&mut *out, text).is_err() {
+        out.extend_from_slice(b"\"\"");
+    }
+}
+
 fn sse<T: Serialize>(value: &T) -> Bytes {
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"data: ");
@@ -407,14 +455,33 @@ mod tests {
         let body = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":3}"#;
         let p = ChatPlan::parse(body, 1, &TokenCount::Fixed(10)).unwrap();
         assert_eq!((p.completion_tokens, p.finish_reason), (3, "length"));
-        let a = p.completion_body("x", 0);
+        let a = p.completion_body(b"00000000000000ab", 0);
         let b = ChatPlan::parse(body, 1, &TokenCount::Fixed(10))
             .unwrap()
-            .completion_body("x", 0);
+            .completion_body(b"00000000000000ab", 0);
         assert_eq!(a, b);
         let c = ChatPlan::parse(body, 2, &TokenCount::Fixed(10))
             .unwrap()
-            .completion_body("x", 0);
+            .completion_body(b"00000000000000ab", 0);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn completion_body_is_json_with_escaped_model_and_exact_usage() {
+        // The model has an escape in the request (so it cannot be borrowed) and a quote to escape in the reply.
+        let body = br#"{"model":"m\"x\u00e9","messages":[{"role":"user","content":[{"type":"text","text":"abcdefgh"}]}]}"#;
+        let p = ChatPlan::parse(body, 1, &TokenCount::Fixed(5)).unwrap();
+        assert_eq!(p.model, "m\"x\u{e9}");
+        let v: serde_json::Value =
+            serde_json::from_slice(&p.completion_body(b"0123456789abcdef", 42)).unwrap();
+        assert_eq!(v["id"], "chatcmpl-0123456789abcdef");
+        assert_eq!(v["model"], "m\"x\u{e9}");
+        assert_eq!(v["created"], 42);
+        assert_eq!(v["usage"]["prompt_tokens"], 2 + 4);
+        assert_eq!(v["usage"]["completion_tokens"], 5);
+        assert_eq!(v["usage"]["total_tokens"], 11);
+        let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+        assert_eq!(content, text::tokens(p.content_seed, 5).concat());
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
     }
 }

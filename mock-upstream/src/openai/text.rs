@@ -73,17 +73,21 @@ const WORDS: [&str; 64] = [
 /// `n` tokens for a request: the first without a leading space, the rest with one, so that
 /// concatenating the stream's deltas gives the non-streamed content.
 pub(crate) fn tokens(content_seed: u64, n: u32) -> Vec<&'static str> {
+    let mut out = Vec::with_capacity(n as usize);
+    for_each_token(content_seed, n, |t| out.push(t));
+    out
+}
+
+/// Bytes in the longest token (with its leading space), for sizing buffers.
+pub(crate) const LONGEST_TOKEN: usize = 11;
+
+/// The tokens of [`tokens`], handed to `f` one by one (no list built).
+pub(crate) fn for_each_token(content_seed: u64, n: u32, mut f: impl FnMut(&'static str)) {
     let mut rng = SmallRng::seed_from_u64(content_seed);
-    (0..n)
-        .map(|i| {
-            let w = rng.gen_range(0..WORDS.len());
-            if i == 0 {
-                WORDS[w]
-            } else {
-                SPACED[w]
-            }
-        })
-        .collect()
+    for i in 0..n {
+        let w = rng.gen_range(0..WORDS.len());
+        f(if i == 0 { WORDS[w] } else { SPACED[w] });
+    }
 }
 
 const SPACED: [&str; 64] = {
@@ -174,5 +178,6 @@ mod tests {
         for (a, b) in WORDS.iter().zip(SPACED.iter()) {
             assert_eq!(format!(" {a}"), *b);
         }
+        assert_eq!(SPACED.iter().map(|w| w.len()).max(), Some(LONGEST_TOKEN));
     }
 }
