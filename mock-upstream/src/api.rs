@@ -23,6 +23,8 @@ use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
 use rand::Rng;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,6 +101,9 @@ async fn run(
             EmbeddingsPlan::parse(&body, config.embedding_dim).map_err(|e| respond::error(&e))?,
         ),
     };
+    // The body may be a slice of the connection's read buffer: holding it through the
+    // injected latency would make hyper allocate a second buffer for the next request.
+    drop(body);
     if !config.models.is_empty() && !config.models.iter().any(|m| m == plan.model()) {
         return Err(respond::error(&ApiError::unknown_model(plan.model())));
     }
@@ -240,22 +245,27 @@ async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
 /// Reads and discards what is left of a request body (up to a bound, briefly) before an early
 /// reply. Closing a socket with unread input makes the kernel send RST, and the client would
 /// lose the error response itself; nginx's "lingering close" exists for the same reason.
-pub(crate) async fn drain(mut body: Incoming) {
+///
+/// Boxed: it only runs on early exits, and inline its timer would enlarge the future of every
+/// request, which hyper keeps allocated per connection (thousands of held connections).
+pub(crate) fn drain(mut body: Incoming) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     const MAX_DRAIN: usize = 16 * 1024 * 1024;
     const DRAIN_WAIT: Duration = Duration::from_secs(2);
-    if body.is_end_stream() {
-        return;
-    }
-    let _ = tokio::time::timeout(DRAIN_WAIT, async {
-        let mut seen = 0;
-        while let Some(Ok(frame)) = body.frame().await {
-            seen += frame.data_ref().map_or(0, |d| d.len());
-            if seen > MAX_DRAIN {
-                break;
-            }
+    Box::pin(async move {
+        if body.is_end_stream() {
+            return;
         }
+        let _ = tokio::time::timeout(DRAIN_WAIT, async {
+            let mut seen = 0;
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, |d| d.len());
+                if seen > MAX_DRAIN {
+                    break;
+                }
+            }
+        })
+        .await;
     })
-    .await;
 }
 
 #[allow(clippy::result_large_err)]

@@ -66,7 +66,8 @@ pub(crate) async fn handle(
     let http2 = req.version() == Version::HTTP_2;
     let mut resp = match target {
         Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq, &hex).await,
-        Target::Control(action) => control::handle(action, req, &shared).await,
+        // Boxed: rare, and inline it would enlarge every request's future (see `api::drain`).
+        Target::Control(action) => Box::pin(control::handle(action, req, &shared)).await,
         other => {
             // These routes take no body; read any that came so the reply is not lost to a reset.
             let (parts, body) = req.into_parts();
