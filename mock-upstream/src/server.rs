@@ -1,4 +1,10 @@
-//! `MockServer::start` and `MockHandle`: our own accept loop (exact connection counts, TCP_NODELAY), hyper-util's auto builder (HTTP/1.1 keep-alive and h2c prior knowledge on one port), graceful shutdown.
+//! `MockServer::start` and `MockHandle`: our own accept loop (exact connection counts, TCP_NODELAY), HTTP/1.1 keep-alive and h2c prior knowledge on one port, graceful shutdown.
+//!
+//! The protocol is told apart by *peeking* at a connection's first bytes for the HTTP/2
+//! preface, then the connection goes to hyper's HTTP/1 or HTTP/2 server directly. hyper-util's
+//! auto builder does the same by reading those bytes and replaying them through a wrapper;
+//! hyper's HTTP/1 reader then finds a partial request in its buffer and doubles the buffer to
+//! 16 KiB — on every connection, which for ten thousand held connections is 80 MiB.
 
 use crate::config::{ConfigError, MockConfig};
 use crate::connection::{ConnState, FaultIo};
@@ -6,13 +12,14 @@ use crate::router::{self, Surface};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::state::Shared;
 use crate::stats::StatsSnapshot;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -138,15 +145,54 @@ impl Drop for MockHandle {
     }
 }
 
-fn http_builder() -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1().keep_alive(true);
-    b.http2().max_concurrent_streams(1024);
-    b
+/// hyper's servers for the two protocols, configured once per listener.
+struct Builders {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Builders {
+        let mut h1 = http1::Builder::new();
+        h1.keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.max_concurrent_streams(1024);
+        Builders { h1, h2 }
+    }
+}
+
+/// The first bytes of an HTTP/2 prior-knowledge connection (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How long a connection that has sent part of the HTTP/2 preface may take to send the rest.
+const PREFACE_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether the client opened with the HTTP/2 preface. Peeked, never read, so hyper's reader
+/// sees the first request whole.
+async fn speaks_h2(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    let deadline = Instant::now() + PREFACE_WAIT;
+    loop {
+        let Ok(n) = stream.peek(&mut buf).await else {
+            return false;
+        };
+        if n == 0 || !H2_PREFACE.starts_with(&buf[..n]) {
+            return false;
+        }
+        if n == H2_PREFACE.len() {
+            return true;
+        }
+        // Only part of the preface so far (clients send it in one write, so this is rare).
+        // Peeking again at once would spin while those bytes sit unread: look again shortly.
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, surface: Surface) {
-    let builder = Arc::new(http_builder());
+    let builders = Arc::new(Builders::new());
     let mut shutdown = shared.shutdown.clone();
     let mut connections = JoinSet::new();
     loop {
@@ -156,7 +202,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, surface: Surfac
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, shared.clone(), builder.clone(), surface));
+                    connections.spawn(serve_connection(stream, shared.clone(), builders.clone(), surface));
                 }
                 Err(e) => {
                     // Typically EMFILE under a connection flood: back off instead of spinning.
@@ -177,17 +223,31 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, surface: Surfac
 async fn serve_connection(
     stream: TcpStream,
     shared: Arc<Shared>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     surface: Surface,
 ) {
     let _open = shared.stats.connection_opened();
     let conn = Arc::new(ConnState::new(shared.next_connection()));
+    let mut shutdown = shared.shutdown.clone();
+    let h2 = tokio::select! {
+        h2 = speaks_h2(&stream) => h2,
+        _ = shutdown.wait() => return,
+    };
     let io = TokioIo::new(FaultIo::new(stream, conn.clone()));
     let service = {
         let (shared, conn) = (shared.clone(), conn.clone());
         service_fn(move |req| router::handle(req, shared.clone(), conn.clone(), surface))
     };
-    let http = builder.serve_connection(io, service);
+    if h2 {
+        drive(builders.h2.serve_connection(io, service), &shared, &conn).await;
+    } else {
+        drive(builders.h1.serve_connection(io, service), &shared, &conn).await;
+    }
+}
+
+/// Runs one connection to its end; on shutdown, or when a request asked for the connection to
+/// close, lets in-flight responses finish and then closes it.
+async fn drive<C: GracefulConnection>(http: C, shared: &Shared, conn: &ConnState) {
     tokio::pin!(http);
     // Built once and pinned: `select!` polls every branch on each wake-up of the connection,
     // so re-creating these futures per poll would cost on every request.

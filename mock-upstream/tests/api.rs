@@ -397,3 +397,119 @@ async fn http2_prior_knowledge_is_served_with_concurrent_streams() {
     assert_eq!(s.requests_by_route["/v1/chat/completions"], 4);
     mock.shutdown().await;
 }
+
+/// Sends its first `head` bytes, then stalls its writes for `pause`: a client whose opening
+/// bytes arrive in two segments.
+struct SplitFirstWrite<T> {
+    inner: T,
+    head: usize,
+    pause: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    started: bool,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for SplitFirstWrite<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for SplitFirstWrite<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if !self.started {
+            self.started = true;
+            let head = self.head.min(buf.len());
+            return std::pin::Pin::new(&mut self.inner).poll_write(cx, &buf[..head]);
+        }
+        if let Some(pause) = self.pause.as_mut() {
+            std::task::ready!(std::future::Future::poll(pause.as_mut(), cx));
+            self.pause = None;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+async fn split_client(
+    mock: &mock_upstream::MockHandle,
+    head: usize,
+) -> impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {
+    let stream = tokio::net::TcpStream::connect(mock.addr()).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    SplitFirstWrite {
+        inner: stream,
+        head,
+        pause: Some(Box::pin(tokio::time::sleep(Duration::from_millis(50)))),
+        started: false,
+    }
+}
+
+#[tokio::test]
+async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let mock = start(seeded()).await;
+    let request = || {
+        http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("content-type", "application/json")
+            .header("host", "mock")
+            .body(Full::new(bytes::Bytes::from_static(CHAT.as_bytes())))
+            .unwrap()
+    };
+
+    // "PR" could begin the HTTP/2 preface: the server must wait for more before deciding.
+    let io = split_client(&mock, 2).await;
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(request()).await.unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), resp.version()),
+        (200, http::Version::HTTP_2)
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["object"],
+        "chat.completion"
+    );
+
+    // "P" of "POST" is a prefix of the preface too; "PO" is not: HTTP/1.1.
+    let io = split_client(&mock, 1).await;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let resp = sender.send_request(request()).await.unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), resp.version()),
+        (200, http::Version::HTTP_11)
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["object"],
+        "chat.completion"
+    );
+    assert_eq!(mock.stats().connections_accepted, 2);
+}
