@@ -4,7 +4,8 @@
 //! preface, then the connection goes to hyper's HTTP/1 or HTTP/2 server directly. hyper-util's
 //! auto builder does the same by reading those bytes and replaying them through a wrapper;
 //! hyper's HTTP/1 reader then finds a partial request in its buffer and doubles the buffer to
-//! 16 KiB — on every connection, which for ten thousand held connections is 80 MiB.
+//! 16 KiB on every connection (10,000 held connections: 214 MiB RSS with the auto builder,
+//! 165 MiB without).
 
 use crate::config::{ConfigError, MockConfig};
 use crate::connection::{ConnState, FaultIo};
