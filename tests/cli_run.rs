@@ -144,3 +144,50 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
     assert!(scheduled > 50, "two seconds of load were kept");
     assert_eq!(scheduled, sum, "nothing measured is lost");
 }
+
+#[test]
+fn quick_warmup_is_counted_apart_and_precedes_the_measured_duration() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(mock_upstream::MockServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            mock_upstream::MockConfig::default(),
+        ))
+        .unwrap();
+    let s = Session::new();
+    let url = format!("{}/healthz", mock.base_url());
+    let started = std::time::Instant::now();
+    let out = s.relaybench(&[
+        "quick", &url, "-q", "100", "-z", "2s", "--warmup", "1s", "--out", "q", "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("q/results.json")).unwrap()).unwrap();
+    let run = &results["runs"][0];
+    let sum = |v: &serde_json::Value| {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>()
+    };
+    let (warm, measured) = (sum(&run["warmup_outcomes"]), sum(&run["outcomes"]));
+    assert!(
+        (95..=105).contains(&warm),
+        "1 s of warm-up at 100/s: {warm}"
+    );
+    assert!(
+        (195..=205).contains(&measured),
+        "2 s measured at 100/s: {measured}"
+    );
+    assert_eq!(
+        mock.stats().requests_total,
+        warm + measured,
+        "every request sent is counted once"
+    );
+    assert!(
+        started.elapsed().as_secs_f64() >= 3.0,
+        "warm-up comes before the 2 s"
+    );
+    runtime.block_on(mock.shutdown());
+}

@@ -24,6 +24,10 @@ pub struct QuickArgs {
     /// Rate in requests per second: switches to the open model (constant rate).
     #[arg(short = 'q')]
     pub rate: Option<f64>,
+    /// Warm-up at the start, e.g. 1s: its requests (and the cold pool's connection set-up)
+    /// are counted apart and left out of the statistics. Added before -z and -n, as in scenarios.
+    #[arg(long)]
+    pub warmup: Option<Dur>,
     /// HTTP method.
     #[arg(short = 'm', default_value = "GET")]
     pub method: String,
@@ -97,7 +101,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             _ => None,
         }),
         requests,
-        warmup: Dur::default(),
+        warmup: args.warmup.unwrap_or_default(),
         grace: Dur::secs(5),
         threads: args.threads,
         segment: None,
