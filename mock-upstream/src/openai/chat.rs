@@ -17,8 +17,7 @@ use std::sync::Arc;
 struct ChatRequest<'a> {
     #[serde(borrow)]
     model: Option<Str<'a>>,
-    #[serde(borrow)]
-    messages: Option<Vec<Message<'a>>>,
+    messages: Option<Messages>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -33,6 +32,48 @@ struct Message<'a> {
     role: Option<Str<'a>>,
     #[serde(borrow, default)]
     content: Option<Content<'a>>,
+}
+
+/// What the reply needs from `messages`, folded while parsing: no list of them is built.
+struct Messages {
+    count: usize,
+    prompt_tokens: u64,
+    /// FNV-1a over every role and text, in order.
+    hash: u64,
+}
+
+impl<'de> Deserialize<'de> for Messages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Messages;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of messages")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Messages, A::Error> {
+                let mut out = Messages {
+                    count: 0,
+                    prompt_tokens: 0,
+                    hash: FNV_OFFSET,
+                };
+                while let Some(m) = seq.next_element::<Message<'de>>()? {
+                    out.count += 1;
+                    out.hash = fnv1a(m.role.as_deref().unwrap_or("").as_bytes(), out.hash);
+                    let mut chars = 0;
+                    for_each_text(&m.content, |t| {
+                        chars += t.chars().count();
+                        out.hash = fnv1a(t.as_bytes(), out.hash);
+                    });
+                    out.prompt_tokens += text::estimate_tokens(chars) + 4; // +4: OpenAI's per-message overhead
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 /// A message's content: a string, or parts whose `text` counts (images and others are ignored).
@@ -156,24 +197,14 @@ impl ChatPlan {
             .filter(|m| !m.is_empty())
             .ok_or_else(|| ApiError::missing("model"))?;
         let messages = req.messages.ok_or_else(|| ApiError::missing("messages"))?;
-        if messages.is_empty() {
+        if messages.count == 0 {
             return Err(ApiError::invalid(
                 "Invalid 'messages': empty array. Expected an array with minimum length 1.",
             )
             .param("messages"));
         }
-        let mut hash = fnv1a(model.as_bytes(), FNV_OFFSET ^ seed);
-        let mut prompt_tokens = 0;
-        for m in &messages {
-            let role = m.role.as_deref().unwrap_or("");
-            hash = fnv1a(role.as_bytes(), hash);
-            let mut chars = 0;
-            for_each_text(&m.content, |t| {
-                chars += t.chars().count();
-                hash = fnv1a(t.as_bytes(), hash);
-            });
-            prompt_tokens += text::estimate_tokens(chars) + 4; // +4: OpenAI's per-message overhead
-        }
+        let hash = fnv1a(model.as_bytes(), messages.hash ^ seed);
+        let prompt_tokens = messages.prompt_tokens;
         let cap = req.max_completion_tokens.or(req.max_tokens);
         let mut rng = crate::state::rng_for(hash, 0, 0);
         let wanted = lengths.sample(&mut rng);
