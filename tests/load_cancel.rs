@@ -1,20 +1,8 @@
 //! The end of the grace period: requests still in flight are cancelled, counted as `cancelled`, and the run ends on time — in both load models.
 
-use relaybench::{
-    load::Stop,
-    runner,
-    scenario::{self, Plan},
-};
-use std::{path::Path, time::Instant};
-
-async fn run(text: &str) -> relaybench::metrics::RunResult {
-    let s = scenario::parse(Path::new("cancel.toml"), text).expect("scenario parses");
-    let plan = Plan::new("c".into(), &s);
-    let mut results = runner::execute(&s, Path::new("cancel.toml"), &plan, &Stop::new(), |_, _| {})
-        .await
-        .unwrap();
-    results.runs.remove(0)
-}
+mod util;
+use std::time::Instant;
+use util::run_first;
 
 /// Every request takes 10 s; the run lasts 1 s plus 300 ms of grace.
 const SLOW: &str = r#"
@@ -27,7 +15,7 @@ latency = "10s"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_users_in_flight_at_the_end_of_grace_are_cancelled() {
     let started = Instant::now();
-    let r = run(&format!(
+    let r = run_first(&format!(
         "{SLOW}[workload]\nmodel = \"closed\"\nusers = 6\nthreads = 2\nduration = \"1s\"\ngrace = \"300ms\"\n"
     ))
     .await;
@@ -43,7 +31,7 @@ async fn closed_users_in_flight_at_the_end_of_grace_are_cancelled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_arrivals_in_flight_at_the_end_of_grace_are_cancelled() {
     let started = Instant::now();
-    let r = run(&format!(
+    let r = run_first(&format!(
         "{SLOW}[workload]\nmodel = \"constant\"\nrate = 20\nthreads = 2\nduration = \"1s\"\ngrace = \"300ms\"\n"
     ))
     .await;

@@ -1,20 +1,9 @@
 //! Ramping user stages in the closed model: throughput follows the user curve, the in-flight gauge never exceeds the stage's users, and every request is accounted for.
 
-use relaybench::{
-    load::Stop,
-    runner,
-    scenario::{self, Plan},
-};
+mod util;
+use relaybench::scenario;
 use std::path::Path;
-
-async fn run(text: &str) -> relaybench::metrics::RunResult {
-    let s = scenario::parse(Path::new("stages.toml"), text).expect("scenario parses");
-    let plan = Plan::new("s".into(), &s);
-    let mut results = runner::execute(&s, Path::new("stages.toml"), &plan, &Stop::new(), |_, _| {})
-        .await
-        .unwrap();
-    results.runs.remove(0)
-}
+use util::run_first as run;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_ramp_linearly_then_hold_and_the_run_ends_with_the_stages() {

@@ -464,9 +464,18 @@ async fn split_client(
     }
 }
 
+/// A 200 `chat.completion` over `version`.
+async fn is_completion(resp: http::Response<hyper::body::Incoming>, version: http::Version) {
+    use http_body_util::BodyExt;
+    assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["object"], "chat.completion");
+}
+
 #[tokio::test]
 async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let mock = start(seeded()).await;
     let request = || {
@@ -484,16 +493,11 @@ async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
             .await
             .unwrap();
     tokio::spawn(conn);
-    let resp = sender.send_request(request()).await.unwrap();
-    assert_eq!(
-        (resp.status().as_u16(), resp.version()),
-        (200, http::Version::HTTP_2)
-    );
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["object"],
-        "chat.completion"
-    );
+    is_completion(
+        sender.send_request(request()).await.unwrap(),
+        http::Version::HTTP_2,
+    )
+    .await;
 
     // "P" of "POST" is a prefix of the preface too; "PO" is not: HTTP/1.1.
     let io = split_client(&mock, 1).await;
@@ -501,15 +505,10 @@ async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    let resp = sender.send_request(request()).await.unwrap();
-    assert_eq!(
-        (resp.status().as_u16(), resp.version()),
-        (200, http::Version::HTTP_11)
-    );
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&body).unwrap()["object"],
-        "chat.completion"
-    );
+    is_completion(
+        sender.send_request(request()).await.unwrap(),
+        http::Version::HTTP_11,
+    )
+    .await;
     assert_eq!(mock.stats().connections_accepted, 2);
 }

@@ -61,3 +61,15 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Runs `text` (a scenario) in-process through `runner::execute` and returns its first run.
+pub async fn run_first(text: &str) -> relaybench::metrics::RunResult {
+    let path = Path::new("inline.toml");
+    let s = relaybench::scenario::parse(path, text).expect("scenario parses");
+    let plan = relaybench::scenario::Plan::new("inline".into(), &s);
+    let stop = relaybench::load::Stop::new();
+    let mut results = relaybench::runner::execute(&s, path, &plan, &stop, |_, _| {})
+        .await
+        .unwrap();
+    results.runs.remove(0)
+}
