@@ -290,7 +290,7 @@ impl Client {
         if checkout.connect.is_some() {
             ex.connect = checkout.connect;
         }
-        ex.reused = checkout.connect.is_none();
+        ex.reused = checkout.reused;
         ex.conn_id = Some(checkout.conn_id);
         let request = match self.build(spec) {
             Ok(r) => r,
@@ -322,7 +322,7 @@ impl Client {
             Err(outcome) => return fail(outcome),
         };
         let ended = Instant::now();
-        self.pool.give_back(checkout, ended);
+        self.pool.give_back_at(checkout, ended);
         ex.body_bytes = read.bytes;
         if !status.is_success() {
             ex.detail = Some(body::excerpt(&read.kept));

@@ -79,8 +79,10 @@ pub struct Checkout {
     clean: bool,
     /// Time spent waiting for a slot.
     pub pool_wait: Duration,
-    /// Time spent dialling a new connection (`None` when an idle one was reused).
+    /// Time spent dialling a new connection (`None` when reused).
     pub connect: Option<Duration>,
+    /// Whether an existing connection was reused.
+    pub reused: bool,
     /// The connection's id (unique per pool).
     pub conn_id: u64,
     /// The connection's write progress, for the read timeout of the response head.
@@ -364,6 +366,7 @@ fn checkout(
         shared,
         clean: false,
         pool_wait,
+        reused: connect.is_none(),
         connect,
         conn_id,
         probe,
@@ -600,9 +603,13 @@ impl Pool {
         result
     }
 
-    /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed
-    /// either way. `now` (the caller has just read the clock) is when it became idle.
-    pub fn give_back(&self, mut checkout: Checkout, now: Instant) {
+    /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
+    pub fn give_back(&self, checkout: Checkout) {
+        self.give_back_at(checkout, Instant::now());
+    }
+
+    /// [`Pool::give_back`] for a caller that has just read the clock: the connection is idle from `now`.
+    pub fn give_back_at(&self, mut checkout: Checkout, now: Instant) {
         if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
             // A shared stream ends when the checkout drops (which updates its stream count).
             checkout.clean = true;
