@@ -1,13 +1,11 @@
 //! Reading a response body incrementally under the read timeout and the size limit: JSON kept (bounded) for `usage`, SSE parsed and timed as it arrives.
 
 use super::{
-    conn::WriteTimedOut,
     exchange::{BodyKind, Tokens},
+    message::ResponseBody,
     sse::ChunkStream,
 };
 use crate::metrics::{IoKind, Outcome, Phase};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use std::{
     future::Future,
     task::Poll,
@@ -27,9 +25,9 @@ pub struct BodyRead {
     pub stream: Option<ChunkStream>,
 }
 
-/// Reads `body` to the end; each wait for the next frame is bounded by `read_timeout`.
+/// Reads `body` to the end; each wait for the next piece is bounded by `read_timeout`.
 pub async fn read_body(
-    mut body: Incoming,
+    mut body: ResponseBody<'_>,
     kind: BodyKind,
     read_timeout: Duration,
     max_body: u64,
@@ -40,28 +38,25 @@ pub async fn read_body(
         stream: (kind == BodyKind::Sse).then(ChunkStream::default),
     };
     loop {
-        // The timer restarts for every frame: a slow but steady stream never times out. It is
-        // only armed when the frame is not already buffered (most bodies of small responses are),
-        // which spares a timer per frame on the hot path.
-        let mut next = std::pin::pin!(body.frame());
-        let frame = match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
-            Poll::Ready(frame) => Ok(frame),
+        // The timer restarts for every piece: a slow but steady stream never times out. It is
+        // only armed when the piece is not already buffered (most bodies of small responses
+        // are), which spares a timer per piece on the hot path.
+        let mut next = std::pin::pin!(body.next_data());
+        let piece = match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
+            Poll::Ready(piece) => Ok(piece),
             Poll::Pending => tokio::time::timeout(read_timeout, next).await,
         };
-        let frame = match frame {
+        let data = match piece {
             Err(_) => return Err(Outcome::Timeout(Phase::Read)),
-            Ok(None) => {
+            Ok(Err(outcome)) => return Err(outcome),
+            Ok(Ok(None)) => {
                 if read.stream.as_ref().is_some_and(|s| !s.done) {
                     // The connection ended the body cleanly, but the stream never said `[DONE]`.
                     return Err(Outcome::Io(IoKind::Truncated));
                 }
                 return Ok(read);
             }
-            Ok(Some(Err(e))) => return Err(classify_hyper_error(&e)),
-            Ok(Some(Ok(frame))) => frame,
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
+            Ok(Ok(Some(data))) => data,
         };
         read.bytes += data.len() as u64;
         if read.bytes > max_body {
@@ -69,48 +64,12 @@ pub async fn read_body(
         }
         if let Some(stream) = &mut read.stream {
             stream
-                .feed(&data, Instant::now())
+                .feed(data, Instant::now())
                 .map_err(|_| Outcome::Io(IoKind::BadSse))?;
         } else if kind == BodyKind::Json && read.kept.len() + data.len() <= JSON_KEEP_LIMIT {
-            read.kept.extend_from_slice(&data);
+            read.kept.extend_from_slice(data);
         }
     }
-}
-
-/// Maps a hyper error on an established connection to an outcome.
-pub fn classify_hyper_error(e: &hyper::Error) -> Outcome {
-    if e.is_incomplete_message() {
-        return Outcome::Io(IoKind::Truncated);
-    }
-    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
-        return Outcome::Io(IoKind::Protocol);
-    }
-    if e.is_timeout() {
-        return Outcome::Timeout(Phase::Read);
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<WriteTimedOut>())
-            {
-                return Outcome::Timeout(Phase::Write);
-            }
-            use std::io::ErrorKind::*;
-            // A FIN before the declared length is a truncated body; an RST is a reset.
-            return match io.kind() {
-                UnexpectedEof => Outcome::Io(IoKind::Truncated),
-                ConnectionReset | ConnectionAborted | BrokenPipe => Outcome::Io(IoKind::Reset),
-                _ => Outcome::Io(IoKind::Other),
-            };
-        }
-        source = err.source();
-    }
-    if e.is_closed() || e.is_canceled() {
-        return Outcome::Io(IoKind::Reset);
-    }
-    Outcome::Io(IoKind::Other)
 }
 
 /// Reads `usage.prompt_tokens` / `usage.completion_tokens` from an OpenAI JSON body.

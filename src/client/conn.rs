@@ -1,19 +1,20 @@
-//! One upstream connection: dialling (TCP + TLS under the connect timeout), the HTTP/1.1 or HTTP/2 handshake, and the write-timeout guard on its socket.
+//! One upstream connection: dialling (TCP + TLS under the connect timeout), the HTTP/1.1 connection or HTTP/2 handshake, and the write-timeout guard on its socket.
 //!
-//! **How the write timeout works.** hyper writes the request from inside its connection
-//! task, so the request future cannot tell "still writing" from "waiting for the answer".
+//! **How the write timeout works.** Sending a request and waiting for its answer are one
+//! future (and for HTTP/2, hyper writes from inside its connection task), so the request
+//! cannot tell "still writing" from "waiting for the answer" by itself.
 //! The socket is therefore wrapped in [`TimedIo`]: whenever a write (or flush) cannot make
 //! progress, a timer of `timeouts.write` starts; if the socket accepts no byte before it
-//! fires, the write fails with a [`WriteTimedOut`] I/O error, which hyper hands back to the
-//! request and [`super::body::classify_hyper_error`] maps to `timeout(write)`. Like the read
+//! fires, the write fails with a [`WriteTimedOut`] I/O error, which reaches the request
+//! (through hyper, for HTTP/2) and [`super::h1::classify_io`] maps to `timeout(write)`. Like the read
 //! timeout, it bounds the longest stall (httpx's meaning), not the total send time. The
 //! wrapper also stamps the time of the last successful write, so the read timeout for the
 //! response head starts when the request has gone out, not when sending began.
 
-use super::{origin::Origin, settings::HttpVersion, stats::PoolCounters};
+use super::{h1::H1Conn, origin::Origin, settings::HttpVersion, stats::PoolCounters};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::{
     future::Future,
@@ -61,60 +62,22 @@ pub struct DialConfig {
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
-/// hyper's request sender, by protocol.
+/// How requests go out on a connection, by protocol.
 pub enum Sender {
-    /// HTTP/1.1: one request at a time.
-    H1(http1::SendRequest<Full<Bytes>>),
-    /// HTTP/2: many streams; clones share the connection.
+    /// HTTP/1.1: our own connection, driven by the one request that holds it.
+    H1(H1Conn),
+    /// HTTP/2: hyper's sender; clones share the connection.
     H2(http2::SendRequest<Full<Bytes>>),
+    /// A shared-list HTTP/1.1 connection lent out to the request using it.
+    Lent,
 }
 
 impl Sender {
-    /// Sends `request` once the connection can take it, and waits for the response head.
-    pub async fn send(
-        &mut self,
-        request: http::Request<Full<Bytes>>,
-    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
-        match self {
-            Sender::H1(s) => {
-                s.ready().await?;
-                s.send_request(request).await
-            }
-            Sender::H2(s) => {
-                // h2's `ready` waits for a stream under the server's concurrency limit.
-                s.ready().await?;
-                s.send_request(request).await
-            }
-        }
-    }
-
-    /// Polls until the connection can take a request (for callers that must not hold a
-    /// borrow of the sender across an await, such as a connection behind a lock).
-    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<hyper::Result<()>> {
-        match self {
-            Sender::H1(s) => s.poll_ready(cx),
-            Sender::H2(s) => s.poll_ready(cx),
-        }
-    }
-
-    /// Starts sending `request` on a ready connection; the returned future (which does not
-    /// borrow the sender) resolves to the response head.
-    pub fn start_send(
-        &mut self,
-        request: http::Request<Full<Bytes>>,
-    ) -> impl Future<Output = hyper::Result<http::Response<hyper::body::Incoming>>> + Send + 'static
-    {
-        let response: Pin<Box<dyn Future<Output = _> + Send>> = match self {
-            Sender::H1(s) => Box::pin(s.send_request(request)),
-            Sender::H2(s) => Box::pin(s.send_request(request)),
-        };
-        response
-    }
-
     fn is_closed(&self) -> bool {
         match self {
-            Sender::H1(s) => s.is_closed(),
+            Sender::H1(c) => !c.is_reusable(),
             Sender::H2(s) => s.is_closed(),
+            Sender::Lent => false,
         }
     }
 }
@@ -123,7 +86,7 @@ impl Sender {
 pub struct Conn {
     /// Unique per pool, in opening order, so reports can tell reuse apart.
     pub id: u64,
-    /// hyper's request sender for this connection.
+    /// How requests go out on it.
     pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
@@ -193,10 +156,9 @@ impl Conn {
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = TokioIo::new(io);
-        let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
         let sender = if h2 {
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+            let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
                 .await
                 .map_err(failed)?;
             tokio::spawn(async move {
@@ -204,11 +166,7 @@ impl Conn {
             });
             Sender::H2(sender)
         } else {
-            let (sender, connection) = http1::handshake(io).await.map_err(failed)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Sender::H1(sender)
+            Sender::H1(H1Conn::new(Box::new(io)))
         };
         let id = counters.on_open();
         Ok(Conn {
@@ -220,9 +178,19 @@ impl Conn {
         })
     }
 
-    /// Whether the connection can still carry a request (the peer has not closed it).
+    /// Whether the connection can still carry a request (as far as is known without looking
+    /// at the socket: see [`Conn::check_idle`]).
     pub fn is_usable(&self) -> bool {
         !self.sender.is_closed()
+    }
+
+    /// Whether an idle connection can carry a request, checking that the server has not
+    /// closed an HTTP/1.1 connection while it sat in the pool (nobody reads an idle one).
+    pub fn check_idle(&mut self) -> bool {
+        match &mut self.sender {
+            Sender::H1(c) => c.check_idle(),
+            sender => !sender.is_closed(),
+        }
     }
 
     /// Whether this is a multiplexed HTTP/2 connection.

@@ -1,7 +1,8 @@
 //! The pooled client: sends one logical request through breaker, pool, phase timeouts and retries, and reports an `Exchange`.
 //!
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
-//! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `body` and `sse`
+//! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
+//! connection), `message` (request and response across protocols), `body` and `sse`
 //! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
 //! server hints), `budget` (retries as a share of requests), `breaker` — and they are
 //! composed in one place, [`Client::execute`]:
@@ -23,6 +24,8 @@ pub mod breaker;
 pub mod budget;
 pub mod conn;
 pub mod exchange;
+pub mod h1;
+pub mod message;
 pub mod origin;
 pub mod pool;
 pub mod retry;
@@ -41,10 +44,9 @@ pub use stats::PoolStats;
 use crate::metrics::{IoKind, Outcome, Phase};
 use breaker::Breaker;
 use budget::RetryBudget;
-use bytes::Bytes;
 use conn::{DialConfig, DialError, WriteProbe};
 use http::HeaderMap;
-use http_body_util::Full;
+use message::{Outgoing, Response};
 use pool::CheckoutError;
 use rand::{rngs::SmallRng, SeedableRng};
 use retry::{Hint, RetryPolicy};
@@ -292,24 +294,31 @@ impl Client {
         }
         ex.reused = checkout.reused;
         ex.conn_id = Some(checkout.conn_id);
-        let request = match self.build(spec) {
-            Ok(r) => r,
+        let uri = match self.uri(&spec.path) {
+            Ok(uri) => uri,
             Err(e) => {
                 ex.detail = Some(e);
                 return fail(Outcome::Io(IoKind::Other));
             }
         };
+        let request = Outgoing {
+            method: &spec.method,
+            uri: &uri,
+            host: &self.host,
+            headers: &spec.headers,
+            body: &spec.body,
+        };
         let sent = Instant::now();
         ex.sent.get_or_insert(sent);
         let read_timeout = self.settings.timeouts.read.0;
         let probe = checkout.probe.clone();
-        let response = match await_head(checkout.send(request), &probe, sent, read_timeout).await {
+        let response = match await_head(checkout.send(&request), &probe, sent, read_timeout).await {
             Ok(r) => r,
             Err(outcome) => return fail(outcome),
         };
         ex.ttfb = Some(sent.elapsed());
-        let status = response.status();
-        let (parts, body) = response.into_parts();
+        let Response { head, body } = response;
+        let status = head.status;
         // Error bodies are kept (bounded) whatever the kind, so reports can show what the upstream said.
         let kind = if status.is_success() {
             spec.body_kind
@@ -328,7 +337,7 @@ impl Client {
             ex.detail = Some(body::excerpt(&read.kept));
             return Attempt {
                 outcome: Outcome::Status(status.as_u16()),
-                headers: Some(parts.headers),
+                headers: head.headers,
                 ended: Some(ended),
             };
         }
@@ -365,19 +374,6 @@ impl Client {
         }
         Ok(uri)
     }
-
-    fn build(&self, spec: &RequestSpec) -> Result<http::Request<Full<Bytes>>, String> {
-        let uri = self.uri(&spec.path)?;
-        let mut request = http::Request::new(Full::new(spec.body.clone()));
-        *request.method_mut() = spec.method.clone();
-        *request.uri_mut() = uri;
-        // One map clone instead of re-validating every header through the builder.
-        *request.headers_mut() = spec.headers.clone();
-        request
-            .headers_mut()
-            .insert(http::header::HOST, self.host.clone());
-        Ok(request)
-    }
 }
 
 /// Waits for the response head. The read timeout counts from the later of `sent` and the
@@ -389,14 +385,14 @@ async fn await_head<F, T>(
     read_timeout: Duration,
 ) -> Result<T, Outcome>
 where
-    F: std::future::Future<Output = hyper::Result<T>>,
+    F: std::future::Future<Output = Result<T, Outcome>>,
 {
     tokio::pin!(head);
     loop {
         let from = probe.last_write().max(sent);
         match tokio::time::timeout_at((from + read_timeout).into(), &mut head).await {
             Ok(Ok(response)) => return Ok(response),
-            Ok(Err(e)) => return Err(body::classify_hyper_error(&e)),
+            Ok(Err(outcome)) => return Err(outcome),
             Err(_) if probe.last_write().max(sent) <= from => {
                 return Err(Outcome::Timeout(Phase::Read))
             }

@@ -2,7 +2,8 @@
 //!
 //! Why not hyper-util's legacy client: it has no cap on total connections per origin and
 //! does not say how long a request waited or whether its connection was new. The cap is
-//! the thing users tune, so the pool is built here on hyper's connection-level API.
+//! the thing users tune, so the pool is built here, on our HTTP/1.1 connection (`h1`) and
+//! hyper's HTTP/2 connection-level API.
 //!
 //! Invariant: every open connection is either idle (in `idle`) or held by exactly one
 //! holder of a slot permit, and a new connection is only dialled by a permit holder that
@@ -30,10 +31,13 @@
 
 use super::{
     conn::{Conn, DialConfig, DialError, Sender, WriteProbe},
+    h1::H1Conn,
+    message::{classify_hyper_error, Head, Outgoing, Response, ResponseBody},
     origin::Origin,
     settings::{ClientSettings, HttpVersion},
     stats::{PoolCounters, PoolStats},
 };
+use crate::metrics::{IoKind, Outcome};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http2;
@@ -77,6 +81,9 @@ pub struct Checkout {
     shared: Option<Arc<SharedList>>,
     /// Set by `give_back`: the exchange completed, so an HTTP/1.1 connection may carry another.
     clean: bool,
+    /// A shared-list HTTP/1.1 connection taken out of its list entry for this exchange
+    /// (the request drives it); put back when the checkout ends.
+    borrowed: Option<H1Conn>,
     /// Time spent waiting for a slot.
     pub pool_wait: Duration,
     /// Time spent dialling a new connection (`None` when reused).
@@ -90,25 +97,72 @@ pub struct Checkout {
 }
 
 impl Checkout {
-    /// Sends `request` on the lent connection and waits for the response head.
-    pub async fn send(
-        &mut self,
-        request: http::Request<Full<Bytes>>,
-    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
-        match &mut self.lent {
-            Lent::Exclusive(conn) => conn.sender.send(request).await,
-            Lent::Shared(shared) => shared.send(request).await,
+    /// Sends `request` on the lent connection and waits for the response head; the body is
+    /// read from the returned response while the checkout is held.
+    pub async fn send(&mut self, request: &Outgoing<'_>) -> Result<Response<'_>, Outcome> {
+        let Checkout { lent, borrowed, .. } = self;
+        let h1 = match lent {
+            Lent::Exclusive(conn) => match &mut conn.sender {
+                Sender::H1(h1) => h1,
+                Sender::H2(h2) => return send_h2(h2.clone(), request).await,
+                Sender::Lent => unreachable!("only shared connections are lent"),
+            },
+            Lent::Shared(shared) => match &shared.h2 {
+                Some(h2) => return send_h2(h2.clone(), request).await,
+                None => match borrowed {
+                    Some(h1) => h1,
+                    None => borrowed.insert(shared.take_h1()?),
+                },
+            },
             Lent::Returned => unreachable!("a checkout holds its connection until given back"),
-        }
+        };
+        let head = h1.send(request).await?;
+        Ok(Response {
+            head,
+            body: ResponseBody::H1(h1),
+        })
     }
+}
+
+/// Sends one request as a stream of an HTTP/2 connection.
+async fn send_h2(
+    mut sender: http2::SendRequest<Full<Bytes>>,
+    request: &Outgoing<'_>,
+) -> Result<Response<'static>, Outcome> {
+    let request = request.to_hyper();
+    // h2's `ready` waits for a stream under the server's concurrency limit.
+    sender.ready().await.map_err(|e| classify_hyper_error(&e))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| classify_hyper_error(&e))?;
+    let (parts, body) = response.into_parts();
+    Ok(Response {
+        head: Head {
+            status: parts.status,
+            headers: (!parts.status.is_success()).then_some(parts.headers),
+        },
+        body: ResponseBody::H2 {
+            body,
+            frame: Bytes::new(),
+        },
+    })
 }
 
 impl Drop for Checkout {
     fn drop(&mut self) {
         if let (Lent::Shared(conn), Some(list)) = (&self.lent, &self.shared) {
-            if !self.clean && !conn.is_h2() {
-                // An interrupted HTTP/1.1 exchange leaves the connection mid-message: it must
-                // not carry another request. (h2 streams are independent; the connection stays.)
+            // An interrupted HTTP/1.1 exchange leaves the connection mid-message: it must
+            // not carry another request. (h2 streams are independent; the connection stays.)
+            let mut retire = !self.clean && !conn.is_h2();
+            if let Some(h1) = self.borrowed.take() {
+                if h1.is_reusable() {
+                    conn.lock().sender = Sender::H1(h1);
+                } else {
+                    retire = true;
+                }
+            }
+            if retire {
                 list.retire(conn);
             }
             if conn.active.fetch_sub(1, Relaxed) == 1 {
@@ -144,7 +198,7 @@ impl SharedConn {
     fn new(conn: Conn, per_conn: usize) -> SharedConn {
         let h2 = match &conn.sender {
             Sender::H2(s) => Some(s.clone()),
-            Sender::H1(_) => None,
+            Sender::H1(_) | Sender::Lent => None,
         };
         SharedConn {
             id: conn.id,
@@ -177,18 +231,16 @@ impl SharedConn {
             .elapsed()
     }
 
-    async fn send(
-        &self,
-        request: http::Request<Full<Bytes>>,
-    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
-        if let Some(h2) = &self.h2 {
-            return Sender::H2(h2.clone()).send(request).await;
+    /// Takes an HTTP/1.1 connection out of its entry for one exchange (capacity 1: nobody
+    /// else can be using it).
+    fn take_h1(&self) -> Result<H1Conn, Outcome> {
+        match std::mem::replace(&mut self.lock().sender, Sender::Lent) {
+            Sender::H1(h1) => Ok(h1),
+            other => {
+                self.lock().sender = other;
+                Err(Outcome::Io(IoKind::Other))
+            }
         }
-        // HTTP/1.1: this request is the connection's only user (capacity 1), so the lock is
-        // uncontended; it is taken per poll so no guard lives across an await.
-        std::future::poll_fn(|cx| self.lock().sender.poll_ready(cx)).await?;
-        let response = self.lock().sender.start_send(request);
-        response.await
     }
 }
 
@@ -365,6 +417,7 @@ fn checkout(
         _permit: permit,
         shared,
         clean: false,
+        borrowed: None,
         pool_wait,
         reused: connect.is_none(),
         connect,
@@ -657,9 +710,9 @@ impl PoolInner {
     /// Most recently used first: warm connections are reused, cold ones age out.
     fn take_idle(&self, now: Instant) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(conn) = idle.pop() {
-            if conn.is_usable()
-                && now.saturating_duration_since(conn.idle_since) < self.idle_timeout
+        while let Some(mut conn) = idle.pop() {
+            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout
+                && conn.check_idle()
             {
                 return Some(conn);
             }

@@ -1,0 +1,321 @@
+//! The HTTP/1.1 connection against a scripted server on a loopback socket: what goes on the wire, every body framing, interim heads, keep-alive and close, and malformed or cut responses.
+
+mod client_support;
+
+use bytes::Bytes;
+use client_support::quiet;
+use http::{HeaderMap, HeaderValue, Method};
+use relaybench::client::{BodyKind, Client, Exchange, Origin, RequestSpec};
+use relaybench::metrics::{IoKind, Outcome};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One scripted answer: written in `pieces` (a short pause between them, so the client
+/// sees them arrive apart), then the connection is closed if `close`.
+struct Reply {
+    pieces: Vec<Vec<u8>>,
+    close: bool,
+}
+
+fn reply(pieces: &[&[u8]]) -> Reply {
+    Reply {
+        pieces: pieces.iter().map(|p| p.to_vec()).collect(),
+        close: false,
+    }
+}
+
+fn closing(pieces: &[&[u8]]) -> Reply {
+    Reply {
+        close: true,
+        ..reply(pieces)
+    }
+}
+
+/// What the scripted server saw.
+#[derive(Default)]
+struct Seen {
+    /// Raw requests (head and body), in order.
+    requests: Vec<Vec<u8>>,
+    /// Connections accepted.
+    connections: usize,
+}
+
+/// Serves `replies` in order, one per request, over however many connections the client opens.
+async fn scripted(replies: Vec<Reply>) -> (Client, Arc<Mutex<Seen>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let script = Arc::new(Mutex::new(replies.into_iter()));
+    let (seen2, script2) = (seen.clone(), script.clone());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            seen2.lock().unwrap().connections += 1;
+            tokio::spawn(serve(socket, seen2.clone(), script2.clone()));
+        }
+    });
+    let client = Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), quiet()).unwrap();
+    (client, seen)
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    seen: Arc<Mutex<Seen>>,
+    script: Arc<Mutex<std::vec::IntoIter<Reply>>>,
+) {
+    let mut pending = Vec::new();
+    loop {
+        let Some(request) = read_request(&mut socket, &mut pending).await else {
+            return;
+        };
+        seen.lock().unwrap().requests.push(request);
+        let Some(reply) = script.lock().unwrap().next() else {
+            return;
+        };
+        for (i, piece) in reply.pieces.iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if socket.write_all(piece).await.is_err() {
+                return;
+            }
+        }
+        if reply.close {
+            return;
+        }
+    }
+}
+
+/// Reads one request (head plus a `content-length` body); `None` when the client closed.
+async fn read_request(socket: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+    loop {
+        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if pending.len() >= end + 4 + length {
+                return Some(pending.drain(..end + 4 + length).collect());
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn get(path: &str) -> RequestSpec {
+    RequestSpec {
+        method: Method::GET,
+        path: path.into(),
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        body_kind: BodyKind::Json,
+    }
+}
+
+fn ok(ex: &Exchange) {
+    assert_eq!(ex.outcome, Outcome::Ok, "{:?}", ex.detail);
+}
+
+#[tokio::test]
+async fn the_request_goes_out_as_http_1_1_with_host_length_and_headers() {
+    let (client, seen) = scripted(vec![
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]),
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]),
+    ])
+    .await;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-trace", HeaderValue::from_static("abc"));
+    headers.append("x-trace", HeaderValue::from_static("def"));
+    // A user's own length or host must not produce a second, conflicting header.
+    headers.insert("content-length", HeaderValue::from_static("999"));
+    let post = RequestSpec {
+        method: Method::POST,
+        path: "/v1/x?q=1".into(),
+        headers,
+        body: Bytes::from_static(b"{\"a\":1}"),
+        body_kind: BodyKind::Json,
+    };
+    ok(&client.execute(&post).await);
+    ok(&client.execute(&get("/models")).await);
+    let seen = seen.lock().unwrap();
+    let first = String::from_utf8(seen.requests[0].clone()).unwrap();
+    let lines: Vec<&str> = first.split("\r\n").collect();
+    assert_eq!(lines[0], "POST /v1/x?q=1 HTTP/1.1");
+    assert!(lines[1].starts_with("host: 127.0.0.1:"), "{first}");
+    assert!(lines.contains(&"x-trace: abc") && lines.contains(&"x-trace: def"));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("content-length"))
+            .count(),
+        1,
+        "{first}"
+    );
+    assert!(lines.contains(&"content-length: 7"), "{first}");
+    assert!(first.ends_with("\r\n\r\n{\"a\":1}"), "{first}");
+    let second = String::from_utf8(seen.requests[1].clone()).unwrap();
+    assert!(second.starts_with("GET /models HTTP/1.1\r\n"), "{second}");
+    assert!(
+        !second.contains("content-length"),
+        "a GET without a body has no length: {second}"
+    );
+    assert_eq!(
+        seen.connections, 1,
+        "keep-alive: both requests on one connection"
+    );
+}
+
+#[tokio::test]
+async fn chunked_bodies_with_extensions_and_trailers_are_decoded_and_the_connection_reused() {
+    let (client, seen) = scripted(vec![
+        reply(&[
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;ext=1\r\n{\"a\"",
+            b":\r\n3\r\n12}\r",
+            b"\n0\r\nx-checksum: 1\r\n\r\n",
+        ]),
+        reply(&[
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ]),
+    ])
+    .await;
+    let first = client.execute(&get("/a")).await;
+    ok(&first);
+    assert_eq!(first.body_bytes, 8, "chunk framing is not body");
+    let second = client.execute(&get("/b")).await;
+    ok(&second);
+    assert_eq!(second.body_bytes, 2);
+    assert!(second.reused && second.conn_id == first.conn_id);
+    assert_eq!(seen.lock().unwrap().connections, 1);
+}
+
+#[tokio::test]
+async fn a_length_body_in_pieces_an_interim_head_and_bodiless_statuses_keep_the_connection() {
+    let (client, seen) = scripted(vec![
+        reply(&[
+            b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n0123",
+            b"456",
+            b"789",
+        ]),
+        reply(&[b"HTTP/1.1 204 No Content\r\n\r\n"]),
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"]),
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"]),
+    ])
+    .await;
+    let first = client.execute(&get("/a")).await;
+    ok(&first);
+    assert_eq!(first.body_bytes, 10);
+    ok(&client.execute(&get("/b")).await);
+    let head = RequestSpec {
+        method: Method::HEAD,
+        ..get("/c")
+    };
+    let third = client.execute(&head).await;
+    ok(&third);
+    assert_eq!(
+        third.body_bytes, 0,
+        "a HEAD answer has no body whatever its length says"
+    );
+    let fourth = client.execute(&get("/d")).await;
+    ok(&fourth);
+    assert_eq!(fourth.body_bytes, 2);
+    assert_eq!(seen.lock().unwrap().connections, 1);
+}
+
+#[tokio::test]
+async fn close_and_read_to_end_bodies_end_the_connection_and_the_next_request_dials() {
+    let (client, seen) = scripted(vec![
+        reply(&[b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nhi"]),
+        closing(&[b"HTTP/1.1 200 OK\r\n\r\nuntil the ", b"end"]),
+        reply(&[b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n!"]),
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\n?"]),
+    ])
+    .await;
+    let first = client.execute(&get("/a")).await;
+    ok(&first);
+    let second = client.execute(&get("/b")).await;
+    ok(&second);
+    assert_eq!(
+        second.body_bytes, 13,
+        "the body ran to the end of the connection"
+    );
+    assert!(!second.reused);
+    let third = client.execute(&get("/c")).await;
+    ok(&third);
+    let fourth = client.execute(&get("/d")).await;
+    ok(&fourth);
+    assert!(!fourth.reused, "HTTP/1.0 without keep-alive closes");
+    assert_eq!(seen.lock().unwrap().connections, 4);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_while_idle_is_not_lent_again() {
+    let (client, seen) = scripted(vec![
+        closing(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"]),
+        reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"]),
+    ])
+    .await;
+    ok(&client.execute(&get("/a")).await);
+    // The server closes without saying so; the FIN arrives while the connection is idle.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = client.execute(&get("/b")).await;
+    ok(&second);
+    assert!(!second.reused);
+    assert_eq!(seen.lock().unwrap().connections, 2);
+}
+
+#[tokio::test]
+async fn malformed_heads_are_protocol_errors() {
+    for bad in [
+        &b"HTTP/1.1 2x0 OK\r\n\r\n"[..],
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nhi",
+        b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhiXX0\r\n\r\n",
+        b"SMTP ready\r\n\r\n",
+    ] {
+        let (client, _) = scripted(vec![reply(&[bad])]).await;
+        let ex = client.execute(&get("/")).await;
+        assert_eq!(
+            ex.outcome,
+            Outcome::Io(IoKind::Protocol),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
+
+#[tokio::test]
+async fn cut_responses_are_truncated() {
+    for cut in [
+        &b"HTTP/1.1 200 OK\r\ncontent-le"[..],
+        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n012",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n01234\r\n",
+    ] {
+        let (client, _) = scripted(vec![closing(&[cut])]).await;
+        let ex = client.execute(&get("/")).await;
+        assert_eq!(
+            ex.outcome,
+            Outcome::Io(IoKind::Truncated),
+            "{}",
+            String::from_utf8_lossy(cut)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_error_status_keeps_its_headers_and_body_excerpt() {
+    let (client, _) = scripted(vec![reply(&[
+        b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\ncontent-length: 17\r\n\r\n{\"error\":\"slow\"}\n",
+    ])])
+    .await;
+    let ex = client.execute(&get("/")).await;
+    assert_eq!(ex.outcome, Outcome::Status(429));
+    assert_eq!(ex.detail.as_deref(), Some("{\"error\":\"slow\"}"));
+}
