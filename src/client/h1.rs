@@ -21,6 +21,7 @@ use crate::metrics::{IoKind, Outcome, Phase};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::{
     io,
+    mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, Waker},
 };
@@ -30,8 +31,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// Read buffer to start with; it grows (up to [`MAX_HEAD`]) only for a larger response head.
+/// Read buffer to start with: enough for the whole of most LLM API responses. It grows for
+/// a larger head (up to [`MAX_HEAD`]), and while large bodies fill it (up to [`MAX_READ_BUF`]),
+/// so a big download is not read in 8 KiB system calls; it never shrinks while the
+/// connection lives.
 const READ_BUF: usize = 8 * 1024;
+/// Largest buffer a body grows the read buffer to.
+const MAX_READ_BUF: usize = 64 * 1024;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// Headers parsed per response head at most.
@@ -297,6 +303,9 @@ impl H1Conn {
                 self.end += n;
                 if n == 0 {
                     self.keep_alive = false;
+                } else if self.end == self.buf.len() && self.buf.len() < MAX_READ_BUF {
+                    // The socket had more than the buffer could take: read more per call.
+                    self.buf.resize(self.buf.len() * 2, 0);
                 }
                 Ok(n)
             }
@@ -354,9 +363,15 @@ impl H1Conn {
     /// Parses a response head if one is buffered: `None` when more bytes are needed.
     fn parse_head(&mut self, no_body_expected: bool) -> Result<Option<Head>, Outcome> {
         loop {
-            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut response = httparse::Response::new(&mut slots);
-            let used = match response.parse(&self.buf[self.start..self.end]) {
+            // Uninitialised slots: filling 100 empty headers per response cost more than parsing.
+            let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut []);
+            let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                &mut response,
+                &self.buf[self.start..self.end],
+                &mut slots,
+            );
+            let used = match parsed {
                 Ok(httparse::Status::Complete(used)) => used,
                 Ok(httparse::Status::Partial) => return Ok(None),
                 Err(_) => return Err(Outcome::Io(IoKind::Protocol)),
