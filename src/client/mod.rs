@@ -292,7 +292,7 @@ impl Client {
         if checkout.connect.is_some() {
             ex.connect = checkout.connect;
         }
-        ex.reused = checkout.reused;
+        ex.reused = checkout.connect.is_none();
         ex.conn_id = Some(checkout.conn_id);
         let uri = match self.uri(&spec.path) {
             Ok(uri) => uri,
@@ -331,7 +331,7 @@ impl Client {
             Err(outcome) => return fail(outcome),
         };
         let ended = Instant::now();
-        self.pool.give_back_at(checkout, ended);
+        self.pool.give_back(checkout, ended);
         ex.body_bytes = read.bytes;
         if !status.is_success() {
             ex.detail = Some(body::excerpt(&read.kept));

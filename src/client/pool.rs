@@ -86,10 +86,8 @@ pub struct Checkout {
     borrowed: Option<H1Conn>,
     /// Time spent waiting for a slot.
     pub pool_wait: Duration,
-    /// Time spent dialling a new connection (`None` when reused).
+    /// Time spent dialling a new connection (`None` when an idle one was reused).
     pub connect: Option<Duration>,
-    /// Whether an existing connection was reused.
-    pub reused: bool,
     /// The connection's id (unique per pool).
     pub conn_id: u64,
     /// The connection's write progress, for the read timeout of the response head.
@@ -419,7 +417,6 @@ fn checkout(
         clean: false,
         borrowed: None,
         pool_wait,
-        reused: connect.is_none(),
         connect,
         conn_id,
         probe,
@@ -656,13 +653,9 @@ impl Pool {
         result
     }
 
-    /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed either way.
-    pub fn give_back(&self, checkout: Checkout) {
-        self.give_back_at(checkout, Instant::now());
-    }
-
-    /// [`Pool::give_back`] for a caller that has just read the clock: the connection is idle from `now`.
-    pub fn give_back_at(&self, mut checkout: Checkout, now: Instant) {
+    /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed
+    /// either way. `now` (the caller has just read the clock) is when it became idle.
+    pub fn give_back(&self, mut checkout: Checkout, now: Instant) {
         if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
             // A shared stream ends when the checkout drops (which updates its stream count).
             checkout.clean = true;
