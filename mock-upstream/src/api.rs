@@ -109,13 +109,20 @@ async fn run(
     }
     let rate = check_rate(shared, active, plan.token_cost())?;
     let profile = active.schedule.now();
-    let mut rng = rng_for(active.seed, RNG_REQUEST, seq);
-    let fate = plan::decide(
-        rng.gen::<f64>(),
-        &profile.errors,
-        &profile.faults,
-        plan.streaming(),
-    );
+    // A JSON reply that can neither fail nor wait a random time draws no random numbers, so its
+    // generator is not seeded at all (the fault-free hot path); the n-th request of a seeded
+    // server still draws the same numbers whenever it draws any.
+    let mut rng = (plan.streaming() || profile.draws_random())
+        .then(|| rng_for(active.seed, RNG_REQUEST, seq));
+    let fate = match &mut rng {
+        Some(rng) => plan::decide(
+            rng.gen::<f64>(),
+            &profile.errors,
+            &profile.faults,
+            plan.streaming(),
+        ),
+        None => Fate::Healthy,
+    };
     match fate {
         Fate::Error(status) => return Err(injected_error(shared, status, profile, config)),
         Fate::Hang => {
@@ -127,7 +134,17 @@ async fn run(
         _ => {}
     }
     let permit = admit(shared, active, profile).await?;
-    pause(profile.latency.sample(&mut rng)).await;
+    let delay = match &mut rng {
+        Some(rng) => profile.latency.sample(rng),
+        // Without a generator the latency is fixed (`draws_random`); seeding one keeps this
+        // right even if that ever changed.
+        None => profile.latency.fixed().unwrap_or_else(|| {
+            profile
+                .latency
+                .sample(&mut rng_for(active.seed, RNG_REQUEST, seq))
+        }),
+    };
+    pause(delay).await;
     let mut resp = match plan {
         Plan::Chat(p) if p.stream => {
             let cut = match fate {
@@ -141,7 +158,8 @@ async fn run(
             let pacing = StreamPacing {
                 ttft: profile.stream.ttft.clone(),
                 inter_token: profile.stream.inter_token.clone(),
-                rng,
+                // Always seeded above for a stream.
+                rng: rng.unwrap_or_else(|| rng_for(active.seed, RNG_REQUEST, seq)),
                 permit,
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));

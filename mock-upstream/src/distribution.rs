@@ -44,6 +44,14 @@ impl Latency {
         matches!(self, Latency::Fixed(d) if d.is_zero())
     }
 
+    /// The delay when it is fixed, else `None`.
+    pub fn fixed(&self) -> Option<Duration> {
+        match self {
+            Latency::Fixed(d) => Some(*d),
+            _ => None,
+        }
+    }
+
     /// Draws one delay.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         let secs = match self {

@@ -156,6 +156,7 @@ impl Builders {
     fn new() -> Builders {
         let mut h1 = http1::Builder::new();
         h1.keep_alive(true);
+        h1.writev(false);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.max_concurrent_streams(1024);
         Builders { h1, h2 }
