@@ -60,7 +60,12 @@ impl Messages {
         self.hash = fnv1a(role.unwrap_or("").as_bytes(), self.hash);
         let mut chars = 0;
         for_each_text(content, |t| {
-            chars += t.chars().count();
+            // Counting an ASCII text's characters is reading its length.
+            chars += if t.is_ascii() {
+                t.len()
+            } else {
+                t.chars().count()
+            };
             self.hash = fnv1a(t.as_bytes(), self.hash);
         });
         self.prompt_tokens += text::estimate_tokens(chars) + 4; // +4: OpenAI's per-message overhead
@@ -223,8 +228,10 @@ impl ChatPlan {
         let hash = fnv1a(model.as_bytes(), messages.hash ^ seed);
         let prompt_tokens = messages.prompt_tokens;
         let cap = req.max_completion_tokens.or(req.max_tokens);
-        let mut rng = crate::state::rng_for(hash, 0, 0);
-        let wanted = lengths.sample(&mut rng);
+        // A fixed length needs no generator, and seeding one costs more than the rest of the choice.
+        let wanted = lengths
+            .fixed()
+            .unwrap_or_else(|| lengths.sample(&mut crate::state::rng_for(hash, 0, 0)));
         let (completion_tokens, finish_reason) = match cap {
             Some(c) if (wanted as u64) > c => (c as u32, "length"),
             _ => (wanted, "stop"),
