@@ -17,8 +17,8 @@ use crate::router::RNG_REQUEST;
 use crate::state::{rng_for, Active, Shared};
 use crate::stats::FaultKind;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_LENGTH};
-use http::{Request, Response, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
 use hyper::body::Incoming;
@@ -62,24 +62,30 @@ impl Plan {
 /// once and moved once per request, so clippy's `result_large_err` is allowed where used.)
 type Step<T> = Result<T, Response<MockBody>>;
 
-/// Serves one API request.
+/// Serves one API request, given its headers and body. (Not the `Request` itself: each await
+/// that takes it by value copies its 200-odd bytes into the next future; hence one argument
+/// more than clippy likes.)
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve(
     kind: ApiKind,
-    req: Request<Incoming>,
+    headers: HeaderMap,
+    body: Incoming,
     shared: &Arc<Shared>,
     conn: &Arc<ConnState>,
     active: &Arc<Active>,
     seq: u64,
     id: &[u8; 16],
 ) -> Response<MockBody> {
-    match run(kind, req, shared, conn, active, seq, id).await {
+    match run(kind, headers, body, shared, conn, active, seq, id).await {
         Ok(r) | Err(r) => r,
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     kind: ApiKind,
-    req: Request<Incoming>,
+    headers: HeaderMap,
+    body: Incoming,
     shared: &Arc<Shared>,
     conn: &Arc<ConnState>,
     active: &Arc<Active>,
@@ -87,11 +93,11 @@ async fn run(
     id: &[u8; 16],
 ) -> Step<Response<MockBody>> {
     let config = &active.config;
-    if let Err(refused) = check_key(&req, config) {
-        drain(req.into_body()).await;
+    if let Err(refused) = check_key(&headers, config) {
+        drain(body).await;
         return Err(refused);
     }
-    let body = read_body(req, config.body_limit).await?;
+    let body = read_body(body, config.body_limit).await?;
     let plan = match kind {
         ApiKind::Chat => Plan::Chat(
             ChatPlan::parse(&body, active.seed, &config.output_tokens)
@@ -101,21 +107,29 @@ async fn run(
             EmbeddingsPlan::parse(&body, config.embedding_dim).map_err(|e| respond::error(&e))?,
         ),
     };
-    // The body may be a slice of the connection's read buffer: holding it through the
-    // injected latency would make hyper allocate a second buffer for the next request.
+    // The body and the header values may be slices of the connection's read buffer: holding
+    // them through the injected latency would keep a second buffer per connection alive.
     drop(body);
+    drop(headers);
     if !config.models.is_empty() && !config.models.iter().any(|m| m == plan.model()) {
         return Err(respond::error(&ApiError::unknown_model(plan.model())));
     }
     let rate = check_rate(shared, active, plan.token_cost())?;
     let profile = active.schedule.now();
-    let mut rng = rng_for(active.seed, RNG_REQUEST, seq);
-    let fate = plan::decide(
-        rng.gen::<f64>(),
-        &profile.errors,
-        &profile.faults,
-        plan.streaming(),
-    );
+    // A JSON reply that can neither fail nor wait a random time draws no random numbers, so its
+    // generator is not seeded at all (the fault-free hot path); the n-th request of a seeded
+    // server still draws the same numbers whenever it draws any.
+    let mut rng = (plan.streaming() || profile.draws_random())
+        .then(|| rng_for(active.seed, RNG_REQUEST, seq));
+    let fate = match &mut rng {
+        Some(rng) => plan::decide(
+            rng.gen::<f64>(),
+            &profile.errors,
+            &profile.faults,
+            plan.streaming(),
+        ),
+        None => Fate::Healthy,
+    };
     match fate {
         Fate::Error(status) => return Err(injected_error(shared, status, profile, config)),
         Fate::Hang => {
@@ -127,7 +141,17 @@ async fn run(
         _ => {}
     }
     let permit = admit(shared, active, profile).await?;
-    pause(profile.latency.sample(&mut rng)).await;
+    let delay = match &mut rng {
+        Some(rng) => profile.latency.sample(rng),
+        // Without a generator the latency is fixed (`draws_random`); seeding one keeps this
+        // right even if that ever changed.
+        None => profile.latency.fixed().unwrap_or_else(|| {
+            profile
+                .latency
+                .sample(&mut rng_for(active.seed, RNG_REQUEST, seq))
+        }),
+    };
+    pause(delay).await;
     let mut resp = match plan {
         Plan::Chat(p) if p.stream => {
             let cut = match fate {
@@ -141,7 +165,8 @@ async fn run(
             let pacing = StreamPacing {
                 ttft: profile.stream.ttft.clone(),
                 inter_token: profile.stream.inter_token.clone(),
-                rng,
+                // Always seeded above for a stream.
+                rng: rng.unwrap_or_else(|| rng_for(active.seed, RNG_REQUEST, seq)),
                 permit,
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
@@ -181,12 +206,11 @@ fn unix_now() -> u64 {
 }
 
 #[allow(clippy::result_large_err)]
-fn check_key(req: &Request<Incoming>, config: &MockConfig) -> Step<()> {
+fn check_key(headers: &HeaderMap, config: &MockConfig) -> Step<()> {
     let Some(key) = &config.require_key else {
         return Ok(());
     };
-    let given = req
-        .headers()
+    let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
@@ -197,22 +221,22 @@ fn check_key(req: &Request<Incoming>, config: &MockConfig) -> Step<()> {
     }
 }
 
-async fn read_body(req: Request<Incoming>, limit: u64) -> Step<Bytes> {
+async fn read_body(mut body: Incoming, limit: u64) -> Step<Bytes> {
     let too_large = || respond::error(&ApiError::too_large(limit));
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut body = req.into_body();
-    if declared.is_some_and(|n| n > limit) {
+    // hyper has read `content-length` already (and refused a malformed one): the body's exact
+    // size hint is that length, and a chunked body has none.
+    if body.size_hint().upper().is_some_and(|n| n > limit) {
         drain(body).await;
         return Err(too_large());
     }
     // A small body arrives as one frame: it is kept as is, and only a body in several frames is copied together.
     let mut first: Option<Bytes> = None;
     let mut data = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
+    // Stops as soon as the declared length has arrived, rather than polling once more for the end.
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {

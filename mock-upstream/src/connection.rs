@@ -20,7 +20,9 @@ pub(crate) struct ConnState {
     handshake_done_at: OnceLock<Instant>,
     /// A request asked for a TCP reset (RST instead of FIN) when the connection ends.
     reset: AtomicBool,
-    /// A request asked for the connection to close after its response.
+    /// A request asked for the connection to close after its response (set before `close` is notified).
+    close_asked: AtomicBool,
+    /// Wakes the connection task when a request asks for the connection to close.
     close: Notify,
 }
 
@@ -31,6 +33,7 @@ impl ConnState {
             requests: AtomicU64::new(0),
             handshake_done_at: OnceLock::new(),
             reset: AtomicBool::new(false),
+            close_asked: AtomicBool::new(false),
             close: Notify::new(),
         }
     }
@@ -63,7 +66,13 @@ impl ConnState {
 
     /// Asks the connection task to close gracefully after in-flight responses.
     pub(crate) fn request_close(&self) {
+        self.close_asked.store(true, Ordering::Release);
         self.close.notify_one();
+    }
+
+    /// Whether a request asked for the connection to close: one load, no waiting.
+    pub(crate) fn close_asked(&self) -> bool {
+        self.close_asked.load(Ordering::Acquire)
     }
 
     /// Resolves when a request asked for the connection to close.

@@ -44,6 +44,14 @@ impl Latency {
         matches!(self, Latency::Fixed(d) if d.is_zero())
     }
 
+    /// The delay when it is fixed, else `None`.
+    pub fn fixed(&self) -> Option<Duration> {
+        match self {
+            Latency::Fixed(d) => Some(*d),
+            _ => None,
+        }
+    }
+
     /// Draws one delay.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Duration {
         let secs = match self {
@@ -201,6 +209,14 @@ impl Default for TokenCount {
 pub const MAX_OUTPUT_TOKENS: u32 = 65_536;
 
 impl TokenCount {
+    /// The length when it is fixed (as `sample` would give it), else `None`.
+    pub fn fixed(&self) -> Option<u32> {
+        match self {
+            TokenCount::Fixed(n) => Some((*n).min(MAX_OUTPUT_TOKENS)),
+            _ => None,
+        }
+    }
+
     /// Draws one length.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         let x = match self {

@@ -65,7 +65,11 @@ pub(crate) async fn handle(
     }
     let http2 = req.version() == Version::HTTP_2;
     let mut resp = match target {
-        Target::Api(kind) => api::serve(kind, req, &shared, &conn, &active, seq, &hex).await,
+        Target::Api(kind) => {
+            // The rest of the head (its path is a slice of the read buffer too) goes at once.
+            let (http::request::Parts { headers, .. }, body) = req.into_parts();
+            api::serve(kind, headers, body, &shared, &conn, &active, seq, &hex).await
+        }
         // Boxed: rare, and inline it would enlarge every request's future (see `api::drain`).
         Target::Control(action) => Box::pin(control::handle(action, req, &shared)).await,
         other => {

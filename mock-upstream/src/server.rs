@@ -17,9 +17,11 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulConnection;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
@@ -156,6 +158,7 @@ impl Builders {
     fn new() -> Builders {
         let mut h1 = http1::Builder::new();
         h1.keep_alive(true);
+        h1.writev(false);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.max_concurrent_streams(1024);
         Builders { h1, h2 }
@@ -250,26 +253,30 @@ async fn serve_connection(
 /// close, lets in-flight responses finish and then closes it.
 async fn drive<C: GracefulConnection>(http: C, shared: &Shared, conn: &ConnState) {
     tokio::pin!(http);
-    // Built once and pinned: `select!` polls every branch on each wake-up of the connection,
-    // so re-creating these futures per poll would cost on every request.
     let mut shutdown = shared.shutdown.clone();
     let stop = shutdown.wait();
     tokio::pin!(stop);
     let close = conn.close_requested();
     tokio::pin!(close);
     let mut closing = false;
-    loop {
-        tokio::select! {
-            biased;
-            _ = http.as_mut() => break,
-            _ = &mut stop, if !closing => {
-                closing = true;
-                http.as_mut().graceful_shutdown();
-            }
-            _ = &mut close, if !closing => {
-                closing = true;
-                http.as_mut().graceful_shutdown();
-            }
+    // The two signals are polled once so that they will wake this task; after that, only once a
+    // flag shows that one of them was given. (`select!` would poll both on every wake-up of the
+    // connection: a watch channel and a `Notify` checked for nothing on every request.)
+    let mut armed = false;
+    std::future::poll_fn(|cx| loop {
+        if http.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
         }
-    }
+        if closing || (armed && !shared.shutdown.started() && !conn.close_asked()) {
+            return Poll::Pending;
+        }
+        armed = true;
+        let stopped = stop.as_mut().poll(cx).is_ready();
+        if !stopped && close.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        closing = true;
+        http.as_mut().graceful_shutdown();
+    })
+    .await
 }

@@ -37,4 +37,10 @@ impl Shutdown {
     pub(crate) async fn wait(&mut self) {
         let _ = self.rx.wait_for(|stopped| *stopped).await;
     }
+
+    /// Whether shutdown has started, without waiting or registering to be woken: one version
+    /// check. (Only a start of shutdown is ever sent, and a gone trigger counts as one.)
+    pub(crate) fn started(&self) -> bool {
+        self.rx.has_changed().unwrap_or(true)
+    }
 }

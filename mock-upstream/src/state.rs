@@ -137,12 +137,21 @@ pub(crate) fn splitmix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `v` as 16 lower-case hex digits, without formatting machinery (ids on every response).
+/// `v` as 16 lower-case hex digits, without formatting machinery or a table walk (ids on
+/// every response): each half is spread to one nibble per byte, then turned into ASCII for all
+/// eight bytes at once.
 pub(crate) fn hex16(v: u64) -> [u8; 16] {
-    let mut out = [0u8; 16];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = b"0123456789abcdef"[((v >> (60 - 4 * i)) & 0xf) as usize];
+    fn half(x: u64) -> [u8; 8] {
+        let x = ((x & 0xFFFF_0000) << 16) | (x & 0xFFFF);
+        let x = ((x & 0x0000_FF00_0000_FF00) << 8) | (x & 0x0000_00FF_0000_00FF);
+        let x = ((x & 0x00F0_00F0_00F0_00F0) << 4) | (x & 0x000F_000F_000F_000F);
+        // 1 in each byte whose nibble is 10 or more: those become 'a'..'f', 39 past '0' + nibble.
+        let letters = ((x + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (x + 0x3030_3030_3030_3030 + letters * 39).to_be_bytes()
     }
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&half(v >> 32));
+    out[8..].copy_from_slice(&half(v & 0xFFFF_FFFF));
     out
 }
 
@@ -161,3 +170,29 @@ pub(crate) fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
 }
 
 pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex16_matches_format() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            0xabcdef,
+            u64::MAX,
+            0x0123_4567_89ab_cdef,
+            0xfedc_ba98_7654_3210,
+        ]
+        .into_iter()
+        .chain((0..1000).map(splitmix))
+        {
+            assert_eq!(hex16(v), *format!("{v:016x}").as_bytes(), "{v:#x}");
+        }
+    }
+}

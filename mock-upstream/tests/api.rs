@@ -512,3 +512,38 @@ async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
     .await;
     assert_eq!(mock.stats().connections_accepted, 2);
 }
+
+#[tokio::test]
+async fn chunked_bodies_are_read_whole_and_held_to_the_limit() {
+    use tokio::io::AsyncWriteExt;
+    let mock = start(MockConfig {
+        body_limit: 1000,
+        ..seeded()
+    })
+    .await;
+    let whole = Conn::open(mock.addr())
+        .await
+        .post("/v1/chat/completions", CHAT)
+        .await
+        .json();
+    let head = "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\n\
+                content-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+    let mut c = Conn::open(mock.addr()).await;
+    // Two chunks sent apart arrive as two frames: no declared length, no early end.
+    let (a, b) = CHAT.split_at(CHAT.len() / 2);
+    let first = format!("{head}{:x}\r\n{a}\r\n", a.len());
+    c.stream.write_all(first.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let rest = format!("{:x}\r\n{b}\r\n0\r\n\r\n", b.len());
+    c.stream.write_all(rest.as_bytes()).await.unwrap();
+    let r = c.read_reply(WAIT).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["usage"], whole["usage"]);
+    assert_eq!(j["choices"], whole["choices"]);
+    // Over the limit without a declared length: refused once the chunks pass it.
+    let big = "x".repeat(600);
+    let over = format!("{head}258\r\n{big}\r\n258\r\n{big}\r\n0\r\n\r\n");
+    c.stream.write_all(over.as_bytes()).await.unwrap();
+    assert_openai_error(&c.read_reply(WAIT).await.unwrap(), 413, None);
+}

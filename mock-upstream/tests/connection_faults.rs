@@ -284,3 +284,20 @@ async fn shutdown_lets_in_flight_requests_finish_then_stops_accepting() {
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let mock = start(seeded()).await;
+    let mut c = Conn::open(mock.addr()).await;
+    assert_eq!(c.post("/v1/chat/completions", CHAT).await.status, 200);
+    let t = Instant::now();
+    mock.shutdown().await;
+    // Well inside the grace period: the connection task saw the signal and closed the idle
+    // connection itself, rather than being dropped when the grace ran out.
+    assert!(
+        t.elapsed() < mock_upstream::SHUTDOWN_GRACE / 2,
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(c.closed_by_server(WAIT).await);
+}

@@ -26,6 +26,17 @@ impl Profile {
         }
     }
 
+    /// Whether serving a JSON reply under this profile draws random numbers: an error or
+    /// fault that may be rolled, or a latency that is not fixed.
+    pub(crate) fn draws_random(&self) -> bool {
+        let f = &self.faults;
+        self.errors.total() > 0.0
+            || [f.reset, f.hang, f.truncate, f.slow_body, f.stream_cut]
+                .iter()
+                .any(|p| *p > 0.0)
+            || self.latency.fixed().is_none()
+    }
+
     fn with_phase(&self, p: &Phase) -> Profile {
         let mut out = self.clone();
         if let Some(l) = &p.latency {

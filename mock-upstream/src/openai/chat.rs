@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::sync::Arc;
 
+mod scan;
+
 // Requests borrow their strings from the body where they can: parsing is on the hot path.
 #[derive(Deserialize)]
 struct ChatRequest<'a> {
@@ -35,11 +37,39 @@ struct Message<'a> {
 }
 
 /// What the reply needs from `messages`, folded while parsing: no list of them is built.
+#[derive(Debug, PartialEq)]
 struct Messages {
     count: usize,
     prompt_tokens: u64,
     /// FNV-1a over every role and text, in order.
     hash: u64,
+}
+
+impl Messages {
+    fn new() -> Messages {
+        Messages {
+            count: 0,
+            prompt_tokens: 0,
+            hash: FNV_OFFSET,
+        }
+    }
+
+    /// Folds in one message.
+    fn add(&mut self, role: Option<&str>, content: &Option<Content<'_>>) {
+        self.count += 1;
+        self.hash = fnv1a(role.unwrap_or("").as_bytes(), self.hash);
+        let mut chars = 0;
+        for_each_text(content, |t| {
+            // Counting an ASCII text's characters is reading its length.
+            chars += if t.is_ascii() {
+                t.len()
+            } else {
+                t.chars().count()
+            };
+            self.hash = fnv1a(t.as_bytes(), self.hash);
+        });
+        self.prompt_tokens += text::estimate_tokens(chars) + 4; // +4: OpenAI's per-message overhead
+    }
 }
 
 impl<'de> Deserialize<'de> for Messages {
@@ -54,20 +84,9 @@ impl<'de> Deserialize<'de> for Messages {
                 self,
                 mut seq: A,
             ) -> Result<Messages, A::Error> {
-                let mut out = Messages {
-                    count: 0,
-                    prompt_tokens: 0,
-                    hash: FNV_OFFSET,
-                };
+                let mut out = Messages::new();
                 while let Some(m) = seq.next_element::<Message<'de>>()? {
-                    out.count += 1;
-                    out.hash = fnv1a(m.role.as_deref().unwrap_or("").as_bytes(), out.hash);
-                    let mut chars = 0;
-                    for_each_text(&m.content, |t| {
-                        chars += t.chars().count();
-                        out.hash = fnv1a(t.as_bytes(), out.hash);
-                    });
-                    out.prompt_tokens += text::estimate_tokens(chars) + 4; // +4: OpenAI's per-message overhead
+                    out.add(m.role.as_deref(), &m.content);
                 }
                 Ok(out)
             }
@@ -186,12 +205,15 @@ impl ChatPlan {
         // One UTF-8 check of the whole body; parsing from a `str` then skips it per string.
         let body = std::str::from_utf8(body)
             .map_err(|e| ApiError::bad_json(&format!("the body is not UTF-8: {e}")))?;
-        let req: ChatRequest = serde_json::from_str(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::invalid(format!("Invalid request body: {e}"))
-            }
-            _ => ApiError::bad_json(&e.to_string()),
-        })?;
+        let req = match scan::scan(body) {
+            Some(req) => req,
+            None => serde_json::from_str(body).map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::invalid(format!("Invalid request body: {e}"))
+                }
+                _ => ApiError::bad_json(&e.to_string()),
+            })?,
+        };
         let model = req
             .model
             .filter(|m| !m.is_empty())
@@ -206,8 +228,10 @@ impl ChatPlan {
         let hash = fnv1a(model.as_bytes(), messages.hash ^ seed);
         let prompt_tokens = messages.prompt_tokens;
         let cap = req.max_completion_tokens.or(req.max_tokens);
-        let mut rng = crate::state::rng_for(hash, 0, 0);
-        let wanted = lengths.sample(&mut rng);
+        // A fixed length needs no generator, and seeding one costs more than the rest of the choice.
+        let wanted = lengths
+            .fixed()
+            .unwrap_or_else(|| lengths.sample(&mut crate::state::rng_for(hash, 0, 0)));
         let (completion_tokens, finish_reason) = match cap {
             Some(c) if (wanted as u64) > c => (c as u32, "length"),
             _ => (wanted, "stop"),
@@ -252,9 +276,7 @@ impl ChatPlan {
         out.extend_from_slice(b",\"model\":");
         json_string(&mut out, &self.model);
         out.extend_from_slice(b",\"system_fingerprint\":\"fp_mock\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-        text::for_each_token(self.content_seed, self.completion_tokens, |w| {
-            out.extend_from_slice(w.as_bytes())
-        });
+        text::append_tokens(self.content_seed, self.completion_tokens, &mut out);
         out.extend_from_slice(b"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":\"");
         out.extend_from_slice(self.finish_reason.as_bytes());
         out.extend_from_slice(b"\"}],\"usage\":{\"prompt_tokens\":");

@@ -90,6 +90,46 @@ pub(crate) fn for_each_token(content_seed: u64, n: u32, mut f: impl FnMut(&'stat
     }
 }
 
+/// Appends the tokens of [`tokens`] to `out`, concatenated: the content of a non-streamed reply.
+pub(crate) fn append_tokens(content_seed: u64, n: u32, out: &mut Vec<u8>) {
+    let mut rng = SmallRng::seed_from_u64(content_seed);
+    // The last padded copy needs room for a whole row.
+    out.reserve(n as usize * LONGEST_TOKEN + PADDED_WIDTH);
+    for i in 0..n {
+        let w = rng.gen_range(0..WORDS.len());
+        if i == 0 {
+            out.extend_from_slice(WORDS[w].as_bytes());
+            continue;
+        }
+        // A copy of fixed width compiles to two moves where one of the word's own length is a
+        // `memcpy` call; the padding is cut off again at once.
+        let (row, len) = &PADDED[w];
+        out.extend_from_slice(row);
+        out.truncate(out.len() - PADDED_WIDTH + len);
+    }
+}
+
+/// Width of a row of [`PADDED`]: at least [`LONGEST_TOKEN`].
+const PADDED_WIDTH: usize = 16;
+const _: () = assert!(LONGEST_TOKEN <= PADDED_WIDTH);
+
+/// [`SPACED`] as fixed-width rows (zero padding) with each word's length.
+const PADDED: [([u8; PADDED_WIDTH], usize); 64] = {
+    let mut out = [([0u8; PADDED_WIDTH], 0); 64];
+    let mut w = 0;
+    while w < SPACED.len() {
+        let word = SPACED[w].as_bytes();
+        let mut i = 0;
+        while i < word.len() {
+            out[w].0[i] = word[i];
+            i += 1;
+        }
+        out[w].1 = word.len();
+        w += 1;
+    }
+    out
+};
+
 const SPACED: [&str; 64] = {
     // Leading-space variants, kept static so a token never allocates.
     [
@@ -179,5 +219,17 @@ mod tests {
             assert_eq!(format!(" {a}"), *b);
         }
         assert_eq!(SPACED.iter().map(|w| w.len()).max(), Some(LONGEST_TOKEN));
+    }
+
+    #[test]
+    fn appended_tokens_are_the_concatenated_tokens() {
+        for (seed, n) in [(7, 0), (7, 1), (7, 2), (8, 40), (u64::MAX, 300)] {
+            let mut out = b"prefix".to_vec();
+            append_tokens(seed, n, &mut out);
+            assert_eq!(
+                out,
+                [b"prefix".to_vec(), tokens(seed, n).concat().into_bytes()].concat()
+            );
+        }
     }
 }
