@@ -13,21 +13,10 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18090}
-WORK=$(mktemp -d /tmp/gen-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v curl >/dev/null || need+=(curl)
-[ -x /usr/bin/time ] || need+=(time)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/lib.sh
+bench_init gen-bench
+need_peers time
 command -v oha >/dev/null || cargo install oha --locked -q
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release -q --bin relaybench
 RB=$CARGO_TARGET_DIR/release/relaybench
 
@@ -57,7 +46,6 @@ rb_rps() {
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 
-median() { python3 -c "import statistics,sys;print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
 echo "== 1. closed-model throughput against nginx (1 worker), req/s: median of ${ROUNDS} interleaved ${DURATION}s rounds"
 echo "   (one machine, consecutive runs of one tool differ by up to ±15 %: only interleaved medians compare)"
 printf "%-6s %-8s %10s %10s %10s %12s %12s\n" conns threads wrk oha relaybench "rb/wrk" "rb/oha"

@@ -13,19 +13,9 @@ ROUNDS=${ROUNDS:-3}
 MOCK_PORT=${MOCK_PORT:-18080}
 NGINX_PORT=${NGINX_PORT:-18081}
 CONNS=${CONNS:-10000}
-WORK=$(mktemp -d /tmp/mock-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
-command -v curl >/dev/null || need+=(curl)
-if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+source bench/lib.sh
+bench_init mock-bench
+need_peers
 
 cargo build --release -q -p mock-upstream
 MOCK=$CARGO_TARGET_DIR/release/mock-upstream
@@ -70,7 +60,6 @@ rps() { wrk -t1 -c64 -d${DURATION}s -s "$WORK/post.lua" "$1" | awk '/Requests\/s
 echo "reply body: ${#REPLY} bytes (same body from both servers); load average: $(cut -d" " -f1-3 /proc/loadavg)"
 wrk -t1 -c64 -d2s -s "$WORK/post.lua" http://127.0.0.1:$MOCK_PORT/v1/chat/completions >/dev/null  # warm-up
 # Consecutive runs on one machine differ by up to ±15 %: interleave the two servers and compare medians.
-median() { python3 -c "import statistics,sys;print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
 ms=(); ns=()
 for _ in $(seq "$ROUNDS"); do
   ms+=("$(rps http://127.0.0.1:$MOCK_PORT/v1/chat/completions)")

@@ -17,7 +17,7 @@ use crate::router::RNG_REQUEST;
 use crate::state::{rng_for, Active, Shared};
 use crate::stats::FaultKind;
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
+use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
@@ -170,9 +170,10 @@ async fn run(
                 permit,
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
-            let mut r = Response::new(p.stream_body(id, unix_now(), pacing, cut));
-            respond::set_header(&mut r, "content-type", "text/event-stream; charset=utf-8");
-            respond::set_header(&mut r, "cache-control", "no-cache");
+            let body = p.stream_body(id, unix_now(), pacing, cut);
+            let mut r = respond::typed(StatusCode::OK, body, "text/event-stream; charset=utf-8");
+            r.headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
         Plan::Chat(p) => deliver(
@@ -443,9 +444,9 @@ fn deliver(
         Fate::SlowBody => body::slow(data, profile.faults.slow_body_rate),
         _ => return respond::json(StatusCode::OK, data),
     };
-    let mut r = Response::new(body);
-    respond::set_header(&mut r, "content-type", "application/json");
+    let mut r = respond::typed(StatusCode::OK, body, "application/json");
     // Declared in full so that a cut body is a visible truncation, not a shorter reply.
-    respond::set_header(&mut r, "content-length", len);
+    r.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(len));
     r
 }

@@ -17,7 +17,16 @@ pub(crate) fn with_type(
     body: Bytes,
     content_type: &'static str,
 ) -> Response<MockBody> {
-    let mut r = Response::new(MockBody::full(body));
+    typed(status, MockBody::full(body), content_type)
+}
+
+/// A response with any body (whole, streamed, or cut by a fault) and a static content type.
+pub(crate) fn typed(
+    status: StatusCode,
+    body: MockBody,
+    content_type: &'static str,
+) -> Response<MockBody> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -1,0 +1,27 @@
+# Shared by the benchmark scripts (sourced, not run): a work folder, processes stopped by pid
+# on exit, the peer tools installed when missing, and the median of interleaved rounds.
+# Usage: source bench/lib.sh; bench_init NAME; need_peers [time]
+
+# Creates $WORK and arranges for every pid in PIDS to be stopped, and $WORK removed, on exit.
+bench_init() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+}
+
+# Installs wrk, nginx and curl (plus any extra Debian packages named) when missing; sets NGINX.
+need_peers() {
+  local need=()
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  command -v curl >/dev/null || need+=(curl)
+  for extra in "$@"; do [ -x "/usr/bin/$extra" ] || need+=("$extra"); done
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+  NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+}
+
+# The median of its arguments, rounded: consecutive runs here differ by up to ±15 %, so only
+# medians of interleaved rounds are compared.
+median() { python3 -c "import statistics,sys;print(round(statistics.median(float(x) for x in sys.argv[1:])))" "$@"; }
