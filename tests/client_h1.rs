@@ -269,6 +269,13 @@ async fn a_connection_the_server_closed_while_idle_is_not_lent_again() {
     assert_eq!(seen.lock().unwrap().connections, 2);
 }
 
+/// How one request ends against a server that gives `reply`.
+async fn outcome_of(reply: Reply) -> (Outcome, String) {
+    let shown = String::from_utf8_lossy(&reply.pieces.concat()).into_owned();
+    let (client, _) = scripted(vec![reply]).await;
+    (client.execute(&get("/")).await.outcome, shown)
+}
+
 #[tokio::test]
 async fn malformed_heads_are_protocol_errors() {
     for bad in [
@@ -279,14 +286,8 @@ async fn malformed_heads_are_protocol_errors() {
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhiXX0\r\n\r\n",
         b"SMTP ready\r\n\r\n",
     ] {
-        let (client, _) = scripted(vec![reply(&[bad])]).await;
-        let ex = client.execute(&get("/")).await;
-        assert_eq!(
-            ex.outcome,
-            Outcome::Io(IoKind::Protocol),
-            "{}",
-            String::from_utf8_lossy(bad)
-        );
+        let (outcome, shown) = outcome_of(reply(&[bad])).await;
+        assert_eq!(outcome, Outcome::Io(IoKind::Protocol), "{shown}");
     }
 }
 
@@ -298,14 +299,8 @@ async fn cut_responses_are_truncated() {
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n012",
         b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n01234\r\n",
     ] {
-        let (client, _) = scripted(vec![closing(&[cut])]).await;
-        let ex = client.execute(&get("/")).await;
-        assert_eq!(
-            ex.outcome,
-            Outcome::Io(IoKind::Truncated),
-            "{}",
-            String::from_utf8_lossy(cut)
-        );
+        let (outcome, shown) = outcome_of(closing(&[cut])).await;
+        assert_eq!(outcome, Outcome::Io(IoKind::Truncated), "{shown}");
     }
 }
 
