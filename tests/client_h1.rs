@@ -5,24 +5,27 @@ mod client_support;
 use bytes::Bytes;
 use client_support::quiet;
 use http::{HeaderMap, HeaderValue, Method};
-use relaybench::client::{BodyKind, Client, Exchange, Origin, RequestSpec};
-use relaybench::metrics::{IoKind, Outcome};
+use relaybench::client::{BodyKind, Client, ClientSettings, Exchange, Origin, RequestSpec};
+use relaybench::metrics::{IoKind, Outcome, Phase};
+use relaybench::units::Dur;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// One scripted answer: written in `pieces` (a short pause between them, so the client
-/// sees them arrive apart), then the connection is closed if `close`.
+/// One scripted answer: after `after`, written in `pieces` (a short pause between them, so
+/// the client sees them arrive apart), then the connection is closed if `close`.
 struct Reply {
     pieces: Vec<Vec<u8>>,
     close: bool,
+    after: Duration,
 }
 
 fn reply(pieces: &[&[u8]]) -> Reply {
     Reply {
         pieces: pieces.iter().map(|p| p.to_vec()).collect(),
         close: false,
+        after: Duration::ZERO,
     }
 }
 
@@ -44,6 +47,13 @@ struct Seen {
 
 /// Serves `replies` in order, one per request, over however many connections the client opens.
 async fn scripted(replies: Vec<Reply>) -> (Client, Arc<Mutex<Seen>>) {
+    scripted_with(replies, quiet()).await
+}
+
+async fn scripted_with(
+    replies: Vec<Reply>,
+    settings: ClientSettings,
+) -> (Client, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -55,7 +65,7 @@ async fn scripted(replies: Vec<Reply>) -> (Client, Arc<Mutex<Seen>>) {
             tokio::spawn(serve(socket, seen2.clone(), script2.clone()));
         }
     });
-    let client = Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), quiet()).unwrap();
+    let client = Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), settings).unwrap();
     (client, seen)
 }
 
@@ -73,6 +83,7 @@ async fn serve(
         let Some(reply) = script.lock().unwrap().next() else {
             return;
         };
+        tokio::time::sleep(reply.after).await;
         for (i, piece) in reply.pieces.iter().enumerate() {
             if i > 0 {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -267,6 +278,45 @@ async fn a_connection_the_server_closed_while_idle_is_not_lent_again() {
     ok(&second);
     assert!(!second.reused);
     assert_eq!(seen.lock().unwrap().connections, 2);
+}
+
+#[tokio::test]
+async fn the_read_timeout_holds_for_every_request_of_a_kept_alive_connection() {
+    let ok_reply = |after| Reply {
+        after,
+        ..reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"])
+    };
+    let hang = Reply {
+        after: Duration::from_secs(30),
+        ..reply(&[])
+    };
+    let mut settings = quiet();
+    settings.timeouts.read = Dur::ms(400);
+    let (client, seen) = scripted_with(
+        vec![
+            ok_reply(Duration::ZERO),
+            ok_reply(Duration::from_millis(250)),
+            ok_reply(Duration::from_millis(250)),
+            hang,
+        ],
+        settings,
+    )
+    .await;
+    ok(&client.execute(&get("/a")).await);
+    // Slow answers within the limit, once right after the previous one and once after the
+    // connection sat idle past the limit, do not time out.
+    ok(&client.execute(&get("/b")).await);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ok(&client.execute(&get("/c")).await);
+    let hung = client.execute(&get("/d")).await;
+    assert_eq!(hung.outcome, Outcome::Timeout(Phase::Read));
+    let waited = hung.finished - hung.sent.unwrap();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(hung.reused);
+    assert_eq!(seen.lock().unwrap().connections, 1);
 }
 
 /// How one request ends against a server that gives `reply`.

@@ -24,8 +24,10 @@ use std::{
     mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, Waker},
+    time::Duration,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Sleep;
 
 /// A socket an HTTP/1.1 connection runs on (TCP, or TLS over TCP).
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -93,6 +95,10 @@ pub struct H1Conn {
     framing: Framing,
     /// Whether the connection may carry another request after this response.
     keep_alive: bool,
+    /// The read timer for response heads, kept across requests: pushing a registered tokio
+    /// timer later is one atomic store, where a timer per request is an insertion into and
+    /// a removal from the timer wheel (≈ 8 % of a request's instructions).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl H1Conn {
@@ -106,6 +112,7 @@ impl H1Conn {
             out: Vec::with_capacity(512),
             framing: Framing::Idle,
             keep_alive: true,
+            timer: None,
         }
     }
 
@@ -137,14 +144,38 @@ impl H1Conn {
     }
 
     /// Writes `request` and reads up to the head of the final response (interim 1xx heads
-    /// are skipped). The read timeout is the caller's: this future is simply dropped.
-    pub async fn send(&mut self, request: &Outgoing<'_>) -> Result<Head, Outcome> {
+    /// are skipped). The head must come within `read_timeout` of the request's last byte
+    /// (a slow upload is the write timeout's business).
+    pub async fn send(
+        &mut self,
+        request: &Outgoing<'_>,
+        read_timeout: Duration,
+    ) -> Result<Head, Outcome> {
         // Until the exchange completes, the connection is not fit for another request.
         self.framing = Framing::Broken;
         self.start = 0;
         self.end = 0;
         self.write_request(request).await?;
-        let no_body_expected = request.method == Method::HEAD;
+        let deadline = tokio::time::Instant::now() + read_timeout;
+        let mut timer = match self.timer.take() {
+            Some(mut timer) => {
+                timer.as_mut().reset(deadline);
+                timer
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let head = self
+            .read_head(request.method == Method::HEAD, timer.as_mut())
+            .await;
+        self.timer = Some(timer);
+        head
+    }
+
+    async fn read_head(
+        &mut self,
+        no_body_expected: bool,
+        mut timer: Pin<&mut Sleep>,
+    ) -> Result<Head, Outcome> {
         loop {
             if let Some(head) = self.parse_head(no_body_expected)? {
                 return Ok(head);
@@ -152,7 +183,12 @@ impl H1Conn {
             if self.end - self.start >= MAX_HEAD {
                 return Err(Outcome::Io(IoKind::Protocol));
             }
-            if self.fill().await? == 0 {
+            let read = tokio::select! {
+                biased;
+                read = self.fill() => read?,
+                _ = timer.as_mut() => return Err(Outcome::Timeout(Phase::Read)),
+            };
+            if read == 0 {
                 return Err(Outcome::Io(IoKind::Truncated));
             }
         }

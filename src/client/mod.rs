@@ -44,7 +44,7 @@ pub use stats::PoolStats;
 use crate::metrics::{IoKind, Outcome, Phase};
 use breaker::Breaker;
 use budget::RetryBudget;
-use conn::{DialConfig, DialError, WriteProbe};
+use conn::{DialConfig, DialError};
 use http::HeaderMap;
 use message::{Outgoing, Response};
 use pool::CheckoutError;
@@ -311,8 +311,7 @@ impl Client {
         let sent = Instant::now();
         ex.sent.get_or_insert(sent);
         let read_timeout = self.settings.timeouts.read.0;
-        let probe = checkout.probe.clone();
-        let response = match await_head(checkout.send(&request), &probe, sent, read_timeout).await {
+        let response = match checkout.send(&request, sent, read_timeout).await {
             Ok(r) => r,
             Err(outcome) => return fail(outcome),
         };
@@ -373,30 +372,5 @@ impl Client {
             uris.push((path.to_string(), uri.clone()));
         }
         Ok(uri)
-    }
-}
-
-/// Waits for the response head. The read timeout counts from the later of `sent` and the
-/// last byte the socket accepted, so a slow upload is the write timeout's business.
-async fn await_head<F, T>(
-    head: F,
-    probe: &WriteProbe,
-    sent: Instant,
-    read_timeout: Duration,
-) -> Result<T, Outcome>
-where
-    F: std::future::Future<Output = Result<T, Outcome>>,
-{
-    tokio::pin!(head);
-    loop {
-        let from = probe.last_write().max(sent);
-        match tokio::time::timeout_at((from + read_timeout).into(), &mut head).await {
-            Ok(Ok(response)) => return Ok(response),
-            Ok(Err(outcome)) => return Err(outcome),
-            Err(_) if probe.last_write().max(sent) <= from => {
-                return Err(Outcome::Timeout(Phase::Read))
-            }
-            Err(_) => continue,
-        }
     }
 }

@@ -37,7 +37,7 @@ use super::{
     settings::{ClientSettings, HttpVersion},
     stats::{PoolCounters, PoolStats},
 };
-use crate::metrics::{IoKind, Outcome};
+use crate::metrics::{IoKind, Outcome, Phase};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http2;
@@ -95,18 +95,32 @@ pub struct Checkout {
 }
 
 impl Checkout {
-    /// Sends `request` on the lent connection and waits for the response head; the body is
-    /// read from the returned response while the checkout is held.
-    pub async fn send(&mut self, request: &Outgoing<'_>) -> Result<Response<'_>, Outcome> {
-        let Checkout { lent, borrowed, .. } = self;
+    /// Sends `request` on the lent connection and waits for the response head, which must
+    /// come within `read_timeout` of the request's last byte (sending began at `sent`); the
+    /// body is read from the returned response while the checkout is held.
+    pub async fn send(
+        &mut self,
+        request: &Outgoing<'_>,
+        sent: Instant,
+        read_timeout: Duration,
+    ) -> Result<Response<'_>, Outcome> {
+        let Checkout {
+            lent,
+            borrowed,
+            probe,
+            ..
+        } = self;
+        let h2 = |h2: &http2::SendRequest<Full<Bytes>>| {
+            await_head(send_h2(h2.clone(), request), probe, sent, read_timeout)
+        };
         let h1 = match lent {
             Lent::Exclusive(conn) => match &mut conn.sender {
                 Sender::H1(h1) => h1,
-                Sender::H2(h2) => return send_h2(h2.clone(), request).await,
+                Sender::H2(sender) => return h2(sender).await,
                 Sender::Lent => unreachable!("only shared connections are lent"),
             },
             Lent::Shared(shared) => match &shared.h2 {
-                Some(h2) => return send_h2(h2.clone(), request).await,
+                Some(sender) => return h2(sender).await,
                 None => match borrowed {
                     Some(h1) => h1,
                     None => borrowed.insert(shared.take_h1()?),
@@ -114,11 +128,36 @@ impl Checkout {
             },
             Lent::Returned => unreachable!("a checkout holds its connection until given back"),
         };
-        let head = h1.send(request).await?;
+        let head = h1.send(request, read_timeout).await?;
         Ok(Response {
             head,
             body: ResponseBody::H1(h1),
         })
+    }
+}
+
+/// Waits for an HTTP/2 response head. hyper writes the request from its connection task, so
+/// the read timeout counts from the later of `sent` and the last byte the socket accepted
+/// (a slow upload is the write timeout's business).
+async fn await_head<F, T>(
+    head: F,
+    probe: &WriteProbe,
+    sent: Instant,
+    read_timeout: Duration,
+) -> Result<T, Outcome>
+where
+    F: std::future::Future<Output = Result<T, Outcome>>,
+{
+    tokio::pin!(head);
+    loop {
+        let from = probe.last_write().max(sent);
+        match tokio::time::timeout_at((from + read_timeout).into(), &mut head).await {
+            Ok(result) => return result,
+            Err(_) if probe.last_write().max(sent) <= from => {
+                return Err(Outcome::Timeout(Phase::Read))
+            }
+            Err(_) => continue,
+        }
     }
 }
 
