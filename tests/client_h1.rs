@@ -319,38 +319,47 @@ async fn the_read_timeout_holds_for_every_request_of_a_kept_alive_connection() {
     assert_eq!(seen.lock().unwrap().connections, 1);
 }
 
-/// How one request ends against a server that gives `reply`.
-async fn outcome_of(reply: Reply) -> (Outcome, String) {
-    let shown = String::from_utf8_lossy(&reply.pieces.concat()).into_owned();
-    let (client, _) = scripted(vec![reply]).await;
-    (client.execute(&get("/")).await.outcome, shown)
-}
-
 #[tokio::test]
-async fn malformed_heads_are_protocol_errors() {
-    for bad in [
-        &b"HTTP/1.1 2x0 OK\r\n\r\n"[..],
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nhi",
-        b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhiXX0\r\n\r\n",
-        b"SMTP ready\r\n\r\n",
-    ] {
-        let (outcome, shown) = outcome_of(reply(&[bad])).await;
-        assert_eq!(outcome, Outcome::Io(IoKind::Protocol), "{shown}");
-    }
-}
-
-#[tokio::test]
-async fn cut_responses_are_truncated() {
-    for cut in [
-        &b"HTTP/1.1 200 OK\r\ncontent-le"[..],
-        b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234",
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n012",
-        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n01234\r\n",
-    ] {
-        let (outcome, shown) = outcome_of(closing(&[cut])).await;
-        assert_eq!(outcome, Outcome::Io(IoKind::Truncated), "{shown}");
+async fn malformed_heads_are_protocol_errors_and_cut_responses_truncated() {
+    let protocol = Outcome::Io(IoKind::Protocol);
+    let truncated = Outcome::Io(IoKind::Truncated);
+    let cases = [
+        (reply(&[b"HTTP/1.1 2x0 OK\r\n\r\n"]), protocol),
+        (
+            reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nhi"]),
+            protocol,
+        ),
+        (
+            reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n"]),
+            protocol,
+        ),
+        (
+            reply(&[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"]),
+            protocol,
+        ),
+        (
+            reply(&[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhiXX0\r\n\r\n"]),
+            protocol,
+        ),
+        (reply(&[b"SMTP ready\r\n\r\n"]), protocol),
+        (closing(&[b"HTTP/1.1 200 OK\r\ncontent-le"]), truncated),
+        (
+            closing(&[b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234"]),
+            truncated,
+        ),
+        (
+            closing(&[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n012"]),
+            truncated,
+        ),
+        (
+            closing(&[b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\n01234\r\n"]),
+            truncated,
+        ),
+    ];
+    for (answer, expected) in cases {
+        let shown = String::from_utf8_lossy(&answer.pieces.concat()).into_owned();
+        let (client, _) = scripted(vec![answer]).await;
+        assert_eq!(client.execute(&get("/")).await.outcome, expected, "{shown}");
     }
 }
 

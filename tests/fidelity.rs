@@ -4,30 +4,14 @@
 //! build (`scripts/test.sh` runs `cargo test --release --test fidelity`); in a debug build
 //! the unoptimized hyper/tokio stack alone adds milliseconds at p99.
 
-use relaybench::{
-    load::Stop,
-    runner,
-    scenario::{self, Plan},
-};
-use std::path::Path;
+mod util;
 
 /// Load tests in this file run one at a time: they measure latency on a 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run(text: &str) -> relaybench::metrics::RunResult {
     let _one_at_a_time = SERIAL.lock().await;
-    let s = scenario::parse(Path::new("fidelity.toml"), text).expect("scenario parses");
-    let plan = Plan::new("f".into(), &s);
-    let mut results = runner::execute(
-        &s,
-        Path::new("fidelity.toml"),
-        &plan,
-        &Stop::new(),
-        |_, _| {},
-    )
-    .await
-    .unwrap();
-    results.runs.remove(0)
+    util::run_first(text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,10 @@
 //! Body templating end to end: every request's body is rendered with its own sequence number and random values, and an unknown placeholder is a scenario error naming the key.
 
+mod util;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use relaybench::{
-    load::Stop,
-    runner,
-    scenario::{self, Plan},
-};
+use relaybench::scenario;
 use std::{
     path::Path,
     sync::{Arc, Mutex},
@@ -64,12 +62,7 @@ path = "/echo"
 body = '{{"n": {{{{index}}}}, "r": {{{{random:1-3}}}}}}'
 "#
     );
-    let s = scenario::parse(Path::new("t.toml"), &text).expect("scenario parses");
-    let plan = Plan::new("t".into(), &s);
-    let results = runner::execute(&s, Path::new("t.toml"), &plan, &Stop::new(), |_, _| {})
-        .await
-        .unwrap();
-    let run = &results.runs[0];
+    let run = &util::run_first(&text).await;
     assert_eq!(run.scheduled, 50);
     assert_eq!(run.outcomes.get("ok"), Some(&50), "{:?}", run.outcomes);
     let bodies = bodies.lock().unwrap().clone();

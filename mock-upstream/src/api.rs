@@ -119,8 +119,8 @@ async fn run(
     // A JSON reply that can neither fail nor wait a random time draws no random numbers, so its
     // generator is not seeded at all (the fault-free hot path); the n-th request of a seeded
     // server still draws the same numbers whenever it draws any.
-    let mut rng = (plan.streaming() || profile.draws_random())
-        .then(|| rng_for(active.seed, RNG_REQUEST, seq));
+    let seeded = || rng_for(active.seed, RNG_REQUEST, seq);
+    let mut rng = (plan.streaming() || profile.draws_random()).then(seeded);
     let fate = match &mut rng {
         Some(rng) => plan::decide(
             rng.gen::<f64>(),
@@ -141,16 +141,10 @@ async fn run(
         _ => {}
     }
     let permit = admit(shared, active, profile).await?;
-    let delay = match &mut rng {
-        Some(rng) => profile.latency.sample(rng),
-        // Without a generator the latency is fixed (`draws_random`); seeding one keeps this
-        // right even if that ever changed.
-        None => profile.latency.fixed().unwrap_or_else(|| {
-            profile
-                .latency
-                .sample(&mut rng_for(active.seed, RNG_REQUEST, seq))
-        }),
-    };
+    let delay = profile
+        .latency
+        .fixed()
+        .unwrap_or_else(|| profile.latency.sample(rng.get_or_insert_with(seeded)));
     pause(delay).await;
     let mut resp = match plan {
         Plan::Chat(p) if p.stream => {
@@ -165,8 +159,7 @@ async fn run(
             let pacing = StreamPacing {
                 ttft: profile.stream.ttft.clone(),
                 inter_token: profile.stream.inter_token.clone(),
-                // Always seeded above for a stream.
-                rng: rng.unwrap_or_else(|| rng_for(active.seed, RNG_REQUEST, seq)),
+                rng: rng.unwrap_or_else(seeded),
                 permit,
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));

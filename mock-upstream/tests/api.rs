@@ -464,9 +464,31 @@ async fn split_client(
     }
 }
 
-/// A 200 `chat.completion` over `version`.
-async fn is_completion(resp: http::Response<hyper::body::Incoming>, version: http::Version) {
-    use http_body_util::BodyExt;
+/// Sends a chat request over a connection whose first write is split after `head` bytes, as
+/// HTTP/2 (prior knowledge) or HTTP/1.1, and checks for a 200 `chat.completion` in that version.
+async fn chat_completes_over(
+    mock: &mock_upstream::MockHandle,
+    head: usize,
+    version: http::Version,
+) {
+    use http_body_util::{BodyExt, Full};
+    use hyper::client::conn::{http1, http2};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let io = TokioIo::new(split_client(mock, head).await);
+    let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("content-type", "application/json")
+        .header("host", "mock")
+        .body(Full::new(bytes::Bytes::from_static(CHAT.as_bytes())))
+        .unwrap();
+    let resp = if version == http::Version::HTTP_2 {
+        let (mut sender, conn) = http2::handshake(TokioExecutor::new(), io).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(request).await.unwrap()
+    } else {
+        let (mut sender, conn) = http1::handshake(io).await.unwrap();
+        tokio::spawn(conn);
+        sender.send_request(request).await.unwrap()
+    };
     assert_eq!((resp.status().as_u16(), resp.version()), (200, version));
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -475,41 +497,11 @@ async fn is_completion(resp: http::Response<hyper::body::Incoming>, version: htt
 
 #[tokio::test]
 async fn protocol_is_told_apart_when_the_first_bytes_arrive_in_pieces() {
-    use http_body_util::Full;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
     let mock = start(seeded()).await;
-    let request = || {
-        http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
-            .header("content-type", "application/json")
-            .header("host", "mock")
-            .body(Full::new(bytes::Bytes::from_static(CHAT.as_bytes())))
-            .unwrap()
-    };
-
     // "PR" could begin the HTTP/2 preface: the server must wait for more before deciding.
-    let io = split_client(&mock, 2).await;
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    is_completion(
-        sender.send_request(request()).await.unwrap(),
-        http::Version::HTTP_2,
-    )
-    .await;
-
+    chat_completes_over(&mock, 2, http::Version::HTTP_2).await;
     // "P" of "POST" is a prefix of the preface too; "PO" is not: HTTP/1.1.
-    let io = split_client(&mock, 1).await;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    is_completion(
-        sender.send_request(request()).await.unwrap(),
-        http::Version::HTTP_11,
-    )
-    .await;
+    chat_completes_over(&mock, 1, http::Version::HTTP_11).await;
     assert_eq!(mock.stats().connections_accepted, 2);
 }
 

@@ -7,9 +7,10 @@
 //! progress, a timer of `timeouts.write` starts; if the socket accepts no byte before it
 //! fires, the write fails with a [`WriteTimedOut`] I/O error, which reaches the request
 //! (through hyper, for HTTP/2) and [`super::h1::classify_io`] maps to `timeout(write)`. Like the read
-//! timeout, it bounds the longest stall (httpx's meaning), not the total send time. The
-//! wrapper also stamps the time of the last successful write, so the read timeout for the
-//! response head starts when the request has gone out, not when sending began.
+//! timeout, it bounds the longest stall (httpx's meaning), not the total send time. On an
+//! HTTP/2 connection the wrapper also stamps the time of the last successful write, so the
+//! read timeout for the response head starts when the request has gone out, not when sending
+//! began; an HTTP/1.1 request writes its own bytes and knows that time without a stamp.
 
 use super::{h1::H1Conn, origin::Origin, settings::HttpVersion, stats::PoolCounters};
 use bytes::Bytes;
@@ -67,7 +68,7 @@ pub enum Sender {
     /// HTTP/1.1: our own connection, driven by the one request that holds it.
     H1(H1Conn),
     /// HTTP/2: hyper's sender; clones share the connection.
-    H2(http2::SendRequest<Full<Bytes>>),
+    H2(H2Sender),
     /// A shared-list HTTP/1.1 connection lent out to the request using it.
     Lent,
 }
@@ -76,10 +77,19 @@ impl Sender {
     fn is_closed(&self) -> bool {
         match self {
             Sender::H1(c) => !c.is_reusable(),
-            Sender::H2(s) => s.is_closed(),
+            Sender::H2(s) => s.sender.is_closed(),
             Sender::Lent => false,
         }
     }
+}
+
+/// An HTTP/2 connection's request sender, with the write progress its read timeout needs.
+#[derive(Clone)]
+pub struct H2Sender {
+    /// hyper's sender; clones share the connection.
+    pub sender: http2::SendRequest<Full<Bytes>>,
+    /// When the socket last accepted bytes (hyper writes from its connection task).
+    pub probe: Arc<WriteProbe>,
 }
 
 /// An open connection. Dropping it closes it and updates the pool's counters.
@@ -90,8 +100,6 @@ pub struct Conn {
     pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
-    /// Write progress of the socket (for the read timeout of the response head).
-    pub probe: Arc<WriteProbe>,
     /// The pool's counters, told when this connection closes.
     counters: Arc<PoolCounters>,
 }
@@ -121,11 +129,10 @@ impl Conn {
             .map_err(|e| failed(&e))?;
         // Latency tools must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let probe = Arc::new(WriteProbe::new());
         if !origin.tls {
-            let h2 = config.http == HttpVersion::Http2;
+            let probe = (config.http == HttpVersion::Http2).then(WriteProbe::shared);
             let io = TimedIo::new(stream, config.write_timeout, probe.clone(), false);
-            return Self::handshake(io, h2, probe, counters).await;
+            return Self::handshake(io, probe, counters).await;
         }
         let tls = config
             .tls
@@ -143,20 +150,22 @@ impl Conn {
                 "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
             ));
         }
+        let probe = h2.then(WriteProbe::shared);
         let io = TimedIo::new(stream, config.write_timeout, probe.clone(), true);
-        Self::handshake(io, h2, probe, counters).await
+        Self::handshake(io, probe, counters).await
     }
 
+    /// Starts HTTP/2 on `io` when it has a write `probe` (only HTTP/2 connections do), else
+    /// wraps it as an HTTP/1.1 connection.
     async fn handshake<T>(
         io: TimedIo<T>,
-        h2: bool,
-        probe: Arc<WriteProbe>,
+        probe: Option<Arc<WriteProbe>>,
         counters: &Arc<PoolCounters>,
     ) -> Result<Conn, DialError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let sender = if h2 {
+        let sender = if let Some(probe) = probe {
             let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
             let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
                 .await
@@ -164,7 +173,7 @@ impl Conn {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            Sender::H2(sender)
+            Sender::H2(H2Sender { sender, probe })
         } else {
             Sender::H1(H1Conn::new(Box::new(io)))
         };
@@ -173,7 +182,6 @@ impl Conn {
             id,
             sender,
             idle_since: Instant::now(),
-            probe,
             counters: counters.clone(),
         })
     }
@@ -215,11 +223,11 @@ pub struct WriteProbe {
 }
 
 impl WriteProbe {
-    fn new() -> WriteProbe {
-        WriteProbe {
+    fn shared() -> Arc<WriteProbe> {
+        Arc::new(WriteProbe {
             epoch: Instant::now(),
             last_write: AtomicU64::new(0),
-        }
+        })
     }
 
     fn stamp(&self) {
@@ -241,15 +249,20 @@ pub struct TimedIo<T> {
     limit: Duration,
     /// Armed while a write is stalled.
     stall: Option<Pin<Box<Sleep>>>,
-    /// Shared stamp of the last write.
-    probe: Arc<WriteProbe>,
+    /// Shared stamp of the last write (HTTP/2 only).
+    probe: Option<Arc<WriteProbe>>,
     /// Whether a flush moves bytes to the socket (TLS records), and so counts as progress.
     /// A TCP flush is a no-op that hyper calls several times per request: not worth a clock read.
     flush_writes: bool,
 }
 
 impl<T> TimedIo<T> {
-    fn new(inner: T, limit: Duration, probe: Arc<WriteProbe>, flush_writes: bool) -> TimedIo<T> {
+    fn new(
+        inner: T,
+        limit: Duration,
+        probe: Option<Arc<WriteProbe>>,
+        flush_writes: bool,
+    ) -> TimedIo<T> {
         TimedIo {
             inner,
             limit,
@@ -269,8 +282,8 @@ impl<T> TimedIo<T> {
         match polled {
             Poll::Ready(result) => {
                 self.stall = None;
-                if progress && result.is_ok() {
-                    self.probe.stamp();
+                if let Some(probe) = self.probe.as_ref().filter(|_| progress && result.is_ok()) {
+                    probe.stamp();
                 }
                 Poll::Ready(result)
             }

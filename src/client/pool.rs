@@ -30,14 +30,14 @@
 //! waiting stays FIFO in the semaphore.
 
 use super::{
-    conn::{Conn, DialConfig, DialError, Sender, WriteProbe},
+    conn::{Conn, DialConfig, DialError, H2Sender, Sender, WriteProbe},
     h1::H1Conn,
     message::{classify_hyper_error, Head, Outgoing, Response, ResponseBody},
     origin::Origin,
     settings::{ClientSettings, HttpVersion},
     stats::{PoolCounters, PoolStats},
 };
-use crate::metrics::{IoKind, Outcome, Phase};
+use crate::metrics::{Outcome, Phase};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http2;
@@ -79,8 +79,6 @@ pub struct Checkout {
     _permit: OwnedSemaphorePermit,
     /// The pool's shared list, told when a stream ends (None for exclusive HTTP/1.1).
     shared: Option<Arc<SharedList>>,
-    /// Set by `give_back`: the exchange completed, so an HTTP/1.1 connection may carry another.
-    clean: bool,
     /// A shared-list HTTP/1.1 connection taken out of its list entry for this exchange
     /// (the request drives it); put back when the checkout ends.
     borrowed: Option<H1Conn>,
@@ -90,8 +88,6 @@ pub struct Checkout {
     pub connect: Option<Duration>,
     /// The connection's id (unique per pool).
     pub conn_id: u64,
-    /// The connection's write progress, for the read timeout of the response head.
-    pub probe: Arc<WriteProbe>,
 }
 
 impl Checkout {
@@ -104,27 +100,16 @@ impl Checkout {
         sent: Instant,
         read_timeout: Duration,
     ) -> Result<Response<'_>, Outcome> {
-        let Checkout {
-            lent,
-            borrowed,
-            probe,
-            ..
-        } = self;
-        let h2 = |h2: &http2::SendRequest<Full<Bytes>>| {
-            await_head(send_h2(h2.clone(), request), probe, sent, read_timeout)
-        };
+        let Checkout { lent, borrowed, .. } = self;
         let h1 = match lent {
             Lent::Exclusive(conn) => match &mut conn.sender {
                 Sender::H1(h1) => h1,
-                Sender::H2(sender) => return h2(sender).await,
+                Sender::H2(h2) => return send_h2(h2, request, sent, read_timeout).await,
                 Sender::Lent => unreachable!("only shared connections are lent"),
             },
             Lent::Shared(shared) => match &shared.h2 {
-                Some(sender) => return h2(sender).await,
-                None => match borrowed {
-                    Some(h1) => h1,
-                    None => borrowed.insert(shared.take_h1()?),
-                },
+                Some(h2) => return send_h2(h2, request, sent, read_timeout).await,
+                None => borrowed.get_or_insert_with(|| shared.take_h1()),
             },
             Lent::Returned => unreachable!("a checkout holds its connection until given back"),
         };
@@ -161,13 +146,22 @@ where
     }
 }
 
-/// Sends one request as a stream of an HTTP/2 connection.
+/// Sends one request as a stream of an HTTP/2 connection and waits for the head.
 async fn send_h2(
-    mut sender: http2::SendRequest<Full<Bytes>>,
+    h2: &H2Sender,
     request: &Outgoing<'_>,
+    sent: Instant,
+    read_timeout: Duration,
 ) -> Result<Response<'static>, Outcome> {
-    let request = request.to_hyper();
-    // h2's `ready` waits for a stream under the server's concurrency limit.
+    let head = stream_head(h2.sender.clone(), request.to_hyper());
+    await_head(head, &h2.probe, sent, read_timeout).await
+}
+
+/// One stream: waits for room under the server's stream limit, sends, returns the head.
+async fn stream_head(
+    mut sender: http2::SendRequest<Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> Result<Response<'static>, Outcome> {
     sender.ready().await.map_err(|e| classify_hyper_error(&e))?;
     let response = sender
         .send_request(request)
@@ -189,18 +183,14 @@ async fn send_h2(
 impl Drop for Checkout {
     fn drop(&mut self) {
         if let (Lent::Shared(conn), Some(list)) = (&self.lent, &self.shared) {
-            // An interrupted HTTP/1.1 exchange leaves the connection mid-message: it must
-            // not carry another request. (h2 streams are independent; the connection stays.)
-            let mut retire = !self.clean && !conn.is_h2();
+            // An HTTP/1.1 exchange that did not complete leaves the connection mid-message: it
+            // must not carry another request. (h2 streams are independent; the connection stays.)
             if let Some(h1) = self.borrowed.take() {
                 if h1.is_reusable() {
                     conn.lock().sender = Sender::H1(h1);
                 } else {
-                    retire = true;
+                    list.retire(conn);
                 }
-            }
-            if retire {
-                list.retire(conn);
             }
             if conn.active.fetch_sub(1, Relaxed) == 1 {
                 *conn.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -215,12 +205,10 @@ impl Drop for Checkout {
 struct SharedConn {
     /// The connection's id (unique per pool).
     id: u64,
-    /// The connection's write progress.
-    probe: Arc<WriteProbe>,
     /// The connection (counters, close-on-drop); locked only briefly, never across an await.
     conn: Mutex<Conn>,
     /// For HTTP/2, a sender clone handed to each stream (no lock while sending).
-    h2: Option<http2::SendRequest<Full<Bytes>>>,
+    h2: Option<H2Sender>,
     /// Requests it may carry at once.
     capacity: usize,
     /// Streams in flight on it.
@@ -239,7 +227,6 @@ impl SharedConn {
         };
         SharedConn {
             id: conn.id,
-            probe: conn.probe.clone(),
             capacity: if h2.is_some() { per_conn } else { 1 },
             h2,
             conn: Mutex::new(conn),
@@ -270,13 +257,10 @@ impl SharedConn {
 
     /// Takes an HTTP/1.1 connection out of its entry for one exchange (capacity 1: nobody
     /// else can be using it).
-    fn take_h1(&self) -> Result<H1Conn, Outcome> {
+    fn take_h1(&self) -> H1Conn {
         match std::mem::replace(&mut self.lock().sender, Sender::Lent) {
-            Sender::H1(h1) => Ok(h1),
-            other => {
-                self.lock().sender = other;
-                Err(Outcome::Io(IoKind::Other))
-            }
+            Sender::H1(h1) => h1,
+            _ => unreachable!("an HTTP/1.1 entry carries one exchange at a time"),
         }
     }
 }
@@ -444,21 +428,19 @@ fn checkout(
     pool_wait: Duration,
     connect: Option<Duration>,
 ) -> Checkout {
-    let (conn_id, probe) = match &lent {
-        Lent::Exclusive(c) => (c.id, c.probe.clone()),
-        Lent::Shared(c) => (c.id, c.probe.clone()),
+    let conn_id = match &lent {
+        Lent::Exclusive(c) => c.id,
+        Lent::Shared(c) => c.id,
         Lent::Returned => unreachable!("a fresh checkout holds a connection"),
     };
     Checkout {
         lent,
         _permit: permit,
         shared,
-        clean: false,
         borrowed: None,
         pool_wait,
         connect,
         conn_id,
-        probe,
     }
 }
 
@@ -696,8 +678,8 @@ impl Pool {
     /// either way. `now` (the caller has just read the clock) is when it became idle.
     pub fn give_back(&self, mut checkout: Checkout, now: Instant) {
         if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
-            // A shared stream ends when the checkout drops (which updates its stream count).
-            checkout.clean = true;
+            // A shared stream ends when the checkout drops (which updates its stream count and
+            // puts an HTTP/1.1 connection back in its entry).
             list.returned(conn);
             return;
         }

@@ -73,30 +73,27 @@ const WORDS: [&str; 64] = [
 /// `n` tokens for a request: the first without a leading space, the rest with one, so that
 /// concatenating the stream's deltas gives the non-streamed content.
 pub(crate) fn tokens(content_seed: u64, n: u32) -> Vec<&'static str> {
-    let mut out = Vec::with_capacity(n as usize);
-    for_each_token(content_seed, n, |t| out.push(t));
-    out
+    word_choices(content_seed, n)
+        .enumerate()
+        .map(|(i, w)| if i == 0 { WORDS[w] } else { SPACED[w] })
+        .collect()
 }
 
 /// Bytes in the longest token (with its leading space), for sizing buffers.
 pub(crate) const LONGEST_TOKEN: usize = 11;
 
-/// The tokens of [`tokens`], handed to `f` one by one (no list built).
-pub(crate) fn for_each_token(content_seed: u64, n: u32, mut f: impl FnMut(&'static str)) {
+/// Which word (index into [`WORDS`]) each of the `n` tokens is: the one choice that both the
+/// streamed and the whole reply are written from.
+fn word_choices(content_seed: u64, n: u32) -> impl Iterator<Item = usize> {
     let mut rng = SmallRng::seed_from_u64(content_seed);
-    for i in 0..n {
-        let w = rng.gen_range(0..WORDS.len());
-        f(if i == 0 { WORDS[w] } else { SPACED[w] });
-    }
+    (0..n).map(move |_| rng.gen_range(0..WORDS.len()))
 }
 
 /// Appends the tokens of [`tokens`] to `out`, concatenated: the content of a non-streamed reply.
 pub(crate) fn append_tokens(content_seed: u64, n: u32, out: &mut Vec<u8>) {
-    let mut rng = SmallRng::seed_from_u64(content_seed);
     // The last padded copy needs room for a whole row.
     out.reserve(n as usize * LONGEST_TOKEN + PADDED_WIDTH);
-    for i in 0..n {
-        let w = rng.gen_range(0..WORDS.len());
+    for (i, w) in word_choices(content_seed, n).enumerate() {
         if i == 0 {
             out.extend_from_slice(WORDS[w].as_bytes());
             continue;

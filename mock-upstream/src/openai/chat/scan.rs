@@ -122,29 +122,41 @@ impl<'a> Scanner<'a> {
         )
     }
 
-    /// `{`, then members until `}`: `member` reads each value after its key and colon, and
-    /// returns `None` for a key it does not take.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
+    /// `open`, then items separated by commas until `close`: `item` reads each one.
+    fn list(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(open)?;
         self.ws();
-        if self.peek()? == b'}' {
+        if self.peek()? == close {
             self.at += 1;
             return Some(());
         }
         loop {
-            let key = self.string()?;
-            self.eat(b':')?;
-            member(self, key)?;
+            item(self)?;
             self.ws();
             match self.peek()? {
                 b',' => self.at += 1,
-                b'}' => {
+                c if c == close => {
                     self.at += 1;
                     return Some(());
                 }
                 _ => return None,
             }
         }
+    }
+
+    /// `{`, then members until `}`: `member` reads each value after its key and colon, and
+    /// returns `None` for a key it does not take.
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.list(b'{', b'}', |s| {
+            let key = s.string()?;
+            s.eat(b':')?;
+            member(s, key)
+        })
     }
 
     fn request(&mut self) -> Option<ChatRequest<'a>> {
@@ -178,15 +190,9 @@ impl<'a> Scanner<'a> {
     /// `[`, then message objects of `role` and `content` strings until `]`, folded as they come.
     fn messages(&mut self) -> Option<Messages> {
         let mut out = Messages::new();
-        self.eat(b'[')?;
-        self.ws();
-        if self.peek()? == b']' {
-            self.at += 1;
-            return Some(out);
-        }
-        loop {
+        self.list(b'[', b']', |s| {
             let (mut role, mut content) = (None, None);
-            self.object(|s, key| {
+            s.object(|s, key| {
                 match key {
                     "role" if role.is_none() => role = Some(s.string()?),
                     "content" if content.is_none() => {
@@ -197,16 +203,9 @@ impl<'a> Scanner<'a> {
                 Some(())
             })?;
             out.add(role, &content);
-            self.ws();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => {
-                    self.at += 1;
-                    return Some(out);
-                }
-                _ => return None,
-            }
-        }
+            Some(())
+        })?;
+        Some(out)
     }
 }
 
