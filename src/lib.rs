@@ -5,10 +5,11 @@
 //!
 //! * [`scenario`]: the TOML scenario model, strict parsing with located errors, and the
 //!   `Plan` (targets × client variants) it expands to.
-//! * [`client`]: the pooled HTTP client — connection pool with a hard cap, phase timeouts —
-//!   reporting one `Exchange` per logical request.
+//! * [`client`]: the pooled HTTP client (the `relaybench-client` crate, `crates/client`) —
+//!   connection pool with a hard cap, phase timeouts, retries, budget, breaker — reporting one
+//!   `Exchange` per logical request, and the `Outcome` taxonomy every stage counts in.
 //! * [`load`]: the generator — worker threads, load models, the stop/grace/cancel sequence.
-//! * [`metrics`]: `Outcome`s, per-worker HDR recorders, the one-second series, and the
+//! * [`metrics`]: per-worker HDR recorders, the one-second series, and the
 //!   versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
 //! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
@@ -16,10 +17,11 @@
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`cli`]: the `relaybench` command line and its exit codes.
-//! * [`units`]: durations, sizes and percentages as users write them.
+//! * [`units`]: durations, sizes and percentages as users write them (from the client crate,
+//!   whose settings are written in them).
 
 pub mod cli;
-pub mod client;
+pub use relaybench_client as client;
 pub mod gate;
 pub mod load;
 pub mod metrics;
@@ -27,4 +29,4 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shard;
-pub mod units;
+pub use relaybench_client::units;

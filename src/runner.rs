@@ -166,7 +166,7 @@ async fn execute_one(
         on_progress,
     )
     .await;
-    client.pool().close_idle();
+    client.close_idle();
     let identity = RunIdentity {
         target: target.name.clone(),
         variant: planned.variant.clone(),
@@ -182,7 +182,7 @@ async fn execute_one(
         &output.recorder,
         output.measured_seconds,
         output.series,
-        client.pool().stats(),
+        client.pool_stats(),
     );
     result.cost_usd = price.map(|p| p.cost(result.tokens.input, result.tokens.output));
     result.stopped_early = guard.tripped();

@@ -181,3 +181,12 @@ fn the_committed_reference_is_the_generated_one() {
         assert!(generated.contains(key), "{key} is documented");
     }
 }
+
+#[test]
+fn client_and_mock_read_durations_with_the_same_units() {
+    // Each crate keeps its own copy of humantime's unit list (neither depends on the other).
+    assert_eq!(
+        relaybench::units::humantime_pattern(),
+        mock_upstream::schema::humantime_pattern()
+    );
+}

@@ -133,7 +133,7 @@ pub async fn run(
             collector.sample(
                 second - 1,
                 in_flight.load(Relaxed),
-                client.pool().open_now(),
+                client.open_connections(),
             );
             next_tick += Duration::from_secs(1);
             on_progress(&Progress {
@@ -141,7 +141,7 @@ pub async fn run(
                 total: measure_end.map(|end| end.duration_since(start).as_secs_f64()),
                 last: collector.latest_before(second),
                 in_flight: in_flight.load(Relaxed),
-                open_connections: client.pool().open_now(),
+                open_connections: client.open_connections(),
             });
         }
     }

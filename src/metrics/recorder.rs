@@ -5,10 +5,9 @@
 
 use super::{
     histogram::{new_histogram, record_clamped},
-    outcome::Outcome,
     series::SecondBucket,
 };
-use crate::client::{Exchange, RetryReason, Tokens};
+use crate::client::{Exchange, Outcome, RetryReason, Tokens};
 use hdrhistogram::Histogram;
 use std::{
     collections::BTreeMap,

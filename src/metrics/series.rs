@@ -1,6 +1,6 @@
 //! The one-second time series: workers fill `SecondBucket`s, the `SeriesCollector` merges them into `SeriesPoint`s.
 
-use super::outcome::Outcome;
+use crate::client::Outcome;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

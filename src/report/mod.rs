@@ -5,9 +5,11 @@
 //! * [`charts`]: plotters charts, inline SVG for the HTML and PNG files.
 //! * [`hlog`]: HdrHistogram interval logs.
 //! * [`json`]: results.json reading (with located errors) and writing.
-//! * [`fixture`]: synthetic results for tests and benchmarks.
+//! * `fixture`: synthetic results for tests and benchmarks (only with `cfg(test)` or the
+//!   `fixtures` feature, which the crate's own tests and benches turn on).
 
 pub mod charts;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;
 pub mod hlog;
 pub mod html;

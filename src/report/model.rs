@@ -394,6 +394,10 @@ pub fn describe_outcome(key: &str) -> String {
         "circuit_open" => "were rejected by the open circuit breaker (never sent)",
         "budget_exhausted" => "could not retry: the retry budget was spent",
         "cancelled" => "were still in flight at the end and were cancelled",
+        "bad_response" => "got a success status with a body that is not a valid answer",
+        "internal_error" => "failed inside relaybench itself (a bug: please report it)",
+        "io_goaway" => "were not processed: the HTTP/2 server sent GOAWAY",
+        "io_refused_stream" => "were refused by the HTTP/2 server (REFUSED_STREAM)",
         _ => "",
     };
     if !fixed.is_empty() {

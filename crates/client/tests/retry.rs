@@ -1,13 +1,13 @@
 //! Retries and the breaker against mock-upstream: Retry-After honoured (measured), hints above the bound stop retrying, the budget caps retries in a 100% 503 phase (counted on the mock), the deadline bounds attempts, and the breaker sheds an outage and recovers.
 
-mod client_support;
+mod support;
 
-use client_support::*;
 use mock_upstream::{ErrorRates, Latency, MockConfig, Phase as MockPhase};
-use relaybench::client::{BreakerState, RetryReason};
-use relaybench::metrics::{Outcome, Phase};
-use relaybench::units::{Dur, Ratio};
+use relaybench_client::units::{Dur, Ratio};
+use relaybench_client::{BreakerState, RetryReason};
+use relaybench_client::{Outcome, Phase};
 use std::time::{Duration, Instant};
+use support::*;
 
 fn outage(status: u16) -> ErrorRates {
     ErrorRates::none().with(status, 1.0)

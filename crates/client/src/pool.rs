@@ -30,14 +30,15 @@
 //! waiting stays FIFO in the semaphore.
 
 use super::{
-    conn::{Conn, DialConfig, DialError, H2Sender, Sender, WriteProbe},
+    conn::{Conn, DialConfig, DialError, H2Sender, Sender},
     h1::H1Conn,
     message::{classify_hyper_error, Head, Outgoing, Response, ResponseBody},
     origin::Origin,
     settings::{ClientSettings, HttpVersion},
     stats::{PoolCounters, PoolStats},
+    timed_io::WriteProbe,
 };
-use crate::metrics::{Outcome, Phase};
+use crate::outcome::{Outcome, Phase};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http2;

@@ -1,122 +1,33 @@
 //! The HTTP/1.1 connection against a scripted server on a loopback socket: what goes on the wire, every body framing, interim heads, keep-alive and close, and malformed or cut responses.
 
-mod client_support;
+mod support;
 
 use bytes::Bytes;
-use client_support::quiet;
 use http::{HeaderMap, HeaderValue, Method};
-use relaybench::client::{BodyKind, Client, ClientSettings, Exchange, Origin, RequestSpec};
-use relaybench::metrics::{IoKind, Outcome, Phase};
-use relaybench::units::Dur;
-use std::sync::{Arc, Mutex};
+use relaybench_client::units::Dur;
+use relaybench_client::{BodyKind, Client, ClientSettings, Exchange, Origin, RequestSpec};
+use relaybench_client::{IoKind, Outcome, Phase};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-/// One scripted answer: after `after`, written in `pieces` (a short pause between them, so
-/// the client sees them arrive apart), then the connection is closed if `close`.
-struct Reply {
-    pieces: Vec<Vec<u8>>,
-    close: bool,
-    after: Duration,
-}
+use support::quiet;
+use support::scripted::{Reply, Scripted, Then};
 
 fn reply(pieces: &[&[u8]]) -> Reply {
-    Reply {
-        pieces: pieces.iter().map(|p| p.to_vec()).collect(),
-        close: false,
-        after: Duration::ZERO,
-    }
+    Reply::new(pieces)
 }
 
 fn closing(pieces: &[&[u8]]) -> Reply {
-    Reply {
-        close: true,
-        ..reply(pieces)
-    }
-}
-
-/// What the scripted server saw.
-#[derive(Default)]
-struct Seen {
-    /// Raw requests (head and body), in order.
-    requests: Vec<Vec<u8>>,
-    /// Connections accepted.
-    connections: usize,
+    Reply::new(pieces).then(Then::Close)
 }
 
 /// Serves `replies` in order, one per request, over however many connections the client opens.
-async fn scripted(replies: Vec<Reply>) -> (Client, Arc<Mutex<Seen>>) {
+async fn scripted(replies: Vec<Reply>) -> (Client, Scripted) {
     scripted_with(replies, quiet()).await
 }
 
-async fn scripted_with(
-    replies: Vec<Reply>,
-    settings: ClientSettings,
-) -> (Client, Arc<Mutex<Seen>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let script = Arc::new(Mutex::new(replies.into_iter()));
-    let (seen2, script2) = (seen.clone(), script.clone());
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            seen2.lock().unwrap().connections += 1;
-            tokio::spawn(serve(socket, seen2.clone(), script2.clone()));
-        }
-    });
-    let client = Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), settings).unwrap();
-    (client, seen)
-}
-
-async fn serve(
-    mut socket: TcpStream,
-    seen: Arc<Mutex<Seen>>,
-    script: Arc<Mutex<std::vec::IntoIter<Reply>>>,
-) {
-    let mut pending = Vec::new();
-    loop {
-        let Some(request) = read_request(&mut socket, &mut pending).await else {
-            return;
-        };
-        seen.lock().unwrap().requests.push(request);
-        let Some(reply) = script.lock().unwrap().next() else {
-            return;
-        };
-        tokio::time::sleep(reply.after).await;
-        for (i, piece) in reply.pieces.iter().enumerate() {
-            if i > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            if socket.write_all(piece).await.is_err() {
-                return;
-            }
-        }
-        if reply.close {
-            return;
-        }
-    }
-}
-
-/// Reads one request (head plus a `content-length` body); `None` when the client closed.
-async fn read_request(socket: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
-    loop {
-        if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
-            if pending.len() >= end + 4 + length {
-                return Some(pending.drain(..end + 4 + length).collect());
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        match socket.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => pending.extend_from_slice(&chunk[..n]),
-        }
-    }
+async fn scripted_with(replies: Vec<Reply>, settings: ClientSettings) -> (Client, Scripted) {
+    let server = Scripted::replies(replies).await;
+    let client = Client::new(Origin::parse(&server.url()).unwrap(), settings).unwrap();
+    (client, server)
 }
 
 fn get(path: &str) -> RequestSpec {
@@ -154,8 +65,8 @@ async fn the_request_goes_out_as_http_1_1_with_host_length_and_headers() {
     };
     ok(&client.execute(&post).await);
     ok(&client.execute(&get("/models")).await);
-    let seen = seen.lock().unwrap();
-    let first = String::from_utf8(seen.requests[0].clone()).unwrap();
+    let requests = seen.requests();
+    let first = String::from_utf8(requests[0].clone()).unwrap();
     let lines: Vec<&str> = first.split("\r\n").collect();
     assert_eq!(lines[0], "POST /v1/x?q=1 HTTP/1.1");
     assert!(lines[1].starts_with("host: 127.0.0.1:"), "{first}");
@@ -170,14 +81,15 @@ async fn the_request_goes_out_as_http_1_1_with_host_length_and_headers() {
     );
     assert!(lines.contains(&"content-length: 7"), "{first}");
     assert!(first.ends_with("\r\n\r\n{\"a\":1}"), "{first}");
-    let second = String::from_utf8(seen.requests[1].clone()).unwrap();
+    let second = String::from_utf8(requests[1].clone()).unwrap();
     assert!(second.starts_with("GET /models HTTP/1.1\r\n"), "{second}");
     assert!(
         !second.contains("content-length"),
         "a GET without a body has no length: {second}"
     );
     assert_eq!(
-        seen.connections, 1,
+        seen.connections(),
+        1,
         "keep-alive: both requests on one connection"
     );
 }
@@ -202,7 +114,7 @@ async fn chunked_bodies_with_extensions_and_trailers_are_decoded_and_the_connect
     ok(&second);
     assert_eq!(second.body_bytes, 2);
     assert!(second.reused && second.conn_id == first.conn_id);
-    assert_eq!(seen.lock().unwrap().connections, 1);
+    assert_eq!(seen.connections(), 1);
 }
 
 #[tokio::test]
@@ -235,7 +147,7 @@ async fn a_length_body_in_pieces_an_interim_head_and_bodiless_statuses_keep_the_
     let fourth = client.execute(&get("/d")).await;
     ok(&fourth);
     assert_eq!(fourth.body_bytes, 2);
-    assert_eq!(seen.lock().unwrap().connections, 1);
+    assert_eq!(seen.connections(), 1);
 }
 
 #[tokio::test]
@@ -261,7 +173,7 @@ async fn close_and_read_to_end_bodies_end_the_connection_and_the_next_request_di
     let fourth = client.execute(&get("/d")).await;
     ok(&fourth);
     assert!(!fourth.reused, "HTTP/1.0 without keep-alive closes");
-    assert_eq!(seen.lock().unwrap().connections, 4);
+    assert_eq!(seen.connections(), 4);
 }
 
 #[tokio::test]
@@ -277,19 +189,13 @@ async fn a_connection_the_server_closed_while_idle_is_not_lent_again() {
     let second = client.execute(&get("/b")).await;
     ok(&second);
     assert!(!second.reused);
-    assert_eq!(seen.lock().unwrap().connections, 2);
+    assert_eq!(seen.connections(), 2);
 }
 
 #[tokio::test]
 async fn the_read_timeout_holds_for_every_request_of_a_kept_alive_connection() {
-    let ok_reply = |after| Reply {
-        after,
-        ..reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"])
-    };
-    let hang = Reply {
-        after: Duration::from_secs(30),
-        ..reply(&[])
-    };
+    let ok_reply = |after| reply(&[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nhi"]).after(after);
+    let hang = Reply::hang();
     let mut settings = quiet();
     settings.timeouts.read = Dur::ms(400);
     let (client, seen) = scripted_with(
@@ -316,7 +222,7 @@ async fn the_read_timeout_holds_for_every_request_of_a_kept_alive_connection() {
         "{waited:?}"
     );
     assert!(hung.reused);
-    assert_eq!(seen.lock().unwrap().connections, 1);
+    assert_eq!(seen.connections(), 1);
 }
 
 #[tokio::test]
@@ -358,14 +264,14 @@ async fn malformed_heads_are_protocol_errors_and_cut_responses_truncated() {
     ];
     for (answer, expected) in cases {
         let shown = String::from_utf8_lossy(&answer.pieces.concat()).into_owned();
-        let (client, _) = scripted(vec![answer]).await;
+        let (client, _server) = scripted(vec![answer]).await;
         assert_eq!(client.execute(&get("/")).await.outcome, expected, "{shown}");
     }
 }
 
 #[tokio::test]
 async fn an_error_status_keeps_its_headers_and_body_excerpt() {
-    let (client, _) = scripted(vec![reply(&[
+    let (client, _server) = scripted(vec![reply(&[
         b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\ncontent-length: 17\r\n\r\n{\"error\":\"slow\"}\n",
     ])])
     .await;

@@ -5,7 +5,7 @@ use super::{
     message::ResponseBody,
     sse::ChunkStream,
 };
-use crate::metrics::{IoKind, Outcome, Phase};
+use crate::outcome::{IoKind, Outcome, Phase};
 use std::{
     future::Future,
     task::Poll,

@@ -1,15 +1,15 @@
 //! Phase timeouts: each is triggered by the matching fault and reported as its own outcome; a slow but steady stream does not time out; SSE timing and tokens arrive in the exchange.
 
-mod client_support;
+mod support;
 
-use client_support::*;
 use mock_upstream::{
     config::ConnectionFaults, config::StreamTiming, Latency, MockConfig, TokenCount,
 };
-use relaybench::client::{ClientSettings, Origin};
-use relaybench::metrics::{IoKind, Outcome, Phase};
-use relaybench::units::Dur;
+use relaybench_client::units::Dur;
+use relaybench_client::{ClientSettings, Origin};
+use relaybench_client::{IoKind, Outcome, Phase};
 use std::time::{Duration, Instant};
+use support::*;
 use tokio::net::TcpListener;
 
 #[tokio::test]
@@ -137,13 +137,13 @@ async fn a_tls_handshake_that_never_answers_is_a_connect_timeout() {
     let mut s = quiet();
     s.timeouts.connect = Dur::ms(300);
     let client =
-        relaybench::client::Client::new(Origin::parse(&format!("https://{addr}")).unwrap(), s)
+        relaybench_client::Client::new(Origin::parse(&format!("https://{addr}")).unwrap(), s)
             .unwrap();
     let t = Instant::now();
     let ex = client.execute(&chat()).await;
     assert_eq!(ex.outcome, Outcome::Timeout(Phase::Connect));
     assert!(t.elapsed() < Duration::from_secs(3));
-    assert_eq!(client.pool().stats().connect_failures, 1);
+    assert_eq!(client.pool_stats().connect_failures, 1);
     server.abort();
 }
 
@@ -154,7 +154,7 @@ async fn a_peer_that_stops_reading_is_a_write_timeout() {
     s.timeouts.write = Dur::ms(300);
     s.timeouts.read = Dur::secs(20);
     let client =
-        relaybench::client::Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), s)
+        relaybench_client::Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), s)
             .unwrap();
     let mut spec = chat();
     // Far more than the socket buffers hold, so the write stalls.
@@ -177,7 +177,7 @@ async fn refused_connections_are_connect_errors() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let client =
-        relaybench::client::Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), quiet())
+        relaybench_client::Client::new(Origin::parse(&format!("http://{addr}")).unwrap(), quiet())
             .unwrap();
     assert_eq!(client.execute(&chat()).await.outcome, Outcome::ConnectError);
 }

@@ -19,35 +19,39 @@
 //!   sleep (Retry-After hint, else jittered backoff)
 //! ```
 
-pub mod body;
-pub mod breaker;
-pub mod budget;
-pub mod conn;
-pub mod exchange;
-pub mod h1;
-pub mod message;
-pub mod origin;
-pub mod pool;
-pub mod retry;
-pub mod settings;
-pub mod sse;
-pub mod stats;
-pub mod tls;
+mod body;
+mod breaker;
+mod budget;
+mod conn;
+mod exchange;
+mod h1;
+mod message;
+mod origin;
+pub mod outcome;
+mod pool;
+mod retry;
+mod settings;
+mod sse;
+mod stats;
+mod timed_io;
+mod tls;
+pub mod units;
 
 pub use breaker::{BreakerEvent, BreakerState};
 pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
 pub use origin::Origin;
-pub use pool::Pool;
+pub use outcome::{IoKind, Outcome, Phase};
 pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
 pub use stats::PoolStats;
+pub use tls::TlsError;
 
-use crate::metrics::{IoKind, Outcome, Phase};
 use breaker::Breaker;
 use budget::RetryBudget;
 use conn::{DialConfig, DialError};
 use http::HeaderMap;
 use message::{Outgoing, Response};
 use pool::CheckoutError;
+use pool::Pool;
 use rand::{rngs::SmallRng, SeedableRng};
 use retry::{Hint, RetryPolicy};
 use std::{
@@ -167,9 +171,19 @@ impl Client {
         }
     }
 
-    /// The pool, for live statistics.
-    pub fn pool(&self) -> &Pool {
-        &self.pool
+    /// What the pool (and its siblings of other workers) did so far.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
+    }
+
+    /// Connections open right now, across every worker's pool (for the live series).
+    pub fn open_connections(&self) -> u64 {
+        self.pool.open_now()
+    }
+
+    /// Closes every idle connection (at the end of a run), so the upstream sees them go.
+    pub fn close_idle(&self) {
+        self.pool.close_idle();
     }
 
     /// The settings this client runs with.

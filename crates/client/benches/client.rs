@@ -5,7 +5,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::{BodyExt, Full};
 use mock_upstream::{MockConfig, MockServer};
-use relaybench::client::{BodyKind, Client, ClientSettings, Origin, RequestSpec};
+use relaybench_client::{BodyKind, Client, ClientSettings, Origin, RequestSpec};
 
 const BODY: &str =
     r#"{"model":"mock-1","messages":[{"role":"user","content":"hi"}],"max_tokens":8}"#;
@@ -46,7 +46,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("relaybench_client", |b| {
         b.to_async(&rt).iter(|| async {
             let ex = client.execute(&spec).await;
-            assert!(ex.outcome == relaybench::metrics::Outcome::Ok);
+            assert!(ex.outcome == relaybench_client::Outcome::Ok);
         })
     });
     // The baseline: a bare hyper HTTP/1.1 connection, kept alive, no policies.

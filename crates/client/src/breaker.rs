@@ -7,7 +7,7 @@
 //! re-open a circuit that has since recovered.
 
 use super::settings::BreakerSettings;
-use crate::metrics::{Outcome, Phase};
+use crate::outcome::{Outcome, Phase};
 use serde::Serialize;
 use std::{sync::Mutex, time::Instant};
 
@@ -106,8 +106,8 @@ impl Breaker {
             // Our own pool or cancellation say nothing about the upstream.
             Outcome::Timeout(Phase::Pool) | Outcome::Cancelled => None,
             Outcome::Timeout(_) => self.settings.count_timeouts.then_some(false),
-            Outcome::ConnectError | Outcome::Io(_) => Some(false),
-            Outcome::CircuitOpen | Outcome::BudgetExhausted => None,
+            Outcome::ConnectError | Outcome::Io(_) | Outcome::BadResponse => Some(false),
+            Outcome::CircuitOpen | Outcome::BudgetExhausted | Outcome::InternalError => None,
         }
     }
 

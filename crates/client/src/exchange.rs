@@ -1,6 +1,6 @@
 //! What the client is asked to send (`RequestSpec`) and what it reports back about one logical request (`Exchange`).
 
-use crate::metrics::Outcome;
+use crate::outcome::Outcome;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 use std::time::{Duration, Instant};

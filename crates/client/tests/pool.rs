@@ -1,12 +1,12 @@
 //! Pool acceptance: the connection cap holds under 100 concurrent users, handshakes are paid once per connection and connections reused, the pool timeout and idle timeout act — checked from both sides (client counters and mock-upstream stats).
 
-mod client_support;
+mod support;
 
-use client_support::*;
 use mock_upstream::{Latency, MockConfig};
-use relaybench::metrics::{Outcome, Phase};
-use relaybench::units::Dur;
+use relaybench_client::units::Dur;
+use relaybench_client::{Outcome, Phase};
 use std::time::Duration;
+use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_caps_open_connections_under_100_users() {
@@ -36,7 +36,7 @@ async fn max_connections_caps_open_connections_under_100_users() {
         assert!(user.await.unwrap().iter().all(|o| *o == Outcome::Ok));
     }
     let seen = mock.stats();
-    let ours = client.pool().stats();
+    let ours = client.pool_stats();
     assert!(
         seen.connections_peak <= 10,
         "mock saw {} open",
@@ -95,7 +95,7 @@ async fn handshake_delay_is_paid_per_new_connection_and_reuse_avoids_it() {
     assert!(second
         .iter()
         .all(|e| e.ttfb.unwrap() < Duration::from_millis(290)));
-    let (seen, ours) = (mock.stats(), client.pool().stats());
+    let (seen, ours) = (mock.stats(), client.pool_stats());
     assert_eq!(ours.opened, 30, "{ours:?}");
     assert_eq!(seen.connections_accepted, 30);
     assert_eq!(ours.reused, 30);
@@ -142,7 +142,7 @@ async fn idle_connections_expire_after_idle_timeout() {
     let again = short.execute(&spec).await;
     assert!(!again.reused);
     assert_eq!(mock.stats().connections_accepted, 2);
-    assert_eq!(short.pool().stats().closed, 1);
+    assert_eq!(short.pool_stats().closed, 1);
 
     let mut settings = quiet();
     settings.idle_timeout = Dur::secs(30);
@@ -167,7 +167,7 @@ async fn http2_shares_connections_up_to_max_streams_and_never_exceeds_the_cap() 
     })
     .await;
     let mut settings = quiet();
-    settings.http = relaybench::client::HttpVersion::Http2;
+    settings.http = relaybench_client::HttpVersion::Http2;
     settings.max_connections = 2;
     settings.http2_max_streams = 5;
     let client = client(&mock, settings);
@@ -188,7 +188,7 @@ async fn http2_shares_connections_up_to_max_streams_and_never_exceeds_the_cap() 
         .map(|e| (e.outcome, e.detail.clone(), e.conn_id))
         .collect();
     assert!(bad.is_empty(), "{bad:?}");
-    let (seen, ours) = (mock.stats(), client.pool().stats());
+    let (seen, ours) = (mock.stats(), client.pool_stats());
     assert_eq!(
         seen.connections_accepted, 2,
         "10 streams fit on 2 connections"

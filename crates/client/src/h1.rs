@@ -15,12 +15,11 @@
 //! are skipped. A connection is reused only after a complete response that did not say
 //! `Connection: close` (HTTP/1.0: only with `keep-alive`) and left no stray bytes behind.
 
-use super::conn::WriteTimedOut;
 use super::message::{Head, Outgoing};
-use crate::metrics::{IoKind, Outcome, Phase};
+use super::timed_io::classify_io;
+use crate::outcome::{IoKind, Outcome, Phase};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::{
-    io,
     mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll, Waker},
@@ -505,20 +504,6 @@ fn collect_headers(headers: &[httparse::Header<'_>]) -> HeaderMap {
         }
     }
     map
-}
-
-/// Maps an I/O error on an established connection to an outcome.
-pub fn classify_io(e: &io::Error) -> Outcome {
-    if e.get_ref().is_some_and(|inner| inner.is::<WriteTimedOut>()) {
-        return Outcome::Timeout(Phase::Write);
-    }
-    use io::ErrorKind::*;
-    // A FIN before the declared length is a truncated body; an RST is a reset.
-    match e.kind() {
-        UnexpectedEof => Outcome::Io(IoKind::Truncated),
-        ConnectionReset | ConnectionAborted | BrokenPipe => Outcome::Io(IoKind::Reset),
-        _ => Outcome::Io(IoKind::Other),
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The request and the response as the client's connections carry them, whichever the protocol: `Outgoing` (borrowed from the spec), the response `Head`, and a `ResponseBody` read piece by piece.
 
-use super::h1::{classify_io, H1Conn};
-use crate::metrics::{IoKind, Outcome, Phase};
+use super::{h1::H1Conn, timed_io::classify_io};
+use crate::outcome::{IoKind, Outcome, Phase};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;

@@ -13,7 +13,7 @@ use super::{
     exchange::RetryReason,
     settings::{Jitter, RetrySettings},
 };
-use crate::metrics::{IoKind, Outcome, Phase};
+use crate::outcome::{IoKind, Outcome, Phase};
 use http::HeaderMap;
 use rand::Rng;
 use std::time::{Duration, SystemTime};

@@ -234,6 +234,16 @@ impl<'de> Deserialize<'de> for Ratio {
 // JSON Schema for editors (`relaybench schema`): each unit is a string with a pattern that
 // matches what `FromStr` accepts, so a typo is flagged before `relaybench validate` runs.
 
+/// The units `humantime` accepts, longest first. mock-upstream's schema keeps the same list
+/// (neither crate depends on the other); a test in relaybench checks that they agree.
+const HUMANTIME_UNITS: &str =
+    "nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|w|months|month|M|years|year|y";
+
+/// Regex for a humantime duration (`"1h 30m"` too), as `Dur` reads it.
+pub fn humantime_pattern() -> String {
+    format!(r"^\s*([0-9]+(\.[0-9]+)?\s*({HUMANTIME_UNITS})\s*)+$")
+}
+
 impl schemars::JsonSchema for Dur {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Duration".into()
@@ -245,7 +255,7 @@ impl schemars::JsonSchema for Dur {
             "anyOf": [
                 {
                     "type": "string",
-                    "pattern": format!(r"^\s*0\s*$|{}", mock_upstream::schema::humantime_pattern())
+                    "pattern": format!(r"^\s*0\s*$|{}", humantime_pattern())
                 },
                 { "const": 0 }
             ],

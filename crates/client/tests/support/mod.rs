@@ -1,11 +1,13 @@
-//! Shared helpers for the client acceptance tests: mock-upstream in-process on port 0, request specs, settings.
+//! Shared helpers for the client acceptance tests: mock-upstream in-process on port 0, a scripted upstream (`scripted`), request specs, settings.
 #![allow(dead_code)]
+
+pub mod scripted;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use mock_upstream::{MockConfig, MockHandle, MockServer};
-use relaybench::client::{BodyKind, Client, ClientSettings, Origin, RequestSpec};
-use relaybench::units::Dur;
+use relaybench_client::units::Dur;
+use relaybench_client::{BodyKind, Client, ClientSettings, Origin, RequestSpec};
 use std::time::Duration;
 
 /// Starts the mock on 127.0.0.1, port 0.

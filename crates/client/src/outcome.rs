@@ -33,6 +33,10 @@ pub enum IoKind {
     Protocol,
     /// The body exceeded the configured size limit.
     BodyTooLarge,
+    /// HTTP/2: the server sent `GOAWAY` and the stream was not processed (safe to retry).
+    GoAway,
+    /// HTTP/2: the server refused the stream with `REFUSED_STREAM` (safe to retry).
+    RefusedStream,
     /// Any other I/O failure.
     Other,
 }
@@ -57,6 +61,12 @@ pub enum Outcome {
     BudgetExhausted,
     /// Still in flight when the run stopped and the grace period ran out.
     Cancelled,
+    /// A 2xx whose body is not a valid answer of its protocol (not JSON, an `error` object,
+    /// no choices, an SSE stream without one well-formed event, a contradicting content-type),
+    /// or an `http` request that failed the user's `expect_*` check.
+    BadResponse,
+    /// relaybench itself failed (a panic while handling the request): counted, never lost.
+    InternalError,
 }
 
 impl Outcome {
@@ -71,6 +81,8 @@ impl Outcome {
             Outcome::CircuitOpen => "circuit_open".into(),
             Outcome::BudgetExhausted => "budget_exhausted".into(),
             Outcome::Cancelled => "cancelled".into(),
+            Outcome::BadResponse => "bad_response".into(),
+            Outcome::InternalError => "internal_error".into(),
         }
     }
 
@@ -82,6 +94,8 @@ impl Outcome {
             "circuit_open" => Some(Outcome::CircuitOpen),
             "budget_exhausted" => Some(Outcome::BudgetExhausted),
             "cancelled" => Some(Outcome::Cancelled),
+            "bad_response" => Some(Outcome::BadResponse),
+            "internal_error" => Some(Outcome::InternalError),
             _ => None,
         };
         if simple.is_some() {
@@ -144,12 +158,14 @@ impl Phase {
 
 impl IoKind {
     /// Every kind, in report order.
-    pub const ALL: [IoKind; 6] = [
+    pub const ALL: [IoKind; 8] = [
         IoKind::Reset,
         IoKind::Truncated,
         IoKind::BadSse,
         IoKind::Protocol,
         IoKind::BodyTooLarge,
+        IoKind::GoAway,
+        IoKind::RefusedStream,
         IoKind::Other,
     ];
 
@@ -161,6 +177,8 @@ impl IoKind {
             IoKind::BadSse => "bad_sse",
             IoKind::Protocol => "protocol",
             IoKind::BodyTooLarge => "body_too_large",
+            IoKind::GoAway => "goaway",
+            IoKind::RefusedStream => "refused_stream",
             IoKind::Other => "other",
         }
     }
@@ -179,6 +197,8 @@ mod tests {
             Outcome::CircuitOpen,
             Outcome::BudgetExhausted,
             Outcome::Cancelled,
+            Outcome::BadResponse,
+            Outcome::InternalError,
         ];
         all.extend(Phase::ALL.iter().map(|p| Outcome::Timeout(*p)));
         all.extend(IoKind::ALL.iter().map(|k| Outcome::Io(*k)));

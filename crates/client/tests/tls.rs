@@ -1,9 +1,8 @@
 //! The client over real TLS: a rustls server on 127.0.0.1:0 with a CA and certificate generated at test time, serving HTTP/1.1 and h2 (hyper-util's auto builder, ALPN). Checks verification (unknown issuer, `ca_file`, `insecure`), ALPN-negotiated h2 sharing connections as streams, `http = "1"` staying on HTTP/1.1, and `http = "2"` refusing a server that does not pick h2.
 
-mod client_support;
+mod support;
 
 use bytes::Bytes;
-use client_support::*;
 use http_body_util::Full;
 use hyper::{body::Incoming, service::service_fn, Request, Response, Version};
 use hyper_util::{
@@ -11,8 +10,8 @@ use hyper_util::{
     server::conn::auto,
 };
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use relaybench::client::{Client, ClientSettings, HttpVersion, Origin};
-use relaybench::metrics::Outcome;
+use relaybench_client::Outcome;
+use relaybench_client::{Client, ClientSettings, HttpVersion, Origin};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::{
     convert::Infallible,
@@ -23,6 +22,7 @@ use std::{
     },
     time::Duration,
 };
+use support::*;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 /// A test CA and a server certificate for 127.0.0.1 signed by it.
@@ -248,7 +248,7 @@ async fn auto_negotiates_h2_and_shares_connections_as_streams() {
         server.seen.versions.lock().unwrap()
     );
     assert!(conn_ids.len() <= 2, "client used {conn_ids:?}");
-    assert!(client.pool().stats().peak_open <= 2);
+    assert!(client.pool_stats().peak_open <= 2);
     let versions = server.seen.versions.lock().unwrap();
     assert_eq!(versions.len(), 20);
     assert!(
@@ -302,7 +302,7 @@ async fn auto_falls_back_to_http1_with_one_request_per_connection() {
     let accepted = server.seen.connections.load(Relaxed);
     // Six concurrent 200 ms requests on HTTP/1.1 need more than one connection, never above the cap.
     assert!((2..=3).contains(&accepted), "accepted {accepted}");
-    assert!(client.pool().stats().peak_open <= 3);
+    assert!(client.pool_stats().peak_open <= 3);
 }
 
 #[tokio::test]
