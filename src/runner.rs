@@ -94,6 +94,11 @@ pub async fn execute(
             tokio::spawn(async move {
                 outer.reached(StopStage::Draining).await;
                 inner.interrupt();
+                // A second Ctrl-C cuts the grace period short.
+                while !outer.was_hurried() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                inner.hurry();
             })
         };
         let result = execute_one(scenario, planned, &run_stop, i as u64, |p| {
@@ -180,6 +185,7 @@ async fn execute_one(
     let mut result = RunResult::from_recorder(
         identity,
         &output.recorder,
+        output.ledger,
         output.measured_seconds,
         output.series,
         client.pool_stats(),

@@ -2,10 +2,19 @@
 
 use crate::{
     client::{ClientSettings, HttpVersion},
-    scenario::{LoadModel, RequestKind, RequestTemplate, Scenario, Target, Workload},
+    scenario::{LoadModel, OnOverload, RequestKind, RequestTemplate, Scenario, Target, Workload},
     units::Dur,
 };
 use std::collections::BTreeMap;
+
+/// `--on-overload` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OverloadArg {
+    /// Wait for a free in-flight slot.
+    Queue,
+    /// Count the arrival as dropped.
+    Drop,
+}
 
 /// Flags of `quick`, named as in oha (and hey).
 #[derive(clap::Args, Debug, Clone)]
@@ -24,6 +33,10 @@ pub struct QuickArgs {
     /// Rate in requests per second: switches to the open model (constant rate).
     #[arg(short = 'q')]
     pub rate: Option<f64>,
+    /// With -q, what happens to an arrival when -c requests are already in flight: `queue`
+    /// (wait for a slot, timed from its intended start) or `drop` (count it, never send it).
+    #[arg(long, value_enum, default_value = "queue")]
+    pub on_overload: OverloadArg,
     /// Warm-up at the start, e.g. 1s: its requests (and the cold pool's connection set-up)
     /// are counted apart and left out of the statistics. Added before -z and -n, as in scenarios.
     #[arg(long)]
@@ -93,6 +106,11 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         start_users: 0,
         stages: Vec::new(),
         max_in_flight: open.then_some(args.users.max(1) as u64),
+        on_overload: match args.on_overload {
+            OverloadArg::Queue => OnOverload::Queue,
+            OverloadArg::Drop => OnOverload::Drop,
+        },
+        max_queue: crate::load::overload::DEFAULT_MAX_QUEUE,
         // An open model needs a schedule length: with only -n, run long enough to issue them all.
         duration: args.duration.or_else(|| match (open, requests, args.rate) {
             (true, Some(n), Some(rate)) if rate > 0.0 => Some(Dur(

@@ -98,9 +98,13 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     eprintln!(
-                        "\ninterrupted: finishing in-flight requests, then writing partial results"
+                        "\ninterrupted: finishing in-flight requests (Ctrl-C again to cancel them now), then writing partial results"
                     );
                     stop.interrupt();
+                }
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\ninterrupted again: cancelling in-flight requests now (they are counted as cancelled)");
+                    stop.hurry();
                 }
             })
         };

@@ -302,11 +302,12 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
             }
         }
         m if m.is_rate() => {
+            // Rates are fractions of the arrivals (see `RunResult::offered`).
             let events =
-                |r: &RunResult| (m.observe(r).unwrap_or(0.0) * r.scheduled as f64).round() as u64;
+                |r: &RunResult| (m.observe(r).unwrap_or(0.0) * r.offered() as f64).round() as u64;
             stats::proportion_difference(
-                (events(base), base.scheduled),
-                (events(cur), cur.scheduled),
+                (events(base), base.offered()),
+                (events(cur), cur.offered()),
             )
         }
         Metric::Rps => {

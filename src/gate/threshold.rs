@@ -5,7 +5,8 @@
 //! * METRIC — a statistic of a timing histogram: `p50`, `p75`, `p90`, `p95`, `p99`, `p999`,
 //!   `p(99.9)`, `min`, `max`, `mean`, optionally of a named histogram: `p99(ttft)`,
 //!   `p(99.9, itl)`, `mean(pool_wait)` (default `latency`); or a run figure: `timeout_rate`,
-//!   `error_rate`, `rate(status=429)`, `rate(outcome=timeout_pool)`, `retries_per_request`,
+//!   `error_rate`, `success_rate`, `unfinished_rate`, `dropped_rate`, `late_rate` (fractions of
+//!   arrivals), `rate(status=429)`, `rate(outcome=timeout_pool)`, `retries_per_request`,
 //!   `rps`, `tokens_per_s`, `cost_per_1k`.
 //! * OP — `<`, `<=`, `>`, `>=`.
 //! * VALUE — a duration with a unit for timings (`800ms`, `2s`), a ratio for rates (`1%`,
@@ -43,10 +44,18 @@ pub enum Metric {
         /// Histogram name (`latency`, `ttft`, ...).
         histogram: String,
     },
-    /// Fraction of requests that timed out (any phase).
+    /// Fraction of arrivals that timed out (any phase).
     TimeoutRate,
-    /// Fraction of requests that did not end `ok` (cancelled excluded).
+    /// Fraction of arrivals that ended in an error (unfinished ones excluded: see `UnfinishedRate`).
     ErrorRate,
+    /// Fraction of arrivals that ended `ok` (unfinished ones count as failures).
+    SuccessRate,
+    /// Fraction of arrivals that never finished: cancelled at the end of the grace period, or dropped.
+    UnfinishedRate,
+    /// Fraction of arrivals dropped at the in-flight cap.
+    DroppedRate,
+    /// Fraction of arrivals the open-model dispatcher started more than 5 ms late.
+    LateRate,
     /// Fraction of requests that ended with this outcome key (`status_429`, `timeout_pool`, ...).
     OutcomeRate(String),
     /// Retries per scheduled request.
@@ -144,6 +153,10 @@ impl Metric {
             }
             Metric::TimeoutRate => "timeout_rate".into(),
             Metric::ErrorRate => "error_rate".into(),
+            Metric::SuccessRate => "success_rate".into(),
+            Metric::UnfinishedRate => "unfinished_rate".into(),
+            Metric::DroppedRate => "dropped_rate".into(),
+            Metric::LateRate => "late_rate".into(),
             Metric::OutcomeRate(key) => match key.strip_prefix("status_") {
                 Some(code) => format!("rate(status={code})"),
                 None => format!("rate(outcome={key})"),
@@ -157,14 +170,20 @@ impl Metric {
 
     /// Whether a larger value is worse (latency, error rates, cost) or better (rps, tokens/s).
     pub fn higher_is_worse(&self) -> bool {
-        !matches!(self, Metric::Rps | Metric::TokensPerS)
+        !matches!(self, Metric::Rps | Metric::TokensPerS | Metric::SuccessRate)
     }
 
     /// Whether the value is a fraction of requests.
     pub fn is_rate(&self) -> bool {
         matches!(
             self,
-            Metric::TimeoutRate | Metric::ErrorRate | Metric::OutcomeRate(_)
+            Metric::TimeoutRate
+                | Metric::ErrorRate
+                | Metric::SuccessRate
+                | Metric::UnfinishedRate
+                | Metric::DroppedRate
+                | Metric::LateRate
+                | Metric::OutcomeRate(_)
         )
     }
 
@@ -183,6 +202,7 @@ impl Metric {
     /// The value of this metric for one run; `None` when the run did not record it.
     pub fn observe(&self, run: &RunResult) -> Option<f64> {
         let per_request = |n: f64| (run.scheduled > 0).then(|| n / run.scheduled as f64);
+        let of_arrivals = |rate: f64| (run.offered() > 0).then_some(rate);
         match self {
             Metric::Timing { stat, histogram } => {
                 let h = run.histograms.get(histogram)?.histogram().ok()?;
@@ -197,9 +217,14 @@ impl Metric {
                 };
                 Some(us / 1000.0)
             }
-            Metric::TimeoutRate => per_request(0.0).map(|_| run.timeout_rate()),
-            Metric::ErrorRate => per_request(0.0).map(|_| run.error_rate()),
-            Metric::OutcomeRate(key) => per_request(run.count(key) as f64),
+            Metric::TimeoutRate => of_arrivals(run.timeout_rate()),
+            Metric::ErrorRate => of_arrivals(run.error_rate()),
+            Metric::SuccessRate => of_arrivals(run.success_rate()),
+            Metric::UnfinishedRate => of_arrivals(run.unfinished_rate()),
+            Metric::DroppedRate => of_arrivals(run.dropped_rate()),
+            // Lateness is the open-model dispatcher's; a closed model has no schedule to be late on.
+            Metric::LateRate => run.target_rps.and(of_arrivals(run.late_rate())),
+            Metric::OutcomeRate(key) => of_arrivals(run.fraction(run.count(key))),
             Metric::RetriesPerRequest => {
                 per_request(run.attempts.saturating_sub(run.scheduled) as f64)
             }
@@ -241,6 +266,10 @@ impl FromStr for Metric {
         let simple = match t {
             "timeout_rate" => Some(Metric::TimeoutRate),
             "error_rate" => Some(Metric::ErrorRate),
+            "success_rate" => Some(Metric::SuccessRate),
+            "unfinished_rate" => Some(Metric::UnfinishedRate),
+            "dropped_rate" => Some(Metric::DroppedRate),
+            "late_rate" => Some(Metric::LateRate),
             "retries_per_request" => Some(Metric::RetriesPerRequest),
             "rps" => Some(Metric::Rps),
             crate::metrics::recorder::TOKENS_PER_S => Some(Metric::TokensPerS),
@@ -339,7 +368,7 @@ fn rate_metric(arg: &str) -> Result<Metric, String> {
 
 fn unknown_metric(t: &str) -> String {
     format!(
-        "unknown metric `{t}`; expected p50, p90, p99, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, rate(status=429), retries_per_request, rps, tokens_per_s or cost_per_1k"
+        "unknown metric `{t}`; expected p50, p90, p99, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, unfinished_rate, dropped_rate, late_rate, rate(status=429), retries_per_request, rps, tokens_per_s or cost_per_1k"
     )
 }
 
@@ -453,7 +482,7 @@ impl schemars::JsonSchema for Check {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "`METRIC OP VALUE`: METRIC is p50..p999, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, rate(status=429), rate(outcome=timeout_pool), retries_per_request, rps, tokens_per_s or cost_per_1k; OP is <, <=, > or >=; VALUE is a duration for timings, a ratio for rates, else a number.",
+            "description": "`METRIC OP VALUE`: METRIC is p50..p999, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, unfinished_rate, dropped_rate, late_rate, rate(status=429), rate(outcome=timeout_pool), retries_per_request, rps, tokens_per_s or cost_per_1k; OP is <, <=, > or >=; VALUE is a duration for timings, a ratio for rates, else a number.",
             "type": "string",
             "pattern": r"^.+(<|>|<=|>=).+$",
             "examples": ["p99 < 800ms", "timeout_rate < 1%", "p99(ttft) <= 300ms"]

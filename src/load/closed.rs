@@ -9,7 +9,7 @@
 
 use super::{
     stop::StopStage,
-    worker::{WorkerContext, WorkerOutput},
+    worker::{Sent, WorkerContext, WorkerOutput},
 };
 use rand::{rngs::SmallRng, SeedableRng};
 use std::{
@@ -139,12 +139,26 @@ async fn user_loop(
         if !warmup && !ctx.claim_request() {
             return;
         }
-        if !ctx.execute_and_record(intended, warmup, &mut rng).await {
-            return;
-        }
-        if !think_time.is_zero() {
+        ctx.note_arrival(warmup);
+        let not_before = match ctx.execute_and_record(intended, warmup, &mut rng).await {
+            Sent::Refused => return,
+            Sent::Done { not_before } => not_before,
+        };
+        // A request that never reached the upstream (circuit open, budget spent, connection
+        // refused) ends at once: sending again right away would be a hot loop that measures
+        // relaybench, not the upstream. Wait until the client says another try makes sense.
+        let resume = match (not_before, think_time.is_zero()) {
+            // The common case reads no clock.
+            (None, true) => None,
+            (not_before, _) => {
+                let now = Instant::now();
+                let thought = (!think_time.is_zero()).then(|| now + think_time);
+                not_before.max(thought).filter(|at| *at > now)
+            }
+        };
+        if let Some(at) = resume {
             tokio::select! {
-                _ = tokio::time::sleep(think_time) => {}
+                _ = tokio::time::sleep_until(at.into()) => {}
                 _ = ctx.stop.reached(StopStage::Draining) => return,
             }
         }

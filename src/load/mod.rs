@@ -3,6 +3,7 @@
 pub mod closed;
 pub mod guard;
 pub mod open;
+pub mod overload;
 pub mod pacer;
 pub mod requests;
 pub mod stop;
@@ -14,7 +15,7 @@ pub use stop::{Stop, StopStage};
 
 use crate::{
     client::Client,
-    metrics::{Recorder, SeriesCollector, SeriesPoint},
+    metrics::{ledger::Ledger, Recorder, SeriesCollector, SeriesPoint},
     scenario::{LoadModel, Workload},
 };
 use std::{
@@ -51,6 +52,8 @@ pub struct LoadOutput {
     pub measured_seconds: f64,
     /// When load started (time zero of the series and of breaker events).
     pub start: Instant,
+    /// Arrivals as the generator counted them, and what was in flight at the stop.
+    pub ledger: Ledger,
 }
 
 /// Drives `workload` through `client` until the workload's bounds or `stop` end it.
@@ -100,6 +103,7 @@ pub async fn run(
     let mut collector = SeriesCollector::default();
     let mut outputs = Vec::new();
     let mut grace_end: Option<Instant> = None;
+    let mut in_flight_at_stop: Option<(u64, u64)> = None;
     let mut next_tick = start + Duration::from_secs(1);
     while outputs.len() < handles.len() {
         let now = Instant::now();
@@ -109,7 +113,13 @@ pub async fn run(
         if stop.stage() >= StopStage::Draining && grace_end.is_none() {
             grace_end = Some(now + workload.grace.0);
         }
-        if grace_end.is_some_and(|end| now >= end) {
+        if stop.was_hurried() {
+            grace_end = grace_end.map(|end| end.min(now));
+        }
+        if grace_end.is_some_and(|end| now >= end) && stop.stage() < StopStage::Cancelled {
+            // What the grace period could not finish, and how much of it was still queued for a
+            // connection (the pool, not the upstream, held it), before it is cancelled.
+            in_flight_at_stop = Some((in_flight.load(Relaxed), client.pool_stats().waiting));
             stop.advance(StopStage::Cancelled);
         }
         let wake = [
@@ -152,8 +162,16 @@ pub async fn run(
         collector.add(bucket);
     }
     let mut recorder = Recorder::new(start);
+    let (in_flight, waiting_for_pool) = in_flight_at_stop.unwrap_or_default();
+    let mut ledger = Ledger {
+        in_flight_at_stop: in_flight,
+        waiting_for_pool_at_stop: waiting_for_pool,
+        ..Ledger::default()
+    };
     for out in &outputs {
         recorder.merge(&out.recorder);
+        ledger.measured.add(&out.measured);
+        ledger.warmup.add(&out.warmup);
     }
     let measured_seconds = recorder
         .last_finish
@@ -167,6 +185,7 @@ pub async fn run(
         series: collector.finish(),
         measured_seconds,
         start,
+        ledger,
     }
 }
 
@@ -187,12 +206,17 @@ fn spawn_workers(
     // can be left without a connection.
     let threads = threads.min(settings.max_connections.max(1));
     let threads = if workload.is_open() {
-        threads
+        // Each worker holds an exact share of the in-flight cap, and a share of 0 could never send.
+        let cap = workload
+            .max_in_flight
+            .map_or(usize::MAX, |c| c.max(1) as usize);
+        threads.min(cap)
     } else {
         threads.min(users.max(1))
     };
     let think_time = workload.think_time.0;
     let max_in_flight = workload.max_in_flight;
+    let (on_overload, max_queue) = (workload.on_overload, workload.max_queue);
     (0..threads)
         .map(|index| {
             let shared = shared.clone();
@@ -216,6 +240,11 @@ fn spawn_workers(
                 },
             };
             let connections = split(settings.max_connections, threads, index);
+            let slots = overload::InFlightSlots::new(
+                max_in_flight.map(|cap| split(cap as usize, threads, index)),
+                on_overload,
+                split(max_queue, threads, index),
+            );
             // An idle share of 0 would close every connection after each request; rounding
             // up keeps keep-alive working at the cost of up to `threads − 1` extra idle ones.
             let idle = split(settings.max_idle_connections, threads, index)
@@ -249,15 +278,8 @@ fn spawn_workers(
                             }
                             // Same schedule seed on every worker: each takes its exact share.
                             (_, Some(pacer)) => {
-                                open::run_schedule(
-                                    ctx,
-                                    pacer,
-                                    slot,
-                                    stride,
-                                    max_in_flight,
-                                    shared_seed,
-                                )
-                                .await
+                                open::run_schedule(ctx, pacer, slot, stride, slots, shared_seed)
+                                    .await
                             }
                         }
                     });

@@ -23,6 +23,8 @@ pub struct Stop {
     tx: Arc<watch::Sender<StopStage>>,
     rx: watch::Receiver<StopStage>,
     interrupted: Arc<AtomicBool>,
+    /// The grace period is cut short (a second Ctrl-C): cancel what is in flight now.
+    hurried: Arc<AtomicBool>,
 }
 
 impl Default for Stop {
@@ -39,6 +41,7 @@ impl Stop {
             tx: Arc::new(tx),
             rx,
             interrupted: Arc::new(AtomicBool::new(false)),
+            hurried: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -63,6 +66,18 @@ impl Stop {
     pub fn interrupt(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
         self.advance(StopStage::Draining);
+    }
+
+    /// Cuts the grace period short (a second Ctrl-C): the generator cancels what is in flight
+    /// at once, still counting it, instead of waiting for it.
+    pub fn hurry(&self) {
+        self.hurried.store(true, Ordering::SeqCst);
+        self.interrupt();
+    }
+
+    /// Whether the grace period was cut short.
+    pub fn was_hurried(&self) -> bool {
+        self.hurried.load(Ordering::SeqCst)
     }
 
     /// Whether the user interrupted the run.

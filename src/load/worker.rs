@@ -6,19 +6,20 @@ use super::{
 };
 use crate::{
     client::{Client, Exchange, RequestSpec},
-    metrics::{Finished, Outcome, Recorder, SecondBucket},
+    metrics::{ledger::Tally, Finished, Outcome, Recorder, SecondBucket},
 };
 use bytes::BytesMut;
 use rand::Rng;
 use std::{
     cell::{Cell, RefCell},
     future::Future,
+    panic::AssertUnwindSafe,
     sync::{
         atomic::{AtomicU64, Ordering::Relaxed},
         Arc,
     },
     task::{Poll, Waker},
-    time::Instant,
+    time::{Duration, Instant},
 };
 use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
 
@@ -58,10 +59,13 @@ pub struct Shared {
     pub sequence: Arc<AtomicU64>,
 }
 
-/// What a worker's tasks share: the run's shared state plus this worker's recorder.
+/// What a worker's tasks share: the run's shared state plus this worker's recorder and its side of the ledger.
 pub struct WorkerContext {
     shared: Shared,
     recorder: RefCell<Recorder>,
+    /// Arrivals and what became of those that never reached the client, counted where they are
+    /// born, apart from the recorder (measured, warm-up).
+    ledger: RefCell<[Tally; 2]>,
     /// Where templated bodies are rendered; its allocation is reused between requests.
     body_buffer: RefCell<BytesMut>,
     /// Wakes this worker's in-flight requests when the run reaches `Cancelled`.
@@ -78,6 +82,24 @@ pub struct WorkerContext {
 pub struct WorkerOutput {
     /// Everything it measured.
     pub recorder: Recorder,
+    /// Its side of the ledger after warm-up.
+    pub measured: Tally,
+    /// Its side of the ledger during warm-up.
+    pub warmup: Tally,
+}
+
+/// What became of a request the generator asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    /// It went to the client and ended in an outcome (recorded). Sending again makes sense
+    /// from `not_before` on when the client said so (a request that never reached the
+    /// upstream: circuit open, budget exhausted, refused connection).
+    Done {
+        /// The earliest time another request is worth sending, if the client set one.
+        not_before: Option<Instant>,
+    },
+    /// A spend guard refused it before anything was sent: the run stops.
+    Refused,
 }
 
 impl WorkerContext {
@@ -85,6 +107,7 @@ impl WorkerContext {
     pub fn new(shared: Shared, index: usize) -> WorkerContext {
         WorkerContext {
             recorder: RefCell::new(Recorder::new(shared.timeline.start)),
+            ledger: RefCell::new([Tally::default(); 2]),
             body_buffer: RefCell::new(BytesMut::new()),
             cancel: LocalCancel::default(),
             stop: shared.stop.clone(),
@@ -107,13 +130,13 @@ impl WorkerContext {
     }
 
     /// Sends one request picked from the mix, races it against cancellation, and records it.
-    /// Returns false, sending nothing, when the target's spend guard says stop.
+    /// A spend guard's refusal sends nothing and is counted in the ledger, not as an outcome.
     pub async fn execute_and_record<R: Rng>(
         &self,
         intended: Instant,
         warmup: bool,
         rng: &mut R,
-    ) -> bool {
+    ) -> Sent {
         let prepared = self.shared.mix.pick(rng);
         // The sequence number is taken for every request of a templated mix, so `{{index}}`
         // numbers the run's requests whichever entry they came from.
@@ -139,29 +162,47 @@ impl WorkerContext {
             .guard
             .admit(spec.body.len(), prepared.max_tokens)
         else {
+            self.tally(warmup, |t| t.refused_by_guard += 1);
             self.stop.advance(StopStage::Draining);
-            return false;
+            return Sent::Refused;
         };
         self.shared.in_flight.fetch_add(1, Relaxed);
-        let exchange = self
-            .cancel
-            .or_cancelled(self.shared.client.execute(spec))
-            .await
-            .unwrap_or_else(|| Exchange::unsent(Outcome::Cancelled, Instant::now()));
+        let exchange =
+            match caught(self.cancel.or_cancelled(self.shared.client.execute(spec))).await {
+                Ok(Some(exchange)) => exchange,
+                Ok(None) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
+                Err(panic) => {
+                    let mut ex = Exchange::unsent(Outcome::InternalError, Instant::now());
+                    ex.detail = Some(format!("relaybench panicked: {panic}"));
+                    ex
+                }
+            };
         self.shared.in_flight.fetch_sub(1, Relaxed);
         let tokens = exchange.tokens.unwrap_or_default();
         self.shared
             .guard
             .settle(ticket, tokens.input, tokens.output);
+        self.record(intended, &exchange, warmup);
+        Sent::Done { not_before: None }
+    }
+
+    /// Records a finished request (and forwards a completed one-second bucket).
+    fn record(&self, intended: Instant, exchange: &Exchange, warmup: bool) {
         let flushed = self.recorder.borrow_mut().record(Finished {
             intended,
-            exchange: &exchange,
+            exchange,
             warmup,
         });
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
         }
-        true
+    }
+
+    /// Records an arrival that was never sent because the run was cancelled while it waited
+    /// (queued at the in-flight cap): it ends `cancelled`, like a request in flight.
+    pub fn record_cancelled(&self, intended: Instant, warmup: bool) {
+        let exchange = Exchange::unsent(Outcome::Cancelled, Instant::now());
+        self.record(intended, &exchange, warmup);
     }
 
     /// Runs the worker's tasks to their end. Once the run reaches `Cancelled`, every request
@@ -189,19 +230,66 @@ impl WorkerContext {
         }
     }
 
-    /// Counts a request the in-flight cap refused to start.
+    /// Counts a request being born (an arrival of the schedule, a user deciding to send).
+    pub fn note_arrival(&self, warmup: bool) {
+        self.tally(warmup, |t| t.arrivals += 1);
+    }
+
+    /// Counts an arrival the in-flight cap refused to start.
     pub fn note_dropped(&self, warmup: bool) {
+        self.tally(warmup, |t| t.dropped += 1);
+    }
+
+    /// Counts an arrival that must wait for a slot at the in-flight cap.
+    pub fn note_queued(&self, warmup: bool) {
+        self.tally(warmup, |t| t.queued += 1);
+    }
+
+    /// Records how long a queued arrival waited before it was sent.
+    pub fn note_queue_wait(&self, warmup: bool, waited: Duration) {
         if !warmup {
-            self.recorder.borrow_mut().dropped += 1;
+            self.recorder.borrow_mut().note_queue_wait(waited);
         }
     }
 
-    /// Flushes the last bucket and returns the recorder.
+    fn tally(&self, warmup: bool, f: impl FnOnce(&mut Tally)) {
+        f(&mut self.ledger.borrow_mut()[usize::from(warmup)]);
+    }
+
+    /// Flushes the last bucket and returns the recorder and the ledger.
     pub fn finish(self) -> WorkerOutput {
         let mut recorder = self.recorder.into_inner();
         let _ = self.shared.buckets.send(recorder.take_bucket());
-        WorkerOutput { recorder }
+        let [measured, warmup] = self.ledger.into_inner();
+        WorkerOutput {
+            recorder,
+            measured,
+            warmup,
+        }
     }
+}
+
+/// `work`'s output, or the message of a panic inside it. A request that panics must end as an
+/// outcome (`internal_error`) and leave the worker, its counters and the run going.
+async fn caught<F: Future>(work: F) -> Result<F::Output, String> {
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        }
+    })
+    .await
+}
+
+/// The text of a panic payload (`panic!` with a literal or a formatted message).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Worker-local cancellation. Each in-flight request parks its waker here instead of

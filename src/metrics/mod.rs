@@ -1,6 +1,7 @@
-//! Measurement: per-worker recorders with HDR histograms, the one-second series, and the results file.
+//! Measurement: per-worker recorders with HDR histograms, the ledger of arrivals, the one-second series, and the results file.
 
 pub mod histogram;
+pub mod ledger;
 pub mod recorder;
 pub mod results;
 pub mod series;

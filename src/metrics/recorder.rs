@@ -15,7 +15,7 @@ use std::{
 };
 
 /// The timing histograms kept per run (µs), by stable name; thresholds may name any of them.
-pub const TIMING_HISTOGRAMS: [&str; 9] = [
+pub const TIMING_HISTOGRAMS: [&str; 10] = [
     "latency",
     "service",
     "pool_wait",
@@ -25,6 +25,7 @@ pub const TIMING_HISTOGRAMS: [&str; 9] = [
     "itl",
     "tpot",
     "start_lag",
+    "queue_wait",
 ];
 
 /// The rate histogram kept beside them: output tokens per second of each response (milli-tokens/s).
@@ -44,6 +45,7 @@ enum Slot {
     Itl,
     Tpot,
     StartLag,
+    QueueWait,
     TokensPerS,
 }
 
@@ -82,6 +84,8 @@ pub struct Recorder {
     pub warmup_outcomes: BTreeMap<Outcome, u64>,
     /// Attempts made (first tries + retries) after warm-up.
     pub attempts: u64,
+    /// Attempts made during warm-up (the upstream saw and may bill them too).
+    pub warmup_attempts: u64,
     /// Retries by reason key after warm-up.
     pub retries: BTreeMap<RetryReason, u64>,
     /// Token totals after warm-up.
@@ -90,8 +94,6 @@ pub struct Recorder {
     pub error_samples: BTreeMap<Outcome, String>,
     /// Open model: requests that started more than `LATE_AFTER` behind schedule.
     pub late: u64,
-    /// Open model: requests not started because `max_in_flight` was reached.
-    pub dropped: u64,
     /// When the last measured request finished (the end of the measured window).
     pub last_finish: Option<Instant>,
     /// The one-second bucket being filled.
@@ -120,11 +122,11 @@ impl Recorder {
             outcomes: BTreeMap::new(),
             warmup_outcomes: BTreeMap::new(),
             attempts: 0,
+            warmup_attempts: 0,
             retries: BTreeMap::new(),
             tokens: TokenTotals::default(),
             error_samples: BTreeMap::new(),
             late: 0,
-            dropped: 0,
             last_finish: None,
             bucket: SecondBucket::new(0),
         }
@@ -136,6 +138,7 @@ impl Recorder {
         let outcome = ex.outcome;
         if done.warmup {
             *self.warmup_outcomes.entry(outcome).or_default() += 1;
+            self.warmup_attempts += ex.attempts as u64;
             return None;
         }
         *self.outcomes.entry(outcome).or_default() += 1;
@@ -220,6 +223,11 @@ impl Recorder {
         self.put(Slot::StartLag, micros(lag));
     }
 
+    /// Records how long an open-model arrival waited at the in-flight cap before it was sent.
+    pub fn note_queue_wait(&mut self, waited: Duration) {
+        self.put(Slot::QueueWait, micros(waited));
+    }
+
     fn put(&mut self, slot: Slot, value: u64) {
         record_clamped(&mut self.histograms[slot as usize], value);
     }
@@ -260,13 +268,13 @@ impl Recorder {
         add_counts(&mut self.warmup_outcomes, &other.warmup_outcomes);
         add_counts(&mut self.retries, &other.retries);
         self.attempts += other.attempts;
+        self.warmup_attempts += other.warmup_attempts;
         self.tokens.input += other.tokens.input;
         self.tokens.output += other.tokens.output;
         self.tokens.from_usage += other.tokens.from_usage;
         self.tokens.counted += other.tokens.counted;
         self.last_finish = self.last_finish.max(other.last_finish);
         self.late += other.late;
-        self.dropped += other.dropped;
         for (k, v) in &other.error_samples {
             self.error_samples.entry(*k).or_insert_with(|| v.clone());
         }
@@ -305,6 +313,7 @@ mod tests {
             (Slot::Itl, "itl"),
             (Slot::Tpot, "tpot"),
             (Slot::StartLag, "start_lag"),
+            (Slot::QueueWait, "queue_wait"),
             (Slot::TokensPerS, TOKENS_PER_S),
         ];
         assert_eq!(slots.len(), SLOTS);

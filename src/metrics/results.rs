@@ -2,6 +2,7 @@
 
 use super::{
     histogram::StoredHistogram,
+    ledger::Ledger,
     recorder::{Recorder, TokenTotals},
     series::SeriesPoint,
 };
@@ -147,7 +148,12 @@ pub struct RunResult {
     pub load: String,
     /// Seconds of measurement (after warm-up, until the last request finished).
     pub measured_seconds: f64,
-    /// Logical requests issued after warm-up; always equals the sum of `outcomes`.
+    /// Arrivals after warm-up, counted where they were born (the open-model dispatcher, each
+    /// closed-model user), apart from the recorder: `arrivals = scheduled + dropped + refused by a
+    /// spend guard`, checked at the end of every run (see `ledger`). 0 in files written before it existed.
+    #[serde(default)]
+    pub arrivals: u64,
+    /// Logical requests that ended in an outcome after warm-up (the sum of `outcomes`).
     pub scheduled: u64,
     /// Outcome counts by key (`ok`, `status_503`, `timeout_pool`, ...).
     pub outcomes: BTreeMap<String, u64>,
@@ -155,6 +161,9 @@ pub struct RunResult {
     pub warmup_outcomes: BTreeMap<String, u64>,
     /// Attempts (first tries + retries).
     pub attempts: u64,
+    /// Attempts during warm-up: with `attempts`, every call the upstream received.
+    #[serde(default)]
+    pub warmup_attempts: u64,
     /// Retries by reason.
     pub retries: BTreeMap<String, u64>,
     /// Requests per second over the measured window (all outcomes).
@@ -164,9 +173,17 @@ pub struct RunResult {
     /// Open model: requests that started more than 5 ms behind schedule (their lag is in `histograms.start_lag`).
     #[serde(default)]
     pub late: u64,
-    /// Open model: arrivals not started because `max_in_flight` was reached (not in `scheduled`).
+    /// Open model: arrivals never sent because `max_in_flight` was reached and they could not
+    /// wait (`on_overload = "drop"`, or the queue was full); not in `scheduled`.
     #[serde(default)]
     pub dropped: u64,
+    /// The generator's own count of arrivals and of what became of them, for the measured run and
+    /// the warm-up, and what was still in flight when the grace period ended.
+    #[serde(default)]
+    pub ledger: Ledger,
+    /// Set when the ledger did not balance: a relaybench bug, reported to the user, never adjusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ledger_error: Option<String>,
     /// Histograms by name (`latency`, `service`, `pool_wait`, ...); empty ones omitted.
     pub histograms: BTreeMap<String, StoredHistogram>,
     /// One point per second.
@@ -196,11 +213,13 @@ impl RunResult {
     pub fn from_recorder(
         identity: RunIdentity,
         recorder: &Recorder,
+        ledger: Ledger,
         measured_seconds: f64,
         series: Vec<SeriesPoint>,
         pool: PoolStats,
     ) -> RunResult {
         let scheduled = recorder.total();
+        let warmup_total: u64 = recorder.warmup_outcomes.values().sum();
         let histograms = recorder
             .histograms()
             .filter(|(_, h)| !h.is_empty())
@@ -213,6 +232,7 @@ impl RunResult {
             settings: identity.settings,
             load: identity.load,
             measured_seconds,
+            arrivals: ledger.measured.arrivals,
             scheduled,
             outcomes: recorder
                 .outcomes
@@ -225,6 +245,7 @@ impl RunResult {
                 .map(|(k, v)| (k.key(), *v))
                 .collect(),
             attempts: recorder.attempts,
+            warmup_attempts: recorder.warmup_attempts,
             retries: recorder
                 .retries
                 .iter()
@@ -237,7 +258,9 @@ impl RunResult {
             },
             target_rps: identity.target_rps,
             late: recorder.late,
-            dropped: recorder.dropped,
+            dropped: ledger.measured.dropped,
+            ledger_error: ledger.check(scheduled, warmup_total),
+            ledger,
             histograms,
             series,
             pool,
@@ -259,28 +282,65 @@ impl RunResult {
         self.outcomes.get(key).copied().unwrap_or(0)
     }
 
-    /// Fraction of requests that timed out (any phase).
+    /// The arrivals a run's rates are measured against: every arrival except those a spend
+    /// guard refused (the user's own limit, not the upstream's doing). Files written before
+    /// the ledger existed fall back to the requests with an outcome plus the dropped ones.
+    pub fn offered(&self) -> u64 {
+        if self.arrivals == 0 {
+            return self.scheduled + self.dropped;
+        }
+        self.arrivals
+            .saturating_sub(self.ledger.measured.refused_by_guard)
+    }
+
+    /// Fraction of arrivals that ended `ok`: the run's success, unfinished requests counted as failures.
+    pub fn success_rate(&self) -> f64 {
+        self.fraction(self.count("ok"))
+    }
+
+    /// Fraction of arrivals that timed out (any phase).
     pub fn timeout_rate(&self) -> f64 {
         self.rate(|k| k.starts_with("timeout_"))
     }
 
-    /// Fraction of requests that did not end `ok` (cancelled excluded).
+    /// Fraction of arrivals that ended in an error (timeouts included; unfinished ones — cancelled
+    /// at the end, dropped — are `unfinished_rate`).
     pub fn error_rate(&self) -> f64 {
         self.rate(|k| k != "ok" && k != "cancelled")
     }
 
-    /// Fraction of requests whose outcome key matches.
+    /// Fraction of arrivals that never finished: cancelled when the grace period ended, or dropped at the in-flight cap.
+    pub fn unfinished_rate(&self) -> f64 {
+        self.fraction(self.count("cancelled") + self.dropped)
+    }
+
+    /// Fraction of arrivals dropped at the in-flight cap.
+    pub fn dropped_rate(&self) -> f64 {
+        self.fraction(self.dropped)
+    }
+
+    /// Fraction of arrivals the open-model dispatcher started more than 5 ms behind schedule.
+    pub fn late_rate(&self) -> f64 {
+        self.fraction(self.late)
+    }
+
+    /// Fraction of arrivals whose outcome key matches.
     pub fn rate(&self, matches: impl Fn(&str) -> bool) -> f64 {
-        if self.scheduled == 0 {
-            return 0.0;
-        }
         let n: u64 = self
             .outcomes
             .iter()
             .filter(|(k, _)| matches(k))
             .map(|(_, v)| v)
             .sum();
-        n as f64 / self.scheduled as f64
+        self.fraction(n)
+    }
+
+    /// `n` as a fraction of the offered arrivals (0 when there were none).
+    pub fn fraction(&self, n: u64) -> f64 {
+        match self.offered() {
+            0 => 0.0,
+            offered => n as f64 / offered as f64,
+        }
     }
 
     /// A summary of one histogram, if recorded.

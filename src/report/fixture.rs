@@ -222,11 +222,21 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         load: "closed, 100 users".into(),
         late: 0,
         dropped: 0,
+        ledger: crate::metrics::ledger::Ledger {
+            measured: crate::metrics::ledger::Tally {
+                arrivals: spec.requests,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ledger_error: None,
         measured_seconds: SECONDS as f64,
+        arrivals: spec.requests,
         scheduled: spec.requests,
         outcomes,
         warmup_outcomes: BTreeMap::new(),
         attempts: spec.requests + retries,
+        warmup_attempts: 0,
         retries: if retries > 0 {
             BTreeMap::from([("status_503".to_string(), retries)])
         } else {

@@ -1,6 +1,7 @@
 //! Outputs rendered from a `ResultsFile`: results.json, report.html, PNG charts, summary.md, one `.hlog` per run, and the terminal table.
 //!
-//! * [`model`]: the comparison tables and verdict every output shows (computed once).
+//! * [`model`]: the comparison tables every output shows (computed once).
+//! * [`verdict`]: the verdict — thresholds, the best run, and what limited each run (computed causes).
 //! * [`html`], [`markdown`], [`terminal`]: lay the model out.
 //! * [`charts`]: plotters charts, inline SVG for the HTML and PNG files.
 //! * [`hlog`]: HdrHistogram interval logs.
@@ -17,6 +18,7 @@ pub mod json;
 pub mod markdown;
 pub mod model;
 pub mod terminal;
+pub mod verdict;
 
 use crate::metrics::ResultsFile;
 use std::path::{Path, PathBuf};

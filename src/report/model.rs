@@ -1,9 +1,10 @@
-//! What every report says, computed once from a `ResultsFile`: the comparison tables (with the best cell per column) and the verdict.
+//! What every report says, computed once from a `ResultsFile`: the comparison tables (with the best cell per column); the verdict is in `verdict`.
 //!
 //! HTML, Markdown and the terminal only lay these out, so the numbers — and their rounding —
 //! are the same in every output, and a re-render from results.json gives the same tables.
 
-use crate::metrics::{ResultsFile, RunResult, ThresholdResult};
+pub use super::verdict::{breaker_open_periods, verdict, Goal, Line, Span, Verdict};
+use crate::metrics::{ResultsFile, RunResult};
 
 /// Shown where a run has no value for a metric (not streaming, no price, ...).
 pub const ABSENT: &str = "–";
@@ -64,6 +65,9 @@ pub struct Column {
     pub format: Format,
     /// One value per run; `None` when the run has no such metric.
     pub values: Vec<Option<f64>>,
+    /// Runs that may be marked best in this column (all when empty): a run that left many
+    /// arrivals unfinished cannot be best on errors or timeouts, which only count finished ones.
+    pub eligible: Vec<bool>,
 }
 
 impl Column {
@@ -81,8 +85,13 @@ impl Column {
         if self.better == Better::Neither {
             return false;
         }
+        let may_win = |i: usize| self.eligible.get(i).copied().unwrap_or(true);
         let shown: Vec<Option<f64>> = (0..self.values.len())
-            .map(|i| self.values[i].map(|v| self.format.text(v).parse::<f64>().unwrap_or(v)))
+            .map(|i| {
+                self.values[i]
+                    .filter(|_| may_win(i))
+                    .map(|v| self.format.text(v).parse::<f64>().unwrap_or(v))
+            })
             .collect();
         let present: Vec<f64> = shown.iter().flatten().copied().collect();
         if present.len() < 2 {
@@ -122,10 +131,35 @@ fn col(
         better,
         format,
         values: runs.iter().map(f).collect(),
+        eligible: Vec::new(),
     }
 }
 
-fn hist(run: &RunResult, name: &str, pick: fn(&crate::metrics::Summary) -> f64) -> Option<f64> {
+/// Runs whose failure share is more than this many points above the lowest are not "best", however fast.
+pub(crate) const ERROR_SLACK_POINTS: f64 = 1.0;
+
+/// Runs whose unfinished share (cancelled at the end, dropped) is within [`ERROR_SLACK_POINTS`]
+/// of the lowest: only these can be best on figures that count finished requests only.
+fn finished_enough(runs: &[RunResult]) -> Vec<bool> {
+    let least = runs
+        .iter()
+        .map(|r| r.unfinished_rate() * 100.0)
+        .fold(f64::INFINITY, f64::min);
+    runs.iter()
+        .map(|r| r.unfinished_rate() * 100.0 <= least + ERROR_SLACK_POINTS)
+        .collect()
+}
+
+/// A percentage of the run's arrivals, absent when it had none.
+fn percent(r: &RunResult, rate: f64) -> Option<f64> {
+    (r.offered() > 0).then_some(rate * 100.0)
+}
+
+pub(crate) fn hist(
+    run: &RunResult,
+    name: &str,
+    pick: fn(&crate::metrics::Summary) -> f64,
+) -> Option<f64> {
     run.summary(name).filter(|s| s.count > 0).map(pick)
 }
 
@@ -135,14 +169,15 @@ pub fn comparison(results: &ResultsFile) -> Table {
     use Format::*;
     let runs = &results.runs;
     let per_request = |r: &RunResult, n: f64| (r.scheduled > 0).then(|| n / r.scheduled as f64);
+    let eligible = finished_enough(runs);
     let columns = vec![
         col(
             "requests",
-            "logical requests measured (after warm-up)",
+            "arrivals measured (after warm-up): every request the load model asked for, counted where it was born",
             Neither,
             Count,
             runs,
-            |r| Some(r.scheduled as f64),
+            |r| Some(r.offered() as f64),
         ),
         col(
             "req/s",
@@ -188,20 +223,58 @@ pub fn comparison(results: &ResultsFile) -> Table {
             hist(r, "latency", |s| s.max)
         }),
         col(
-            "timeouts %",
-            "requests that timed out, any phase (see the breakdown below)",
+            "success %",
+            "arrivals that ended ok; requests that never finished count as failures",
+            Higher,
+            Percent,
+            runs,
+            |r| percent(r, r.success_rate()),
+        ),
+        Column {
+            eligible: eligible.clone(),
+            ..col(
+                "timeouts %",
+                "arrivals that timed out, any phase (see the breakdown below)",
+                Lower,
+                Percent,
+                runs,
+                |r| percent(r, r.timeout_rate()),
+            )
+        },
+        Column {
+            eligible,
+            ..col(
+                "errors %",
+                "arrivals that ended in an error, timeouts included (unfinished ones are their own column)",
+                Lower,
+                Percent,
+                runs,
+                |r| percent(r, r.error_rate()),
+            )
+        },
+        col(
+            "unfinished %",
+            "arrivals that never finished: cancelled when the grace period ended, or dropped at the in-flight cap",
             Lower,
             Percent,
             runs,
-            |r| (r.scheduled > 0).then(|| r.timeout_rate() * 100.0),
+            |r| percent(r, r.unfinished_rate()),
         ),
         col(
-            "errors %",
-            "requests that did not end ok (timeouts included, cancelled excluded)",
+            "dropped",
+            "open model: arrivals never sent because the in-flight cap was reached",
+            Lower,
+            Count,
+            runs,
+            |r| r.target_rps.map(|_| r.dropped as f64),
+        ),
+        col(
+            "late %",
+            "open model: arrivals the generator started more than 5 ms behind schedule (its own lateness)",
             Lower,
             Percent,
             runs,
-            |r| (r.scheduled > 0).then(|| r.error_rate() * 100.0),
+            |r| r.target_rps.and_then(|_| percent(r, r.late_rate())),
         ),
         col(
             "retries/req",
@@ -287,6 +360,7 @@ pub fn breakdown(results: &ResultsFile) -> Table {
     let columns = keys
         .iter()
         .map(|key| Column {
+            eligible: Vec::new(),
             header: format!("{key} %"),
             help: describe_outcome(key),
             better: if *key == "cancelled" {
@@ -298,9 +372,7 @@ pub fn breakdown(results: &ResultsFile) -> Table {
             values: results
                 .runs
                 .iter()
-                .map(|r| {
-                    (r.scheduled > 0).then(|| r.count(key) as f64 * 100.0 / r.scheduled as f64)
-                })
+                .map(|r| percent(r, r.fraction(r.count(key))))
                 .collect(),
         })
         .collect();
@@ -415,288 +487,6 @@ pub fn describe_outcome(key: &str) -> String {
     format!("ended `{key}`")
 }
 
-/// A piece of verdict text: plain, or emphasised (a run name, a figure).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Span {
-    /// Plain text.
-    Plain(String),
-    /// Emphasised text.
-    Strong(String),
-}
-
-/// One sentence of the verdict.
-pub type Line = Vec<Span>;
-
-/// The verdict: thresholds first, then the best run by the scenario's goal, then what explains the differences.
-#[derive(Clone, Debug)]
-pub struct Verdict {
-    /// `Some(true)` all thresholds passed, `Some(false)` some failed, `None` none configured.
-    pub passed: Option<bool>,
-    /// The thresholds line and the best-run line.
-    pub headline: Vec<Line>,
-    /// Findings per run: dominant failure, breaker, lagging generator.
-    pub notes: Vec<Line>,
-    /// The thresholds as checked.
-    pub thresholds: Vec<ThresholdResult>,
-}
-
-/// What "best" means for a scenario (`goal = "..."` in the scenario; p99 latency by default).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Goal {
-    /// Lowest p99 latency.
-    P99,
-    /// Highest throughput.
-    Throughput,
-    /// Lowest median time to first token.
-    Ttft,
-    /// Lowest cost per request.
-    Cost,
-    /// Lowest error rate.
-    Errors,
-}
-
-impl Goal {
-    /// The goal named in the scenario, p99 latency when none (or an unknown one) is given.
-    pub fn of(results: &ResultsFile) -> Goal {
-        let resolved = &results.scenario.resolved;
-        // `[report] goal` in the scenario; a top-level `goal` is still read, for older files.
-        let goal = resolved
-            .get("report")
-            .and_then(|r| r.get("goal"))
-            .or_else(|| resolved.get("goal"));
-        match goal.and_then(|g| g.as_str()) {
-            Some("throughput" | "rps") => Goal::Throughput,
-            Some("ttft") => Goal::Ttft,
-            Some("cost") => Goal::Cost,
-            Some("errors" | "error_rate") => Goal::Errors,
-            _ => Goal::P99,
-        }
-    }
-
-    fn describe(self) -> (&'static str, Better, Format, &'static str) {
-        match self {
-            Goal::P99 => ("p99 latency", Better::Lower, Format::Millis, " ms"),
-            Goal::Throughput => ("throughput", Better::Higher, Format::OneDecimal, " req/s"),
-            Goal::Ttft => (
-                "median time to first token",
-                Better::Lower,
-                Format::Millis,
-                " ms",
-            ),
-            Goal::Cost => (
-                "cost per 1,000 requests",
-                Better::Lower,
-                Format::Dollars,
-                " USD",
-            ),
-            Goal::Errors => ("error rate", Better::Lower, Format::Percent, "%"),
-        }
-    }
-
-    fn value(self, r: &RunResult) -> Option<f64> {
-        match self {
-            Goal::P99 => hist(r, "latency", |s| s.p99),
-            Goal::Throughput => Some(r.rps),
-            Goal::Ttft => hist(r, "ttft", |s| s.p50),
-            Goal::Cost => r
-                .cost_usd
-                .filter(|_| r.scheduled > 0)
-                .map(|c| c * 1000.0 / r.scheduled as f64),
-            Goal::Errors => Some(r.error_rate() * 100.0),
-        }
-    }
-}
-
-/// Runs whose error rate is more than this many points above the lowest are not "best", however fast.
-const ERROR_SLACK_POINTS: f64 = 1.0;
-
-/// Builds the verdict.
-pub fn verdict(results: &ResultsFile) -> Verdict {
-    use Span::*;
-    let mut headline = Vec::new();
-    let failed = results.thresholds.iter().filter(|t| !t.passed).count();
-    let passed = (!results.thresholds.is_empty()).then_some(failed == 0);
-    headline.push(match passed {
-        None => vec![Plain("No thresholds configured.".into())],
-        Some(true) => vec![Strong(format!(
-            "PASS: all {} thresholds held.",
-            results.thresholds.len()
-        ))],
-        Some(false) => vec![Strong(format!(
-            "FAIL: {failed} of {} thresholds failed.",
-            results.thresholds.len()
-        ))],
-    });
-    if let Some(line) = best_line(results) {
-        headline.push(line);
-    }
-    Verdict {
-        passed,
-        headline,
-        notes: results.runs.iter().flat_map(notes).collect(),
-        thresholds: results.thresholds.clone(),
-    }
-}
-
-fn best_line(results: &ResultsFile) -> Option<Line> {
-    use Span::*;
-    let runs = &results.runs;
-    if runs.len() == 1 {
-        let r = &runs[0];
-        return Some(vec![
-            Strong(r.name.clone()),
-            Plain(format!(
-                ": {} req/s, p99 {} ms, {}% errors.",
-                Format::OneDecimal.text(r.rps),
-                hist(r, "latency", |s| s.p99).map_or(ABSENT.into(), |v| Format::Millis.text(v)),
-                Format::Percent.text(r.error_rate() * 100.0)
-            )),
-        ]);
-    }
-    let mut goal = Goal::of(results);
-    if runs.iter().all(|r| goal.value(r).is_none()) {
-        goal = Goal::P99;
-    }
-    let (what, better, format, unit) = goal.describe();
-    let min_errors = runs
-        .iter()
-        .map(|r| r.error_rate() * 100.0)
-        .fold(f64::INFINITY, f64::min);
-    let mut ranked: Vec<(&RunResult, f64)> = runs
-        .iter()
-        .filter(|r| {
-            goal == Goal::Errors || r.error_rate() * 100.0 <= min_errors + ERROR_SLACK_POINTS
-        })
-        .filter_map(|r| goal.value(r).map(|v| (r, v)))
-        .collect();
-    ranked.sort_by(|a, b| match better {
-        Better::Higher => b.1.total_cmp(&a.1),
-        _ => a.1.total_cmp(&b.1),
-    });
-    let (best, value) = *ranked.first()?;
-    let mut line = vec![
-        Plain(format!("Best by {what}: ")),
-        Strong(best.name.clone()),
-        Plain(format!(" at {}{unit}", format.text(value))),
-    ];
-    if let Some((next, next_value)) = ranked.get(1) {
-        let ratio = match better {
-            Better::Higher if *next_value > 0.0 => Some(value / next_value),
-            Better::Lower if value > 0.0 => Some(next_value / value),
-            _ => None,
-        };
-        let by = match ratio {
-            Some(x) if x >= 1.995 => format!("{x:.1}× better than"),
-            Some(x) => format!("{:.0}% better than", (x - 1.0) * 100.0),
-            None => "ahead of".into(),
-        };
-        line.push(Plain(format!(", {by} the runner-up ")));
-        line.push(Strong(next.name.clone()));
-        line.push(Plain(format!(" ({}{unit})", format.text(*next_value))));
-    }
-    line.push(Plain(".".into()));
-    let excluded: Vec<String> = runs
-        .iter()
-        .filter(|r| {
-            goal != Goal::Errors && r.error_rate() * 100.0 > min_errors + ERROR_SLACK_POINTS
-        })
-        .map(|r| {
-            format!(
-                "{} ({}% errors)",
-                r.name,
-                Format::Percent.text(r.error_rate() * 100.0)
-            )
-        })
-        .collect();
-    if !excluded.is_empty() {
-        line.push(Plain(format!(
-            " Not considered, more than {ERROR_SLACK_POINTS} point(s) more errors than the best: {}.",
-            excluded.join(", ")
-        )));
-    }
-    Some(line)
-}
-
-/// What explains a run's figures: its dominant failure, breaker openings, a generator that fell behind.
-fn notes(run: &RunResult) -> Vec<Line> {
-    use Span::*;
-    let mut out = Vec::new();
-    let worst = run
-        .outcomes
-        .iter()
-        .filter(|(k, _)| *k != "ok" && *k != "cancelled")
-        .max_by_key(|(k, v)| (**v, std::cmp::Reverse((*k).clone())));
-    if let Some((key, count)) = worst {
-        let share = *count as f64 * 100.0 / run.scheduled.max(1) as f64;
-        if share >= 1.0 {
-            let mut text = format!(
-                ": {}% of requests {} ({key})",
-                Format::Percent.text(share),
-                describe_outcome(key)
-            );
-            if key == "timeout_pool" {
-                text.push_str(&format!(
-                    " — pool capped at {} connections, up to {} requests waited for a slot",
-                    run.settings.max_connections, run.pool.peak_waiting
-                ));
-            }
-            text.push('.');
-            out.push(vec![Strong(run.name.clone()), Plain(text)]);
-        }
-    }
-    let open_periods = breaker_open_periods(run);
-    if !open_periods.is_empty() {
-        let total: f64 = open_periods.iter().map(|(a, b)| b - a).sum();
-        out.push(vec![
-            Strong(run.name.clone()),
-            Plain(format!(
-                ": the circuit breaker opened {} time(s), {:.1} s open in total.",
-                open_periods.len(),
-                total
-            )),
-        ]);
-    }
-    if let Some(target) = run.target_rps {
-        if run.rps < target * 0.95 {
-            out.push(vec![
-                Strong(run.name.clone()),
-                Plain(format!(
-                    ": the generator fell behind — {} req/s measured of {} scheduled.",
-                    Format::OneDecimal.text(run.rps),
-                    Format::OneDecimal.text(target)
-                )),
-            ]);
-        }
-    }
-    out
-}
-
-/// Periods (seconds since the run started) during which the breaker was open; an open period still open at the end runs to the end of the measurement.
-pub fn breaker_open_periods(run: &RunResult) -> Vec<(f64, f64)> {
-    let mut periods = Vec::new();
-    let mut opened: Option<f64> = None;
-    for e in &run.breaker_events {
-        let t = e.t_ms as f64 / 1000.0;
-        match (e.state.as_str(), opened) {
-            ("open", None) => opened = Some(t),
-            ("open", Some(_)) => {}
-            (_, Some(start)) => {
-                periods.push((start, t));
-                opened = None;
-            }
-            (_, None) => {}
-        }
-    }
-    if let Some(start) = opened {
-        let end = run
-            .measured_seconds
-            .max(run.series.last().map_or(0.0, |p| p.t as f64 + 1.0))
-            .max(start);
-        periods.push((start, end));
-    }
-    periods
-}
-
 /// Client settings that differ between runs, as `key = value` per run (dotted keys), so a matrix shows what was varied.
 pub fn differing_settings(results: &ResultsFile) -> Vec<(String, Vec<String>)> {
     let flat: Vec<Vec<(String, String)>> = results
@@ -763,6 +553,7 @@ mod tests {
             better: Better::Lower,
             format: Format::Millis,
             values: vec![Some(12.04), None, Some(12.01), Some(40.0)],
+            eligible: Vec::new(),
         };
         // 12.04 and 12.01 both show as 12.0: both are best.
         assert!(c.is_best(0) && c.is_best(2) && !c.is_best(3));
@@ -772,38 +563,6 @@ mod tests {
             ..c
         };
         assert!(!same.is_best(0), "no best when all are equal");
-    }
-
-    #[test]
-    fn verdict_picks_the_fast_run_without_errors() {
-        let results = fixture::comparison();
-        let v = verdict(&results);
-        let text: String = v.headline[1]
-            .iter()
-            .map(|s| match s {
-                Span::Plain(t) | Span::Strong(t) => t.as_str(),
-            })
-            .collect();
-        assert!(
-            text.starts_with("Best by p99 latency: mock/pool-100"),
-            "{text}"
-        );
-        assert!(
-            text.contains("mock/pool-10 (2"),
-            "starved pool excluded: {text}"
-        );
-        assert_eq!(v.passed, None);
-        assert!(v.notes.iter().any(|l| l
-            .iter()
-            .any(|s| matches!(s, Span::Plain(t) if t.contains("timeout_pool")))));
-    }
-
-    #[test]
-    fn breaker_periods_close_at_the_end() {
-        let mut run = fixture::comparison().runs.remove(2);
-        assert_eq!(breaker_open_periods(&run), vec![(10.0, 15.0)]);
-        run.breaker_events.truncate(1);
-        assert_eq!(breaker_open_periods(&run), vec![(10.0, 30.0)]);
     }
 
     #[test]

@@ -1,19 +1,24 @@
-//! The summary table printed at the end of a run: a few columns of the comparison model, best value per column marked with `*`.
+//! The summary printed at the end of a run: a few columns of the comparison model (best value per column marked with `*`), then the verdict's notes on what limited each run.
 
 use super::model;
 use crate::metrics::ResultsFile;
 use std::fmt::Write;
 
-/// Columns of the comparison that fit a terminal.
-const SHOWN: [&str; 8] = [
+/// Columns of the comparison that fit a terminal (a column no run has a value for is left out,
+/// so `dropped` and `late %` show for open models only).
+const SHOWN: [&str; 12] = [
     "requests",
     "req/s",
     "p50 ms",
     "p90 ms",
     "p99 ms",
     "max ms",
+    "success %",
     "errors %",
     "timeouts %",
+    "unfinished %",
+    "dropped",
+    "late %",
 ];
 
 /// The table as text.
@@ -22,6 +27,7 @@ pub fn summary_table(results: &ResultsFile) -> String {
     let columns: Vec<&model::Column> = SHOWN
         .iter()
         .filter_map(|h| full.columns.iter().find(|c| c.header == *h))
+        .filter(|c| c.values.iter().any(Option::is_some))
         .collect();
     let mut headers = vec!["run".to_string()];
     headers.extend(columns.iter().map(|c| c.header.clone()));
@@ -68,6 +74,20 @@ pub fn summary_table(results: &ResultsFile) -> String {
     }
     if results.interrupted {
         out.push_str("(interrupted: partial results)\n");
+    }
+    // What limited each run (and any spend guard, ledger or internal error), as in the report.
+    let notes = model::verdict(results).notes;
+    if !notes.is_empty() {
+        out.push('\n');
+        for line in notes {
+            let text: String = line
+                .iter()
+                .map(|span| match span {
+                    model::Span::Plain(t) | model::Span::Strong(t) => t.as_str(),
+                })
+                .collect();
+            let _ = writeln!(out, "- {text}");
+        }
     }
     out
 }

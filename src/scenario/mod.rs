@@ -9,7 +9,8 @@ pub mod schema;
 
 pub use error::ScenarioError;
 pub use model::{
-    LoadModel, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario, Target, Workload,
+    LoadModel, OnOverload, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario,
+    Target, Workload,
 };
 pub use parse::{load, load_with, parse};
 pub use plan::{Plan, PlannedRun};

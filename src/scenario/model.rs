@@ -136,9 +136,15 @@ pub struct Workload {
     /// Ramp: stages `{ rate = 200, duration = "30s" }`; the rate moves linearly to each stage's rate. Closed: stages `{ users = 50, duration = "20s" }`; the active users move linearly to each stage's count, and the run ends with the last stage.
     #[serde(default)]
     pub stages: Vec<StageSpec>,
-    /// Open models: at most this many requests in flight; an arrival beyond it is counted as dropped.
+    /// Open models: at most this many requests in flight (counted before a request starts, so exact); what happens to an arrival beyond it is `on_overload`.
     #[serde(default)]
     pub max_in_flight: Option<u64>,
+    /// Open models, at the in-flight cap: `queue` (default) holds the arrival until a slot frees and sends it then, timed from its intended start (as wrk2 and oha do); `drop` counts it as dropped and never sends it.
+    #[serde(default)]
+    pub on_overload: OnOverload,
+    /// Open models with `on_overload = "queue"`: arrivals held at most (32 bytes each); beyond it an arrival is dropped (counted).
+    #[serde(default = "default_max_queue")]
+    pub max_queue: usize,
     /// How long to issue requests (after warm-up). At least one of `duration` and `requests` is required.
     #[serde(default)]
     pub duration: Option<Dur>,
@@ -174,6 +180,23 @@ pub struct StageSpec {
     pub users: Option<usize>,
     /// Length of the stage.
     pub duration: Dur,
+}
+
+/// What happens to an open-model arrival when `max_in_flight` requests are already in flight.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OnOverload {
+    /// Wait for a slot, then send; the wait is part of its latency.
+    #[default]
+    Queue,
+    /// Never send it; count it as dropped.
+    Drop,
+}
+
+fn default_max_queue() -> usize {
+    crate::load::overload::DEFAULT_MAX_QUEUE
 }
 
 fn default_load_model() -> LoadModel {

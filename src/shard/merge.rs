@@ -2,7 +2,7 @@
 //!
 //! What is exact: every HDR histogram is the sum of the shards' histograms (so every merged
 //! percentile is the percentile of the union of all shards' requests); outcome, attempt, retry,
-//! late/dropped, token and pool counters and costs are sums; the measured window runs from the
+//! late/dropped, ledger, token and pool counters and costs are sums; the measured window runs from the
 //! first shard's end of warm-up to the last shard's last request (wall clock), and `rps` is the
 //! merged count over that window.
 //!
@@ -298,10 +298,23 @@ fn merge_run(
     out.load_started_unix_ms = origin;
     out.scheduled = sum(parts, |r| r.scheduled);
     out.attempts = sum(parts, |r| r.attempts);
+    out.warmup_attempts = sum(parts, |r| r.warmup_attempts);
     out.late = sum(parts, |r| r.late);
     out.dropped = sum(parts, |r| r.dropped);
+    out.arrivals = sum(parts, |r| r.arrivals);
+    out.ledger = Default::default();
+    for (_, r) in parts {
+        out.ledger.measured.add(&r.ledger.measured);
+        out.ledger.warmup.add(&r.ledger.warmup);
+        out.ledger.in_flight_at_stop += r.ledger.in_flight_at_stop;
+        out.ledger.waiting_for_pool_at_stop += r.ledger.waiting_for_pool_at_stop;
+    }
     out.outcomes = sum_maps(parts.iter().map(|(_, r)| &r.outcomes));
     out.warmup_outcomes = sum_maps(parts.iter().map(|(_, r)| &r.warmup_outcomes));
+    // Each shard's ledger was checked when it ran; the merge re-checks the sums.
+    out.ledger_error = out
+        .ledger
+        .check(out.scheduled, out.warmup_outcomes.values().sum());
     out.retries = sum_maps(parts.iter().map(|(_, r)| &r.retries));
     out.histograms = merge_histograms(parts)?;
     out.series = merge_series(parts, &offsets);

@@ -313,7 +313,7 @@ async fn serve(
                 return;
             }
             Then::Reset => {
-                let _ = socket.set_linger(Some(Duration::ZERO));
+                let _ = socket.set_zero_linger();
                 push(&log, Event::Closed { conn, reset: true });
                 return;
             }
