@@ -313,6 +313,9 @@ async fn serve(
                 return;
             }
             Then::Reset => {
+                // Deprecated because the close blocks the thread; with linger 0 it does not
+                // block, it resets — exactly what this reply is for.
+                #[allow(deprecated)]
                 let _ = socket.set_linger(Some(Duration::ZERO));
                 push(&log, Event::Closed { conn, reset: true });
                 return;
