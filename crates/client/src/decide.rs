@@ -114,12 +114,12 @@ pub(crate) enum Why {
 }
 
 impl Stop {
-    /// The request's detail line, given its last attempt's (`None` when nothing was sent):
-    /// `None` keeps the attempt's own.
-    pub(crate) fn detail(&self, last: Option<&str>) -> Option<String> {
+    /// The request's detail line, given whether any attempt was made and the last one's
+    /// detail: `None` keeps the attempt's own.
+    pub(crate) fn detail(&self, attempted: bool, last: Option<&str>) -> Option<String> {
         let refused = |what: &str| match last {
             Some(last) => format!("{last} — retry refused by {what}"),
-            None => format!("refused by {what}"),
+            None => format!("retry refused by {what}"),
         };
         match &self.why {
             Why::Final | Why::RetriesExhausted | Why::Deadline => None,
@@ -129,7 +129,7 @@ impl Stop {
             Why::Budget(refused) => {
                 Some(format!("retry after {refused} refused by the retry budget"))
             }
-            Why::Breaker if last.is_none() => Some("circuit breaker is open".into()),
+            Why::Breaker if !attempted => Some("circuit breaker is open".into()),
             Why::Breaker => Some(refused("the circuit breaker (open)")),
             Why::Guard(why) => Some(refused(&format!("the attempt guard: {why}"))),
         }
@@ -636,31 +636,40 @@ mod tests {
         };
         let body = Some("{\"error\":\"down\"}");
         for why in [Why::Final, Why::RetriesExhausted, Why::Deadline] {
-            assert_eq!(stop(why).detail(body), None, "keeps the attempt's own");
+            assert_eq!(
+                stop(why).detail(true, body),
+                None,
+                "keeps the attempt's own"
+            );
         }
         assert_eq!(
             stop(Why::HintTooLong(Duration::from_secs(90)))
-                .detail(body)
+                .detail(true, body)
                 .unwrap(),
             "not retried: server asked to wait 90s, above max_retry_after"
         );
         assert_eq!(
             stop(Why::Budget(Outcome::Status(503)))
-                .detail(body)
+                .detail(true, body)
                 .unwrap(),
             "retry after status_503 refused by the retry budget"
         );
         assert_eq!(
-            stop(Why::Breaker).detail(None).unwrap(),
+            stop(Why::Breaker).detail(false, None).unwrap(),
             "circuit breaker is open"
         );
         assert_eq!(
-            stop(Why::Breaker).detail(body).unwrap(),
+            stop(Why::Breaker).detail(true, body).unwrap(),
             "{\"error\":\"down\"} — retry refused by the circuit breaker (open)"
         );
         assert_eq!(
+            stop(Why::Breaker).detail(true, None).unwrap(),
+            "retry refused by the circuit breaker (open)",
+            "a retry of an attempt without a detail (a read timeout)"
+        );
+        assert_eq!(
             guard_refused(Outcome::Status(503), "max_requests = 50 reached".into())
-                .detail(body)
+                .detail(true, body)
                 .unwrap(),
             "{\"error\":\"down\"} — retry refused by the attempt guard: max_requests = 50 reached"
         );

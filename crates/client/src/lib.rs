@@ -433,7 +433,7 @@ impl Client {
 /// refusal).
 #[inline]
 fn conclude(mut ex: Exchange, stop: Stop, at: Instant) -> Exchange {
-    if let Some(detail) = stop.detail(ex.detail.as_deref().filter(|_| ex.attempts > 0)) {
+    if let Some(detail) = stop.detail(ex.attempts > 0, ex.detail.as_deref()) {
         ex.detail = Some(detail);
     }
     ex.outcome = stop.outcome;
