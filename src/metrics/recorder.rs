@@ -195,18 +195,22 @@ impl Recorder {
         } else {
             self.tokens.counted += 1;
         }
+        // Stream metrics belong to the attempt that produced the answer: a failed attempt
+        // before it and the backoff after that are in the latency, not here.
         let Some(stream) = &ex.stream else { return };
         let Some(first) = stream.first_token else {
             return;
         };
-        let start = ex.sent.unwrap_or(first);
+        let start = ex.attempt_sent.unwrap_or(first);
         self.put(Slot::Ttft, micros(first.saturating_duration_since(start)));
         for gap in &stream.inter_token {
             self.put(Slot::Itl, micros(*gap));
         }
-        if output > 1 {
-            let decode = ex.finished.saturating_duration_since(first);
-            self.put(Slot::Tpot, micros(decode / (output as u32 - 1).max(1)));
+        if let (Some(last), true) = (stream.last_token, output > 1) {
+            // Decode time ends at the last token: a usage chunk or `[DONE]` sent later is no token.
+            let decode = last.saturating_duration_since(first);
+            let gaps = u32::try_from(output - 1).unwrap_or(u32::MAX);
+            self.put(Slot::Tpot, micros(decode / gaps));
         }
         let total = ex.finished.saturating_duration_since(start).as_secs_f64();
         if total > 0.0 {
@@ -325,5 +329,62 @@ mod tests {
         let named: Vec<_> = r.histograms().filter(|(_, h)| !h.is_empty()).collect();
         assert_eq!(named.len(), 1);
         assert_eq!((named[0].0, named[0].1.max()), ("itl", 1234));
+    }
+
+    #[test]
+    fn stream_metrics_come_from_the_answering_attempt_and_end_at_the_last_token() {
+        use crate::client::StreamTiming;
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        // First attempt sent at 0 (a 503), the answering one at 500 ms; tokens at 600, 700,
+        // 800 ms; usage and [DONE] at 1,300 ms.
+        let ex = Exchange {
+            sent: Some(t0),
+            attempt_sent: Some(ms(500)),
+            attempts: 2,
+            tokens: Some(Tokens {
+                input: 5,
+                output: 3,
+                from_usage: true,
+            }),
+            stream: Some(StreamTiming {
+                first_token: Some(ms(600)),
+                inter_token: vec![Duration::from_millis(100); 2],
+                last_token: Some(ms(800)),
+                content_chunks: 3,
+            }),
+            ..Exchange::unsent(Outcome::Ok, ms(1300))
+        };
+        let mut r = Recorder::new(t0);
+        r.record(Finished {
+            intended: t0,
+            exchange: &ex,
+            warmup: false,
+        });
+        let value = |name: &str| {
+            let (_, h) = r.histograms().find(|(n, _)| *n == name).unwrap();
+            (h.len(), h.value_at_quantile(0.5))
+        };
+        let near = |(count, v): (u64, u64), want: u64| count >= 1 && v.abs_diff(want) <= want / 500;
+        assert!(
+            near(value("latency"), 1_300_000),
+            "latency covers everything"
+        );
+        assert!(
+            near(value("ttft"), 100_000),
+            "TTFT from the answering send: {:?}",
+            value("ttft")
+        );
+        assert!(
+            near(value("tpot"), 100_000),
+            "(800 − 600) / 2: {:?}",
+            value("tpot")
+        );
+        assert_eq!(value("itl").0, 2);
+        assert!(
+            near(value("tokens_per_s"), 3_750),
+            "3 tokens / 0.8 s: {:?}",
+            value("tokens_per_s")
+        );
     }
 }

@@ -50,24 +50,14 @@ impl RetryBudget {
         }
     }
 
-    /// Counts one logical request (a deposit).
-    pub fn deposit(&self) {
-        self.deposit_at(Instant::now());
-    }
-
-    /// Asks to retry once; true (and the retry is counted) when the budget allows it.
-    pub fn withdraw(&self) -> bool {
-        self.withdraw_at(Instant::now())
-    }
-
-    /// [`RetryBudget::deposit`] at a given time (for tests).
+    /// Counts one logical request (a deposit) that started at `now`.
     pub fn deposit_at(&self, now: Instant) {
         let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = self.current(&mut w, now);
         w.buckets[slot].1 += 1;
     }
 
-    /// [`RetryBudget::withdraw`] at a given time (for tests).
+    /// Asks to retry once at `now`; true (and the retry is counted) when the budget allows it.
     pub fn withdraw_at(&self, now: Instant) -> bool {
         let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let slot = self.current(&mut w, now);

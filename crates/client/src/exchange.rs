@@ -66,6 +66,9 @@ pub enum RetryReason {
     Timeout,
     /// A reset or truncated response.
     Reset,
+    /// HTTP/2 `GOAWAY` or `REFUSED_STREAM`: the server did not process the request, so it is
+    /// always safe to send again (whatever `on_reset` says).
+    Unprocessed,
 }
 
 impl RetryReason {
@@ -76,6 +79,7 @@ impl RetryReason {
             RetryReason::Connect => "connect".into(),
             RetryReason::Timeout => "timeout".into(),
             RetryReason::Reset => "reset".into(),
+            RetryReason::Unprocessed => "unprocessed".into(),
         }
     }
 }
@@ -86,7 +90,12 @@ pub struct Exchange {
     /// How it ended.
     pub outcome: Outcome,
     /// When the first attempt had its connection and began sending (None if never sent).
+    /// Service time runs from here, so it covers every attempt and backoff.
     pub sent: Option<Instant>,
+    /// When the last attempt — the one whose result `outcome` is — had its connection and
+    /// began sending (None if it never got that far). TTFT, TPOT and tokens/s of a stream are
+    /// measured from here, so a failed earlier attempt and the backoff after it are not in them.
+    pub attempt_sent: Option<Instant>,
     /// When the last byte arrived or the request gave up.
     pub finished: Instant,
     /// Time waiting for connection slots, summed over attempts.
@@ -97,7 +106,8 @@ pub struct Exchange {
     pub ttfb: Option<Duration>,
     /// Attempts made (1 = no retries; 0 = never sent, e.g. circuit open).
     pub attempts: u32,
-    /// Why each retry happened, in order.
+    /// Why each retry that was made happened, in order (`attempts - 1` of them once anything
+    /// was sent: a retry the breaker or the guard refused was not made).
     pub retries: Vec<RetryReason>,
     /// Whether the last attempt reused a pooled connection.
     pub reused: bool,
@@ -111,6 +121,21 @@ pub struct Exchange {
     pub stream: Option<StreamTiming>,
     /// A short excerpt of an error body or error message, for reports (never contains request secrets).
     pub detail: Option<String>,
+    /// Set when the request ended because nothing could usefully be sent: the earliest time
+    /// at which sending again makes sense, so a caller that sends back to back (a closed-model
+    /// user) waits instead of spinning. `None` means "at once".
+    ///
+    /// - `circuit_open`, or a retry the breaker refused: when the breaker admits probes again
+    ///   (the end of its open period; while half-open with every probe slot taken, a short
+    ///   pause — probes settle in about a response time — bounded by the half-open period).
+    /// - `budget_exhausted`: the end of the backoff the refused retry would have slept.
+    /// - `connect_error` or `timeout_connect` (no connection was made, nothing reached the
+    ///   upstream), whether or not retries ran: the end of the backoff the next retry would
+    ///   sleep.
+    ///
+    /// Every other outcome leaves it `None`: the upstream answered (or the run stopped it),
+    /// and when to send next is the load model's business.
+    pub retry_not_before: Option<Instant>,
 }
 
 impl Exchange {
@@ -119,6 +144,7 @@ impl Exchange {
         Exchange {
             outcome,
             sent: None,
+            attempt_sent: None,
             finished,
             pool_wait: Duration::ZERO,
             connect: None,
@@ -131,6 +157,7 @@ impl Exchange {
             tokens: None,
             stream: None,
             detail: None,
+            retry_not_before: None,
         }
     }
 }

@@ -1,29 +1,38 @@
-//! The pooled client: sends one logical request through breaker, pool, phase timeouts and retries, and reports an `Exchange`.
+//! The pooled client: sends one logical request through breaker, attempt guard, pool, phase timeouts and retries, and reports an `Exchange`.
 //!
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
 //! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
 //! connection), `message` (request and response across protocols), `body` and `sse`
 //! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
-//! server hints), `budget` (retries as a share of requests), `breaker` — and they are
-//! composed in one place, [`Client::execute`]:
+//! server hints), `budget` (retries as a share of requests), `breaker` (admission with
+//! tickets that always settle), `guard` (the caller's veto per attempt) — and `decide` turns
+//! them into decisions, as functions of (what happened, their state, now) with no I/O. They
+//! are composed in one place, [`Client::execute`] / [`Client::execute_guarded`], which only
+//! carries the decisions out:
 //!
 //! ```text
 //! deposit in budget
 //! loop:
-//!   breaker admits?  no → circuit_open (or, on a retry, the last attempt's outcome)
+//!   decide::admit     breaker admits?   no → stop: circuit_open (a retry: the last outcome),
+//!                                            retry_not_before = when it admits again
+//!   guard admits?                       no → first attempt: Err(Refused), nothing sent;
+//!                                            a retry: the last outcome (the ticket goes back)
 //!   attempt: pool checkout (pool/connect timeouts) → send (write timeout) → head (read timeout)
 //!            → body (read timeout per chunk, size limit, SSE timing)       — all under the deadline
-//!   breaker records the attempt's outcome
-//!   final unless: retryable ∧ retries left ∧ hint ≤ max_retry_after ∧ sleep ends before deadline
-//!   budget refuses → budget_exhausted
-//!   sleep (Retry-After hint, else jittered backoff)
+//!   ticket settles with the outcome; guard settles with what the attempt used
+//!   decide::after_attempt → stop (final, retries used up, hint above max_retry_after,
+//!                            deadline, budget refused → budget_exhausted)
+//!                         | retry after the hint or the jittered backoff
+//!   sleep
 //! ```
 
 mod body;
 mod breaker;
 mod budget;
 mod conn;
+mod decide;
 mod exchange;
+mod guard;
 mod h1;
 mod message;
 mod origin;
@@ -39,6 +48,7 @@ pub mod units;
 
 pub use breaker::{BreakerEvent, BreakerState};
 pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
+pub use guard::{AttemptGuard, AttemptUse, Refused};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
 pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
@@ -48,15 +58,15 @@ pub use tls::TlsError;
 use breaker::Breaker;
 use budget::RetryBudget;
 use conn::{DialConfig, DialError};
-use http::HeaderMap;
+use decide::{Ended, Next, Progress, Stop};
+use guard::Unguarded;
 use message::{Outgoing, Response};
 use pool::CheckoutError;
 use pool::Pool;
-use rand::{rngs::SmallRng, SeedableRng};
-use retry::{Hint, RetryPolicy};
+use retry::RetryPolicy;
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant, SystemTime},
+    time::{Instant, SystemTime},
 };
 
 /// Why a client could not be built.
@@ -97,12 +107,23 @@ const URI_CACHE: usize = 32;
 
 /// How one attempt ended, with what the retry decision needs.
 struct Attempt {
-    /// The attempt's outcome.
-    outcome: Outcome,
-    /// Response headers of a non-2xx response (for `Retry-After`).
-    headers: Option<HeaderMap>,
+    /// The attempt's outcome and the server's retry hint.
+    ended: Ended,
     /// When it ended, if it read the clock at its end (spares a second read).
-    ended: Option<Instant>,
+    at: Option<Instant>,
+}
+
+impl Attempt {
+    /// An attempt that failed without a response to read hints from.
+    fn failed(outcome: Outcome) -> Attempt {
+        Attempt {
+            ended: Ended {
+                outcome,
+                server_wait: None,
+            },
+            at: None,
+        }
+    }
 }
 
 impl Client {
@@ -198,104 +219,111 @@ impl Client {
 
     /// Sends `spec` (retrying as configured) and reads the whole response. Never panics; every failure is an `Outcome`.
     pub async fn execute(&self, spec: &RequestSpec) -> Exchange {
+        match self.run(spec, &mut Unguarded).await {
+            Ok(ex) => ex,
+            // `Unguarded` admits every attempt; should that ever change, this is our bug.
+            Err(refused) => Exchange {
+                detail: Some(refused.why),
+                ..Exchange::unsent(Outcome::InternalError, Instant::now())
+            },
+        }
+    }
+
+    /// [`Client::execute`] with `guard` asked before every attempt that could reach the
+    /// upstream (first tries and retries; after the breaker, so a rejected attempt costs no
+    /// spend) and told what each one used. `Err` when the guard refused the first attempt:
+    /// nothing was sent and the request has no outcome. A refused retry ends the request with
+    /// its last attempt's outcome and a `detail` naming the guard's reason.
+    pub async fn execute_guarded(
+        &self,
+        spec: &RequestSpec,
+        guard: &mut dyn AttemptGuard,
+    ) -> Result<Exchange, Refused> {
+        self.run(spec, guard).await
+    }
+
+    /// The one composition of the policies (see the module doc); generic so that `execute`'s
+    /// guard compiles away.
+    async fn run<G: AttemptGuard + ?Sized>(
+        &self,
+        spec: &RequestSpec,
+        guard: &mut G,
+    ) -> Result<Exchange, Refused> {
         let start = Instant::now();
-        let deadline = self.settings.timeouts.deadline.map(|d| start + d.0);
+        let mut progress = Progress::new(self.settings.timeouts.deadline.map(|d| start + d.0));
         let mut ex = Exchange::unsent(Outcome::CircuitOpen, start);
         if let Some(budget) = &self.budget {
-            budget.deposit();
+            budget.deposit_at(start);
         }
-        let mut rng: Option<SmallRng> = None;
-        let mut slept = Duration::ZERO;
+        let mut now = start;
+        // The reason for the retry about to be made: counted once it is actually sent.
+        let mut retrying: Option<RetryReason> = None;
         loop {
-            let now = if ex.attempts == 0 {
-                start
-            } else {
-                Instant::now()
+            let last = (ex.attempts > 0).then_some(ex.outcome);
+            let ticket = match decide::admit(&self.breaker, last, now) {
+                Ok(ticket) => ticket,
+                Err(stop) => return Ok(conclude(ex, stop, now)),
             };
-            let Some(ticket) = self.breaker.admit(now) else {
-                // A first attempt refused is `circuit_open`; a refused retry leaves the
-                // request with the outcome its last attempt had.
-                if ex.attempts == 0 {
-                    ex.detail = Some("circuit breaker is open".into());
-                }
-                ex.finished = now;
-                break;
-            };
+            if let Err(why) = guard.admit() {
+                return match last {
+                    None => Err(Refused { why }),
+                    Some(last) => Ok(conclude(ex, decide::guard_refused(last, why), now)),
+                };
+            }
             ex.attempts += 1;
-            let attempt = match deadline {
-                None => self.attempt(spec, &mut ex).await,
-                Some(at) => {
-                    match tokio::time::timeout_at(at.into(), self.attempt(spec, &mut ex)).await {
-                        Ok(attempt) => attempt,
-                        Err(_) => Attempt {
-                            outcome: Outcome::Timeout(Phase::Deadline),
-                            headers: None,
-                            ended: None,
-                        },
-                    }
-                }
-            };
-            ex.outcome = attempt.outcome;
-            let ended = attempt.ended.unwrap_or_else(Instant::now);
-            ex.finished = ended;
-            self.breaker.record(ticket, &attempt.outcome, ended);
-            let Some(reason) = self.retry.reason(&attempt.outcome) else {
-                return ex;
-            };
-            if ex.retries.len() as u32 >= self.retry.max_retries() {
-                break;
+            if let Some(reason) = retrying.take() {
+                ex.retries.push(reason);
             }
-            let wait = match attempt
-                .headers
-                .as_ref()
-                .map(|h| self.retry.hint(h, SystemTime::now()))
-            {
-                Some(Hint::TooLong(wait)) => {
-                    ex.detail = Some(format!(
-                        "not retried: server asked to wait {wait:?}, above max_retry_after"
-                    ));
-                    break;
+            let attempt = self.attempt_until(spec, &mut ex, progress.deadline()).await;
+            let ended = attempt.at.unwrap_or_else(Instant::now);
+            let outcome = attempt.ended.outcome;
+            (ex.outcome, ex.finished) = (outcome, ended);
+            ticket.settle(&outcome, ended);
+            guard.settle(&AttemptUse {
+                sent: ex.attempt_sent.is_some(),
+                outcome,
+                // Whatever the attempt left in `ex.tokens`: `usage`, else the tokens a stream
+                // showed (see `attempt` for a stream that failed), else nothing.
+                tokens: ex.tokens,
+            });
+            let budget = self.budget.as_deref();
+            match decide::after_attempt(&self.retry, budget, &mut progress, &attempt.ended, ended) {
+                Next::Stop(stop) => return Ok(conclude(ex, stop, ended)),
+                Next::Retry { wait, reason } => {
+                    retrying = Some(reason);
+                    tokio::time::sleep(wait).await;
+                    now = Instant::now();
                 }
-                Some(Hint::Wait(wait)) => wait,
-                _ => {
-                    let rng = rng.get_or_insert_with(SmallRng::from_entropy);
-                    self.retry.backoff(ex.retries.len() as u32, slept, rng)
-                }
-            };
-            if deadline.is_some_and(|at| Instant::now() + wait >= at) {
-                // No attempt may start after the deadline: give up now rather than sleep into it.
-                break;
             }
-            if self.budget.as_ref().is_some_and(|b| !b.withdraw()) {
-                ex.outcome = Outcome::BudgetExhausted;
-                ex.detail = Some(format!(
-                    "retry after {} refused by the retry budget",
-                    attempt.outcome
-                ));
-                break;
-            }
-            ex.retries.push(reason);
-            slept = wait;
-            tokio::time::sleep(wait).await;
         }
-        // `finished` was set where the loop ended: the last attempt's end, or the refusal.
-        ex
+    }
+
+    /// One attempt, cut short by the request's deadline.
+    async fn attempt_until(
+        &self,
+        spec: &RequestSpec,
+        ex: &mut Exchange,
+        deadline: Option<Instant>,
+    ) -> Attempt {
+        let attempt = self.attempt(spec, ex);
+        match deadline {
+            None => attempt.await,
+            Some(at) => tokio::time::timeout_at(at.into(), attempt)
+                .await
+                .unwrap_or_else(|_| Attempt::failed(Outcome::Timeout(Phase::Deadline))),
+        }
     }
 
     /// One attempt: a connection from the pool, the request, the response read to the end.
     async fn attempt(&self, spec: &RequestSpec, ex: &mut Exchange) -> Attempt {
-        let fail = |outcome| Attempt {
-            outcome,
-            headers: None,
-            ended: None,
-        };
         // The previous attempt's response must not leak into this one's report.
         (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
+        ex.attempt_sent = None;
         let mut checkout = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
                 ex.detail = Some(e.to_string());
-                return fail(match e {
+                return Attempt::failed(match e {
                     CheckoutError::PoolTimeout(_) => Outcome::Timeout(Phase::Pool),
                     CheckoutError::Dial(DialError::Timeout(_)) => Outcome::Timeout(Phase::Connect),
                     CheckoutError::Dial(DialError::Failed(_)) => Outcome::ConnectError,
@@ -312,7 +340,7 @@ impl Client {
             Ok(uri) => uri,
             Err(e) => {
                 ex.detail = Some(e);
-                return fail(Outcome::Io(IoKind::Other));
+                return Attempt::failed(Outcome::Io(IoKind::Other));
             }
         };
         let request = Outgoing {
@@ -324,10 +352,11 @@ impl Client {
         };
         let sent = Instant::now();
         ex.sent.get_or_insert(sent);
+        ex.attempt_sent = Some(sent);
         let read_timeout = self.settings.timeouts.read.0;
         let response = match checkout.send(&request, sent, read_timeout).await {
             Ok(r) => r,
-            Err(outcome) => return fail(outcome),
+            Err(outcome) => return Attempt::failed(outcome),
         };
         ex.ttfb = Some(sent.elapsed());
         let Response { head, body } = response;
@@ -341,17 +370,26 @@ impl Client {
         let max_body = self.settings.max_body.0;
         let read = match body::read_body(body, kind, read_timeout, max_body).await {
             Ok(read) => read,
-            Err(outcome) => return fail(outcome),
+            // The place for the tokens a failed stream had shown before it failed: set
+            // `ex.tokens` to them here and the attempt guard is billed for them.
+            Err(outcome) => return Attempt::failed(outcome),
         };
         let ended = Instant::now();
         self.pool.give_back(checkout, ended);
         ex.body_bytes = read.bytes;
         if !status.is_success() {
             ex.detail = Some(body::excerpt(&read.kept));
+            // Only non-2xx heads keep their headers: the hint is read here, off the happy path.
+            let server_wait = head
+                .headers
+                .as_ref()
+                .and_then(|h| retry::parse_retry_after(h, SystemTime::now()));
             return Attempt {
-                outcome: Outcome::Status(status.as_u16()),
-                headers: head.headers,
-                ended: Some(ended),
+                ended: Ended {
+                    outcome: Outcome::Status(status.as_u16()),
+                    server_wait,
+                },
+                at: Some(ended),
             };
         }
         match read.stream {
@@ -365,9 +403,11 @@ impl Client {
             None => {}
         }
         Attempt {
-            outcome: Outcome::Ok,
-            headers: None,
-            ended: Some(ended),
+            ended: Ended {
+                outcome: Outcome::Ok,
+                server_wait: None,
+            },
+            at: Some(ended),
         }
     }
 
@@ -387,4 +427,17 @@ impl Client {
         }
         Ok(uri)
     }
+}
+
+/// Ends `ex` as `stop` says; `at` is when the request gave up (the last attempt's end, or the
+/// refusal).
+#[inline]
+fn conclude(mut ex: Exchange, stop: Stop, at: Instant) -> Exchange {
+    if let Some(detail) = stop.detail(ex.attempts > 0, ex.detail.as_deref()) {
+        ex.detail = Some(detail);
+    }
+    ex.outcome = stop.outcome;
+    ex.finished = at;
+    ex.retry_not_before = stop.not_before;
+    ex
 }

@@ -58,6 +58,8 @@ impl RetryPolicy {
             Outcome::Timeout(Phase::Write | Phase::Read) if s.on_timeout => {
                 Some(RetryReason::Timeout)
             }
+            // The server did not process the request: always safe to send again.
+            Outcome::Io(IoKind::GoAway | IoKind::RefusedStream) => Some(RetryReason::Unprocessed),
             Outcome::Io(IoKind::Reset | IoKind::Truncated) if s.on_reset => {
                 Some(RetryReason::Reset)
             }
@@ -70,12 +72,13 @@ impl RetryPolicy {
         backoff(&self.settings, retry, previous, rng)
     }
 
-    /// Reads the server's hint from response headers (only when `respect_retry_after`).
-    pub fn hint(&self, headers: &HeaderMap, now: SystemTime) -> Hint {
+    /// What the server's requested wait (see [`parse_retry_after`]) means under these
+    /// settings: ignored unless `respect_retry_after`, a refusal above `max_retry_after`.
+    pub fn hint(&self, server_wait: Option<Duration>) -> Hint {
         if !self.settings.respect_retry_after {
             return Hint::None;
         }
-        match parse_retry_after(headers, now) {
+        match server_wait {
             None => Hint::None,
             Some(wait) if wait > self.settings.max_retry_after.0 => Hint::TooLong(wait),
             Some(wait) => Hint::Wait(wait),
@@ -242,17 +245,16 @@ mod tests {
             max_retry_after: Dur::secs(5),
             ..RetrySettings::default()
         });
-        let now = SystemTime::now();
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", "3".parse().unwrap());
-        assert_eq!(policy.hint(&h, now), Hint::Wait(Duration::from_secs(3)));
-        h.insert("retry-after", "6".parse().unwrap());
-        assert_eq!(policy.hint(&h, now), Hint::TooLong(Duration::from_secs(6)));
+        let secs = |n| Some(Duration::from_secs(n));
+        assert_eq!(policy.hint(None), Hint::None);
+        assert_eq!(policy.hint(secs(3)), Hint::Wait(Duration::from_secs(3)));
+        assert_eq!(policy.hint(secs(5)), Hint::Wait(Duration::from_secs(5)));
+        assert_eq!(policy.hint(secs(6)), Hint::TooLong(Duration::from_secs(6)));
         let ignoring = RetryPolicy::new(RetrySettings {
             respect_retry_after: false,
             ..RetrySettings::default()
         });
-        assert_eq!(ignoring.hint(&h, now), Hint::None);
+        assert_eq!(ignoring.hint(secs(6)), Hint::None);
     }
 
     #[test]
@@ -278,6 +280,12 @@ mod tests {
             Some(RetryReason::Reset)
         );
         assert_eq!(policy.reason(&Outcome::Io(IoKind::BadSse)), None);
+        for unprocessed in [IoKind::GoAway, IoKind::RefusedStream] {
+            assert_eq!(
+                policy.reason(&Outcome::Io(unprocessed)),
+                Some(RetryReason::Unprocessed)
+            );
+        }
         let strict = RetryPolicy::new(RetrySettings {
             on_timeout: false,
             on_reset: false,
@@ -287,5 +295,10 @@ mod tests {
         assert_eq!(strict.reason(&Outcome::Timeout(Phase::Read)), None);
         assert_eq!(strict.reason(&Outcome::Io(IoKind::Reset)), None);
         assert_eq!(strict.reason(&Outcome::ConnectError), None);
+        assert_eq!(
+            strict.reason(&Outcome::Io(IoKind::GoAway)),
+            Some(RetryReason::Unprocessed),
+            "an unprocessed request is retried whatever on_reset says"
+        );
     }
 }

@@ -313,6 +313,7 @@ async fn serve(
                 return;
             }
             Then::Reset => {
+                // Linger 0: the close resets the connection (RST), which is what this reply is for.
                 let _ = socket.set_zero_linger();
                 push(&log, Event::Closed { conn, reset: true });
                 return;
