@@ -190,7 +190,9 @@ async fn execute_one(
         output.series,
         client.pool_stats(),
     );
-    result.cost_usd = price.map(|p| p.cost(result.tokens.input, result.tokens.output));
+    let spend = guard.spend();
+    result.cost_usd = price.map(|_| spend.cost_usd);
+    result.spend = (price.is_some() || target.max_requests.is_some()).then_some(spend);
     result.stopped_early = guard.tripped();
     result.load_started_unix_ms = crate::metrics::results::unix_ms_of(output.start);
     result.breaker_events = client

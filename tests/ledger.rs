@@ -293,3 +293,57 @@ grace = "200ms"
     );
     mock.shutdown().await;
 }
+
+/// `max_requests` against an upstream that answers 503 to everything, with retries on.
+fn guarded(url: &str, workload: &str) -> String {
+    format!(
+        r#"
+[[target]]
+name = "m"
+url = "{url}"
+max_requests = 50
+[workload]
+{workload}
+threads = 2
+warmup = "50ms"
+duration = "5s"
+[client.retry]
+max_retries = 3
+respect_retry_after = false
+multiplier = "30ms"
+min_backoff = "30ms"
+max_backoff = "30ms"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_requests_caps_the_calls_the_upstream_receives_retries_and_warmup_included() {
+    for workload in [
+        "model = \"closed\"\nusers = 4",
+        "model = \"constant\"\nrate = 100",
+    ] {
+        let mock = mock("latency = \"20ms\"\nerrors = { \"503\" = 1.0 }").await;
+        let results = run(&guarded(&mock.base_url(), workload), None).await;
+        let r = &results.runs[0];
+        let received = mock.stats().requests_total;
+        assert!(
+            received <= 50,
+            "{workload}: the upstream received {received} calls for max_requests = 50"
+        );
+        assert_eq!(
+            received, 50,
+            "{workload}: the cap was reached, not undershot"
+        );
+        assert_balanced(r, &mock);
+        let spend = r.spend.expect("a guarded run reports its spend");
+        assert_eq!(spend.attempts, 50, "{workload}: {spend:?}");
+        let why = r.stopped_early.as_deref().unwrap_or_default();
+        assert!(why.contains("max_requests = 50"), "{workload}: {why}");
+        assert!(
+            r.retries.values().sum::<u64>() > 0,
+            "{workload}: retries happened"
+        );
+        mock.shutdown().await;
+    }
+}

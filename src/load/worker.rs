@@ -157,33 +157,42 @@ impl WorkerContext {
             }
             _ => &prepared.spec,
         };
-        let Some(ticket) = self
+        let mut spend = self
             .shared
             .guard
-            .admit(spec.body.len(), prepared.max_tokens)
-        else {
-            self.tally(warmup, |t| t.refused_by_guard += 1);
-            self.stop.advance(StopStage::Draining);
-            return Sent::Refused;
-        };
+            .request(spec.body.len(), prepared.max_tokens, warmup);
         self.shared.in_flight.fetch_add(1, Relaxed);
-        let exchange =
-            match caught(self.cancel.or_cancelled(self.shared.client.execute(spec))).await {
-                Ok(Some(exchange)) => exchange,
-                Ok(None) => Exchange::unsent(Outcome::Cancelled, Instant::now()),
-                Err(panic) => {
-                    let mut ex = Exchange::unsent(Outcome::InternalError, Instant::now());
-                    ex.detail = Some(format!("relaybench panicked: {panic}"));
-                    ex
-                }
-            };
+        let execute = self.shared.client.execute_guarded(spec, &mut spend);
+        let ended = caught(self.cancel.or_cancelled(execute)).await;
         self.shared.in_flight.fetch_sub(1, Relaxed);
-        let tokens = exchange.tokens.unwrap_or_default();
-        self.shared
-            .guard
-            .settle(ticket, tokens.input, tokens.output);
+        let exchange = match ended {
+            Ok(Some(Ok(exchange))) => exchange,
+            Ok(Some(Err(_refused))) => {
+                self.tally(warmup, |t| t.refused_by_guard += 1);
+                self.stop.advance(StopStage::Draining);
+                return Sent::Refused;
+            }
+            // Cut short at the end of the run: its attempts that went out still count (the
+            // upstream saw them), which the spend guard followed when the exchange was dropped.
+            Ok(None) => Exchange {
+                attempts: spend.attempts_sent(),
+                ..Exchange::unsent(Outcome::Cancelled, Instant::now())
+            },
+            Err(panic) => Exchange {
+                attempts: spend.attempts_sent(),
+                detail: Some(format!("relaybench panicked: {panic}")),
+                ..Exchange::unsent(Outcome::InternalError, Instant::now())
+            },
+        };
+        drop(spend);
+        if self.shared.guard.has_tripped() {
+            // A guard that refused a retry stops the run like one that refused a first try.
+            self.stop.advance(StopStage::Draining);
+        }
         self.record(intended, &exchange, warmup);
-        Sent::Done { not_before: None }
+        Sent::Done {
+            not_before: exchange.retry_not_before,
+        }
     }
 
     /// Records a finished request (and forwards a completed one-second bucket).

@@ -1,4 +1,4 @@
-//! The run's ledger: arrivals counted where requests are born (the open-model dispatcher, each closed-model user), apart from the recorder, and the check that every arrival ended exactly once.
+//! The run's ledger: what a run spent at the upstream (`Spend`), and arrivals counted where requests are born (the open-model dispatcher, each closed-model user), apart from the recorder, and the check that every arrival ended exactly once.
 //!
 //! The recorder counts outcomes as requests end; the ledger counts arrivals as they are born
 //! and what happened to those that never reached the client (dropped at the in-flight cap,
@@ -80,6 +80,19 @@ impl Ledger {
         .collect();
         (!problems.is_empty()).then(|| problems.join("; "))
     }
+}
+
+/// What a run spent at the upstream, priced attempt by attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    /// Attempts that went out to the upstream (retries and warm-up included): what `max_requests` counts.
+    pub attempts: u64,
+    /// USD of the measured requests' attempts (retries included).
+    pub cost_usd: f64,
+    /// USD of the warm-up's attempts.
+    pub warmup_cost_usd: f64,
+    /// Attempts priced at their reserved worst case because what they used is unknown.
+    pub estimated_attempts: u64,
 }
 
 #[cfg(test)]

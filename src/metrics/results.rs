@@ -197,9 +197,14 @@ pub struct RunResult {
     /// Circuit-breaker state changes, in time order; empty when the breaker never moved.
     #[serde(default)]
     pub breaker_events: Vec<BreakerEvent>,
-    /// What the run cost in US dollars, when the target has a price configured.
+    /// What the measured requests cost in US dollars — every attempt, retries included, priced
+    /// by the spend guard (see `spend`) — when the target's model has a price.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// Attempts sent and their cost, warm-up included, as the spend guard counted them (when
+    /// the target has a price or a spend limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<super::ledger::Spend>,
     /// Why the run stopped before its bounds (a spend guard), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
@@ -272,6 +277,7 @@ impl RunResult {
                 .collect(),
             breaker_events: Vec::new(),
             cost_usd: None,
+            spend: None,
             stopped_early: None,
             load_started_unix_ms: None,
         }

@@ -230,6 +230,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
             ..Default::default()
         },
         ledger_error: None,
+        spend: None,
         measured_seconds: SECONDS as f64,
         arrivals: spec.requests,
         scheduled: spec.requests,

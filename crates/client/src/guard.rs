@@ -13,6 +13,10 @@ use crate::outcome::Outcome;
 pub trait AttemptGuard {
     /// Admits the next attempt, or refuses it with the reason (e.g. "max_requests = 50 reached").
     fn admit(&mut self) -> Result<(), String>;
+    /// The admitted attempt has its connection and its request begins going out: from here
+    /// the upstream may receive it. Lets a guard whose request is dropped mid-attempt
+    /// (cancelled at the end of a run) tell a sent attempt from one still waiting for the pool.
+    fn sending(&mut self) {}
     /// What an admitted attempt used, once it ended (not called for an attempt whose future
     /// was dropped: the guard settles that on drop).
     fn settle(&mut self, used: &AttemptUse);

@@ -274,7 +274,9 @@ impl Client {
             if let Some(reason) = retrying.take() {
                 ex.retries.push(reason);
             }
-            let attempt = self.attempt_until(spec, &mut ex, progress.deadline()).await;
+            let attempt = self
+                .attempt_until(spec, &mut ex, guard, progress.deadline())
+                .await;
             let ended = attempt.at.unwrap_or_else(Instant::now);
             let outcome = attempt.ended.outcome;
             (ex.outcome, ex.finished) = (outcome, ended);
@@ -299,13 +301,14 @@ impl Client {
     }
 
     /// One attempt, cut short by the request's deadline.
-    async fn attempt_until(
+    async fn attempt_until<G: AttemptGuard + ?Sized>(
         &self,
         spec: &RequestSpec,
         ex: &mut Exchange,
+        guard: &mut G,
         deadline: Option<Instant>,
     ) -> Attempt {
-        let attempt = self.attempt(spec, ex);
+        let attempt = self.attempt(spec, ex, guard);
         match deadline {
             None => attempt.await,
             Some(at) => tokio::time::timeout_at(at.into(), attempt)
@@ -315,7 +318,12 @@ impl Client {
     }
 
     /// One attempt: a connection from the pool, the request, the response read to the end.
-    async fn attempt(&self, spec: &RequestSpec, ex: &mut Exchange) -> Attempt {
+    async fn attempt<G: AttemptGuard + ?Sized>(
+        &self,
+        spec: &RequestSpec,
+        ex: &mut Exchange,
+        guard: &mut G,
+    ) -> Attempt {
         // The previous attempt's response must not leak into this one's report.
         (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
         ex.attempt_sent = None;
@@ -350,6 +358,7 @@ impl Client {
             headers: &spec.headers,
             body: &spec.body,
         };
+        guard.sending();
         let sent = Instant::now();
         ex.sent.get_or_insert(sent);
         ex.attempt_sent = Some(sent);
