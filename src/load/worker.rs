@@ -162,7 +162,12 @@ impl WorkerContext {
             .guard
             .request(spec.body.len(), prepared.max_tokens, warmup);
         self.shared.in_flight.fetch_add(1, Relaxed);
-        let execute = self.shared.client.execute_guarded(spec, &mut spend);
+        let client = &self.shared.client;
+        let execute = async {
+            #[cfg(feature = "fixtures")]
+            test_panic(spec);
+            client.execute_guarded(spec, &mut spend).await
+        };
         let ended = caught(self.cancel.or_cancelled(execute)).await;
         self.shared.in_flight.fetch_sub(1, Relaxed);
         let exchange = match ended {
@@ -275,6 +280,16 @@ impl WorkerContext {
             measured,
             warmup,
         }
+    }
+}
+
+/// Tests only (the `fixtures` feature, never in a release binary): a request carrying the
+/// header `x-relaybench-test-panic` panics inside the request task, as a bug in the client
+/// would, so the tests can check that it ends as `internal_error` and nothing is lost.
+#[cfg(feature = "fixtures")]
+fn test_panic(spec: &RequestSpec) {
+    if let Some(v) = spec.headers.get("x-relaybench-test-panic") {
+        panic!("injected by the test: {}", v.to_str().unwrap_or("?"));
     }
 }
 

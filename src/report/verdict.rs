@@ -290,7 +290,7 @@ pub fn causes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<String> {
         );
         if pool_timeouts > 0 {
             text.push_str(&format!(
-                "; {} timed out waiting",
+                "; {} timed out waiting (timeout_pool)",
                 share(run, pool_timeouts)
             ));
         }
@@ -440,13 +440,130 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("mock/pool-10 (2"),
+            text.contains("mock/pool-10 (77"),
             "starved pool excluded: {text}"
         );
         assert_eq!(v.passed, None);
-        assert!(v.notes.iter().any(|l| l
+        assert!(
+            v.notes.iter().any(|l| l
+                .iter()
+                .any(|s| matches!(s, Span::Plain(t) if t.contains("timeout_pool")))),
+            "{:#?}",
+            v.notes
+        );
+    }
+
+    /// Two runs as `scenarios/pool-sizing.toml` shows them: a small pool that left a quarter of
+    /// its arrivals queued for a connection when the grace period ended, with nothing but `ok`
+    /// among those that finished, and a larger pool that finished everything, slower.
+    fn starved_and_healthy() -> ResultsFile {
+        let mut results = fixture::comparison();
+        results.runs.truncate(2);
+        let starved = &mut results.runs[0];
+        let arrivals = starved.scheduled;
+        let cancelled = arrivals * 2765 / 10_000;
+        starved.outcomes = [
+            ("ok".to_string(), arrivals - cancelled),
+            ("cancelled".to_string(), cancelled),
+        ]
+        .into_iter()
+        .collect();
+        starved.ledger.waiting_for_pool_at_stop = cancelled;
+        starved.ledger.in_flight_at_stop = cancelled;
+        starved.target_rps = Some(200.0);
+        starved.rps = 133.3;
+        results
+    }
+
+    #[test]
+    fn a_run_that_left_arrivals_unfinished_is_not_best_and_the_pool_is_named() {
+        let results = starved_and_healthy();
+        let v = verdict(&results);
+        let headline: String = v.headline[1]
             .iter()
-            .any(|s| matches!(s, Span::Plain(t) if t.contains("timeout_pool")))));
+            .map(|s| match s {
+                Span::Plain(t) | Span::Strong(t) => t.as_str(),
+            })
+            .collect();
+        assert!(
+            headline.contains("Best by p99 latency: mock/pool-100"),
+            "{headline}"
+        );
+        assert!(
+            headline.contains("Not considered") && headline.contains("27.65% unfinished"),
+            "{headline}"
+        );
+        let errors = crate::report::model::comparison(&results)
+            .columns
+            .into_iter()
+            .find(|c| c.header == "errors %")
+            .unwrap();
+        assert_eq!(
+            errors.text(0),
+            "0.00",
+            "it had no errors among finished requests"
+        );
+        assert!(!errors.is_best(0), "but it cannot be best on errors");
+        let notes: Vec<String> = v
+            .notes
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|s| match s {
+                        Span::Plain(t) | Span::Strong(t) => t.as_str(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let starved: Vec<&String> = notes
+            .iter()
+            .filter(|n| n.starts_with("mock/pool-10:"))
+            .collect();
+        assert!(
+            starved
+                .iter()
+                .any(|n| n.contains("the pool was the bottleneck")),
+            "{notes:#?}"
+        );
+        assert!(
+            starved.iter().any(
+                |n| n.contains("were cancelled") && n.contains("still queued for a connection")
+            ),
+            "{notes:#?}"
+        );
+        assert!(
+            !notes.iter().any(|n| n.contains("generator")),
+            "the generator is not blamed: {notes:#?}"
+        );
+    }
+
+    #[test]
+    fn the_cause_of_a_missed_rate_is_computed_from_the_figures() {
+        let mut run = fixture::comparison().runs.remove(1);
+        run.target_rps = Some(100.0);
+        run.rps = 60.0;
+        let upstream = causes(&run, None);
+        assert_eq!(upstream.len(), 1, "{upstream:?}");
+        assert!(
+            upstream[0].contains("the upstream answered slower"),
+            "{upstream:?}"
+        );
+        run.dropped = run.scheduled / 10;
+        run.arrivals = run.scheduled + run.dropped;
+        let capped = causes(&run, Some(50));
+        assert!(
+            capped[0].contains("dropped at the in-flight cap of 50"),
+            "{capped:?}"
+        );
+        assert!(!capped
+            .iter()
+            .any(|c| c.contains("upstream answered slower")));
+        run.late = run.arrivals / 5;
+        let late = causes(&run, Some(50));
+        assert!(
+            late[0].contains("the generator fell behind its schedule"),
+            "{late:?}"
+        );
     }
 
     #[test]
