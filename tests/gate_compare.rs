@@ -70,7 +70,7 @@ fn same_scenario_passes_and_doubled_latency_regresses() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let junit = std::fs::read_to_string(s.path("again/junit.xml")).unwrap();
     assert!(
-        junit.contains(r#"name="relaybench.baseline" tests="5" failures="0""#),
+        junit.contains(r#"name="relaybench.baseline" tests="6" failures="0""#),
         "{junit}"
     );
 

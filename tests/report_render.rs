@@ -117,12 +117,13 @@ fn html_is_self_contained_with_every_section() {
             "column {header}"
         );
     }
-    // The non-streaming, unpriced run shows – for TTFT, ITL, tokens/s and cost.
+    // The non-streaming, unpriced, closed-model run shows – for TTFT, ITL, tokens/s and cost,
+    // and for the open model's dropped and late columns.
     let plain_row = comparison
         .split("<tr class=\"run\">")
         .find(|r| r.contains("mock/pool-20-plain"))
         .unwrap();
-    assert_eq!(plain_row.matches("<td>–</td>").count(), 5, "{plain_row}");
+    assert_eq!(plain_row.matches("<td>–</td>").count(), 7, "{plain_row}");
     // Best p99 is the healthy pool: its row has the most highlighted cells.
     let best_row = comparison
         .split("<tr class=\"run\">")

@@ -14,7 +14,7 @@ pub struct CompareArgs {
     /// Relative change a metric must exceed to count as a regression, e.g. `35%` or `0.35` [default: 35%].
     #[arg(long, value_name = "RATIO")]
     tolerance: Option<String>,
-    /// Metrics to compare, comma-separated, in threshold syntax [default: p50,p90,p99,error_rate,timeout_rate].
+    /// Metrics to compare, comma-separated, in threshold syntax [default: p50,p90,p99,error_rate,timeout_rate,unfinished_rate].
     #[arg(long, value_name = "LIST")]
     metrics: Option<String>,
     /// Smallest absolute timing change that can count, e.g. `1ms` [default: 1ms].

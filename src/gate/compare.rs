@@ -17,7 +17,7 @@ pub const DEFAULT_MIN_CHANGE_MS: f64 = 1.0;
 pub const DEFAULT_MIN_RATE_CHANGE: f64 = 0.005;
 
 /// Metrics compared when `--metrics` is not given.
-pub const DEFAULT_METRICS: &str = "p50,p90,p99,error_rate,timeout_rate";
+pub const DEFAULT_METRICS: &str = "p50,p90,p99,error_rate,timeout_rate,unfinished_rate";
 
 /// How to compare.
 #[derive(Clone, Debug)]

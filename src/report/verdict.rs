@@ -385,6 +385,24 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
             )),
         ]);
     }
+    if let (Some(spend), Some(_)) = (&run.spend, run.cost_usd) {
+        let estimated = match spend.estimated_attempts {
+            0 => String::new(),
+            n => format!(
+                ", {n} of them priced at their worst case (what they used is unknown: timed out, reset or cancelled mid-answer)"
+            ),
+        };
+        out.push(vec![
+            Strong(run.name.clone()),
+            Plain(format!(
+                ": spent ${:.4} on {} attempts sent (measured ${:.4}, warm-up ${:.4}){estimated}.",
+                spend.cost_usd + spend.warmup_cost_usd,
+                spend.attempts,
+                spend.cost_usd,
+                spend.warmup_cost_usd,
+            )),
+        ]);
+    }
     if let Some(why) = &run.stopped_early {
         out.push(vec![
             Strong(run.name.clone()),
