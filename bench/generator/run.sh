@@ -68,8 +68,10 @@ python3 - "$WORK/open/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))['runs'][0]
 lag = r['histograms'].get('start_lag', {}).get('summary', {})
-print(f"target 20000 req/s, achieved {r['rps']:.0f} req/s ({r['rps']/20000*100:.2f}%), scheduled {r['scheduled']}, "
-      f"late {r['late']}, dropped {r['dropped']}, start-lag p50 {lag.get('p50',0):.3f} ms p99 {lag.get('p99',0):.3f} ms max {lag.get('max',0):.3f} ms")
+led = r.get('ledger', {}).get('measured', {})
+print(f"target 20000 req/s, achieved {r['rps']:.0f} req/s ({r['rps']/20000*100:.2f}%), arrivals {r.get('arrivals', r['scheduled'])}, "
+      f"late {r['late']}, queued at the cap {led.get('queued', 0)}, dropped {r['dropped']}, "
+      f"start-lag p50 {lag.get('p50',0):.3f} ms p99 {lag.get('p99',0):.3f} ms max {lag.get('max',0):.3f} ms")
 PY
 done
 
