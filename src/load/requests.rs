@@ -166,7 +166,7 @@ fn specs(
                         "/v1/embeddings",
                         &headers,
                         body.to_string(),
-                        BodyKind::Json,
+                        BodyKind::Embeddings,
                     )
                 })
                 .collect())
@@ -229,5 +229,6 @@ fn spec(
         headers: headers.clone(),
         body: Bytes::from(body),
         body_kind,
+        expect: None,
     }
 }

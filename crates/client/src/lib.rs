@@ -3,7 +3,8 @@
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
 //! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
 //! connection), `message` (request and response across protocols), `body` and `sse`
-//! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
+//! (reading under the read timeout and size limit), `validate` (whether a 2xx is a valid
+//! answer of its protocol, or `bad_response`), `retry` (which outcomes, backoff,
 //! server hints), `budget` (retries as a share of requests), `breaker` — and they are
 //! composed in one place, [`Client::execute`]:
 //!
@@ -13,6 +14,7 @@
 //!   breaker admits?  no → circuit_open (or, on a retry, the last attempt's outcome)
 //!   attempt: pool checkout (pool/connect timeouts) → send (write timeout) → head (read timeout)
 //!            → body (read timeout per chunk, size limit, SSE timing)       — all under the deadline
+//!            → verdict (a 2xx that is no valid answer is bad_response)
 //!   breaker records the attempt's outcome
 //!   final unless: retryable ∧ retries left ∧ hint ≤ max_retry_after ∧ sleep ends before deadline
 //!   budget refuses → budget_exhausted
@@ -36,9 +38,10 @@ mod stats;
 mod timed_io;
 mod tls;
 pub mod units;
+mod validate;
 
 pub use breaker::{BreakerEvent, BreakerState};
-pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
+pub use exchange::{BodyKind, Exchange, Expect, RequestSpec, RetryReason, StreamTiming, Tokens};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
 pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
@@ -332,41 +335,24 @@ impl Client {
         ex.ttfb = Some(sent.elapsed());
         let Response { head, body } = response;
         let status = head.status;
-        // Error bodies are kept (bounded) whatever the kind, so reports can show what the upstream said.
-        let kind = if status.is_success() {
-            spec.body_kind
-        } else {
-            BodyKind::Json
-        };
         let max_body = self.settings.max_body.0;
-        let read = match body::read_body(body, kind, read_timeout, max_body).await {
+        let read = match body::read_body(body, spec, status, read_timeout, max_body).await {
             Ok(read) => read,
-            Err(outcome) => return fail(outcome),
+            Err(failure) => {
+                // What a failed answer delivered is spent all the same: the caller settles it.
+                (ex.tokens, ex.detail) = (failure.tokens, failure.detail);
+                return fail(failure.outcome);
+            }
         };
         let ended = Instant::now();
         self.pool.give_back(checkout, ended);
         ex.body_bytes = read.bytes;
-        if !status.is_success() {
-            ex.detail = Some(body::excerpt(&read.kept));
-            return Attempt {
-                outcome: Outcome::Status(status.as_u16()),
-                headers: head.headers,
-                ended: Some(ended),
-            };
-        }
-        match read.stream {
-            Some(stream) => {
-                ex.tokens = Some(stream.tokens());
-                ex.stream = Some(stream.timing);
-            }
-            None if spec.body_kind == BodyKind::Json => {
-                ex.tokens = body::usage_from_json(&read.kept);
-            }
-            None => {}
-        }
+        // A 2xx is `ok` only when it is a valid answer of its protocol (and passes `expect`).
+        let answer = validate::answer(spec, status, read);
+        (ex.tokens, ex.stream, ex.detail) = (answer.tokens, answer.stream, answer.detail);
         Attempt {
-            outcome: Outcome::Ok,
-            headers: None,
+            outcome: answer.outcome,
+            headers: head.headers,
             ended: Some(ended),
         }
     }

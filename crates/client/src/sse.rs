@@ -1,16 +1,18 @@
-//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the OpenAI chunk stream on top of it: content deltas, `[DONE]`, `usage`.
+//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the OpenAI chunk stream on top of it: token deltas, `[DONE]`, `usage`, error events.
 //!
 //! Written here rather than taken from a crate because the parser must work on hyper's
 //! frames as they arrive (to timestamp each token), bound its memory, and stay allocation-
-//! light on the hot path; the WHATWG grammar is small.
+//! light on the hot path; the WHATWG grammar is small. Upstream bytes are never indexed:
+//! every cut is a checked split, so no stream can make the parser panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::exchange::{StreamTiming, Tokens};
-use std::time::Instant;
+use std::{borrow::Cow, time::Instant};
 
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// Why a stream could not be parsed.
+/// Why a stream could not be read as a chat-completion stream.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SseError {
     /// An event or line exceeded the size bound.
@@ -19,6 +21,10 @@ pub enum SseError {
     /// An event's data was not an OpenAI chunk.
     #[error("bad stream chunk: {0}")]
     BadChunk(String),
+    /// The upstream reported an error inside the stream (`{"error": ...}` as an event's data,
+    /// or an event of type `error`): its message.
+    #[error("error event: {0}")]
+    ErrorEvent(String),
 }
 
 /// An incremental SSE parser: feed it bytes, it hands out each event's `data`.
@@ -30,40 +36,52 @@ pub struct SseParser {
     data: Vec<u8>,
     /// Whether the event being built has a `data` field at all.
     has_data: bool,
+    /// Whether the event being built declared `event: error`.
+    error_type: bool,
     /// The previous chunk ended in CR: a leading LF in the next one belongs to it.
     after_cr: bool,
 }
 
+/// One dispatched event, as the chunk layer sees it.
+pub struct SseEvent<'a> {
+    /// The event's data (its `data` lines joined with `\n`).
+    pub data: &'a [u8],
+    /// Whether its type was `error` (`event: error`).
+    pub is_error: bool,
+}
+
 impl SseParser {
-    /// Parses `chunk`, calling `on_event` with the data of every completed event.
+    /// Parses `chunk`, calling `on_event` with every completed event.
     pub fn feed(
         &mut self,
         chunk: &[u8],
-        mut on_event: impl FnMut(&[u8]) -> Result<(), SseError>,
+        mut on_event: impl FnMut(SseEvent<'_>) -> Result<(), SseError>,
     ) -> Result<(), SseError> {
         let mut rest = chunk;
-        if self.after_cr {
-            self.after_cr = false;
-            if let Some(b'\n') = rest.first() {
-                rest = &rest[1..];
-            }
+        if std::mem::take(&mut self.after_cr) {
+            rest = rest.strip_prefix(b"\n").unwrap_or(rest);
         }
-        while let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
-            let terminator = rest[end];
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+            let Some((line, after)) = rest.split_at_checked(end) else {
+                break;
+            };
+            let Some((&terminator, after)) = after.split_first() else {
+                break;
+            };
             if self.line.is_empty() {
-                self.line_done(&rest[..end], &mut on_event)?;
+                self.line_done(line, &mut on_event)?;
             } else {
-                self.push_line(&rest[..end])?;
+                self.push_line(line)?;
                 let line = std::mem::take(&mut self.line);
                 let result = self.line_done(&line, &mut on_event);
                 self.line = line;
                 self.line.clear();
                 result?;
             }
-            rest = &rest[end + 1..];
+            rest = after;
             if terminator == b'\r' {
-                match rest.first() {
-                    Some(b'\n') => rest = &rest[1..],
+                match rest.split_first() {
+                    Some((b'\n', after)) => rest = after,
                     Some(_) => {}
                     None => self.after_cr = true,
                 }
@@ -83,38 +101,42 @@ impl SseParser {
     fn line_done(
         &mut self,
         line: &[u8],
-        on_event: &mut impl FnMut(&[u8]) -> Result<(), SseError>,
+        on_event: &mut impl FnMut(SseEvent<'_>) -> Result<(), SseError>,
     ) -> Result<(), SseError> {
         if line.is_empty() {
-            if self.has_data {
-                self.has_data = false;
-                let result = on_event(&self.data);
+            let is_error = std::mem::take(&mut self.error_type);
+            if std::mem::take(&mut self.has_data) {
+                let result = on_event(SseEvent {
+                    data: &self.data,
+                    is_error,
+                });
                 self.data.clear();
                 return result;
             }
             return Ok(());
         }
-        if line[0] == b':' {
+        if line.first() == Some(&b':') {
             return Ok(()); // a comment (often a keep-alive ping)
         }
-        let (field, value) = match line.iter().position(|b| *b == b':') {
-            Some(i) => {
-                let value = &line[i + 1..];
-                (&line[..i], value.strip_prefix(b" ").unwrap_or(value))
+        let mut parts = line.splitn(2, |b| *b == b':');
+        let field = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        match field {
+            b"data" => {
+                if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
+                    return Err(SseError::TooLarge);
+                }
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+                self.has_data = true;
             }
-            None => (line, &b""[..]),
-        };
-        if field == b"data" {
-            if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
-                return Err(SseError::TooLarge);
-            }
-            if self.has_data {
-                self.data.push(b'\n');
-            }
-            self.data.extend_from_slice(value);
-            self.has_data = true;
+            b"event" => self.error_type = value == b"error",
+            // `id`, `retry` and unknown fields do not matter to a load test.
+            _ => {}
         }
-        // `event`, `id`, `retry` and unknown fields do not matter to a load test.
         Ok(())
     }
 }
@@ -130,24 +152,45 @@ pub struct ChunkStream {
     pub usage: Option<Tokens>,
     /// Whether `data: [DONE]` arrived.
     pub done: bool,
+    /// Well-formed chunks (JSON objects) seen: none means the body was no stream at all.
+    pub chunks: u64,
 }
 
 #[derive(serde::Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Vec<Choice>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     usage: Option<Usage>,
     error: Option<serde_json::Value>,
 }
 
 #[derive(serde::Deserialize)]
-struct Choice {
-    delta: Option<Delta>,
+struct Choice<'a> {
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
 }
 
+/// The parts of a delta that are tokens. Borrowed: most deltas have no escapes, so reading
+/// one allocates nothing.
 #[derive(serde::Deserialize)]
-struct Delta {
-    content: Option<String>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+    /// DeepSeek-style reasoning tokens (also vLLM, SGLang).
+    #[serde(borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    /// OpenRouter-style reasoning tokens.
+    #[serde(borrow)]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+impl Delta<'_> {
+    /// Whether the delta carries a token of any kind (the role-only first chunk does not).
+    fn has_token(&self) -> bool {
+        [&self.content, &self.reasoning_content, &self.reasoning]
+            .into_iter()
+            .any(|part| part.as_deref().is_some_and(|s| !s.is_empty()))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -166,25 +209,23 @@ impl ChunkStream {
             timing,
             usage,
             done,
+            chunks,
         } = self;
-        parser.feed(bytes, |data| {
-            if data == b"[DONE]" {
+        parser.feed(bytes, |event| {
+            if event.data == b"[DONE]" {
                 *done = true;
                 return Ok(());
             }
-            let chunk: Chunk = serde_json::from_slice(data).map_err(|e| {
-                SseError::BadChunk(format!(
-                    "{e}: {}",
-                    super::body::excerpt(&data[..data.len().min(120)])
-                ))
+            if event.is_error {
+                return Err(SseError::ErrorEvent(error_message(event.data)));
+            }
+            let chunk: Chunk = serde_json::from_slice(event.data).map_err(|e| {
+                SseError::BadChunk(format!("{e}: {}", super::body::excerpt(event.data)))
             })?;
             if let Some(error) = chunk.error {
-                let text = error.to_string();
-                return Err(SseError::BadChunk(format!(
-                    "error event: {}",
-                    &text[..text.len().min(200)]
-                )));
+                return Err(SseError::ErrorEvent(super::validate::error_text(&error)));
             }
+            *chunks += 1;
             if let Some(u) = chunk.usage {
                 *usage = Some(Tokens {
                     input: u.prompt_tokens,
@@ -192,13 +233,11 @@ impl ChunkStream {
                     from_usage: true,
                 });
             }
-            let has_content = chunk.choices.iter().any(|c| {
-                c.delta
-                    .as_ref()
-                    .and_then(|d| d.content.as_deref())
-                    .is_some_and(|s| !s.is_empty())
-            });
-            if has_content {
+            let has_token = chunk
+                .choices
+                .iter()
+                .any(|c| c.delta.as_ref().is_some_and(Delta::has_token));
+            if has_token {
                 timing.content_chunks += 1;
                 match timing.last_token {
                     None => timing.first_token = Some(now),
@@ -210,13 +249,24 @@ impl ChunkStream {
         })
     }
 
-    /// Output tokens: from `usage` when sent, else the content deltas counted.
+    /// Output tokens: from `usage` when sent, else the token deltas counted.
     pub fn tokens(&self) -> Tokens {
         self.usage.unwrap_or(Tokens {
             input: 0,
             output: self.timing.content_chunks,
             from_usage: false,
         })
+    }
+}
+
+/// The message of an `event: error` event: its JSON `error`/`message` when it has one, else its text.
+fn error_message(data: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(value) => {
+            let error = value.get("error").unwrap_or(&value);
+            super::validate::error_text(error)
+        }
+        Err(_) => super::body::excerpt(data),
     }
 }
 
@@ -230,8 +280,8 @@ mod tests {
         let mut p = SseParser::default();
         let mut out = Vec::new();
         for c in chunks {
-            p.feed(c, |d| {
-                out.push(String::from_utf8_lossy(d).into_owned());
+            p.feed(c, |e| {
+                out.push(String::from_utf8_lossy(e.data).into_owned());
                 Ok(())
             })
             .unwrap();
@@ -324,15 +374,87 @@ mod tests {
     }
 
     #[test]
-    fn garbage_and_error_events_are_bad_sse() {
+    fn garbage_chunks_and_error_events_are_told_apart() {
         let mut s = ChunkStream::default();
-        assert!(s.feed(b"data: {not json\n\n", Instant::now()).is_err());
+        let err = s.feed(b"data: {not json\n\n", Instant::now()).unwrap_err();
+        assert!(matches!(err, SseError::BadChunk(_)), "{err}");
         let mut s = ChunkStream::default();
-        assert!(s
+        let err = s
             .feed(
-                b"data: {\"error\":{\"message\":\"boom\"}}\n\n",
-                Instant::now()
+                b"data: {\"error\":{\"message\":\"boom\",\"code\":503}}\n\n",
+                Instant::now(),
             )
-            .is_err());
+            .unwrap_err();
+        assert_eq!(err, SseError::ErrorEvent("(503) boom".into()));
+        // An event of type `error` is one whatever its data says.
+        for (data, message) in [
+            ("{\"message\":\"quota\"}", "quota"),
+            ("{\"error\":{\"message\":\"hết hạn mức\"}}", "hết hạn mức"),
+            ("upstream   went\taway", "upstream went away"),
+        ] {
+            let mut s = ChunkStream::default();
+            let event = format!("event: error\ndata: {data}\n\n");
+            let err = s.feed(event.as_bytes(), Instant::now()).unwrap_err();
+            assert_eq!(err, SseError::ErrorEvent(message.into()));
+        }
+        // The type belongs to its event only.
+        let mut s = ChunkStream::default();
+        s.feed(b"event: error\n\ndata: [DONE]\n\n", Instant::now())
+            .unwrap();
+        assert!(s.done);
+    }
+
+    #[test]
+    fn reasoning_deltas_are_tokens_and_start_the_ttft() {
+        let mut s = ChunkStream::default();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let reasoning = |field: &str, text: &str| {
+            format!("data: {{\"choices\":[{{\"delta\":{{\"{field}\":\"{text}\"}}}}]}}\n\n")
+        };
+        s.feed(
+            b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            ms(1),
+        )
+        .unwrap();
+        s.feed(reasoning("reasoning_content", "").as_bytes(), ms(2))
+            .unwrap();
+        s.feed(reasoning("reasoning_content", "Hmm").as_bytes(), ms(10))
+            .unwrap();
+        s.feed(reasoning("reasoning", " so").as_bytes(), ms(20))
+            .unwrap();
+        s.feed(delta("Answer").as_bytes(), ms(50)).unwrap();
+        assert_eq!(s.timing.first_token, Some(ms(10)));
+        assert_eq!(s.timing.content_chunks, 3);
+        assert_eq!(
+            s.timing.inter_token,
+            vec![Duration::from_millis(10), Duration::from_millis(30)]
+        );
+        assert_eq!(s.chunks, 5);
+    }
+
+    /// An error event whose message is cut at byte 200 of its JSON inside a multi-byte
+    /// character (relays in Vietnam and China send exactly these).
+    #[test]
+    fn error_events_in_any_script_are_reported_not_panicked_on() {
+        for (message, fill) in [
+            ("Lỗi máy chủ: vượt quá hạn mức", "ạ"),
+            ("服务器错误：超出配额", "错"),
+            ("x", "é"),
+        ] {
+            for pad in 0..4 {
+                let text = format!("{message}{}{}", "a".repeat(pad), fill.repeat(120));
+                let event = format!("data: {{\"error\":{{\"message\":\"{text}\"}}}}\n\n");
+                let mut s = ChunkStream::default();
+                let err = s
+                    .feed(event.as_bytes(), Instant::now())
+                    .expect_err("an error event fails the stream");
+                let SseError::ErrorEvent(text) = err else {
+                    panic!("{err}");
+                };
+                assert!(text.starts_with(message), "{text}");
+                assert!(text.chars().count() <= 200, "{text}");
+            }
+        }
     }
 }

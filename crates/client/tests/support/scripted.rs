@@ -313,6 +313,9 @@ async fn serve(
                 return;
             }
             Then::Reset => {
+                // Deprecated because a positive linger blocks the thread on drop; a zero one
+                // resets at once, which is exactly what the script asks for.
+                #[allow(deprecated)]
                 let _ = socket.set_linger(Some(Duration::ZERO));
                 push(&log, Event::Closed { conn, reset: true });
                 return;
