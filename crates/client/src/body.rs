@@ -33,7 +33,8 @@ pub struct BodyRead {
     /// The kept body: all of it (up to the limit) for JSON kinds and non-2xx answers; its
     /// start for a stream that has not yet held a chunk, or an answer searched for text.
     pub kept: Vec<u8>,
-    /// Whether `kept` is the whole body.
+    /// Whether `kept` is the whole body (meaningful for the kinds that keep it whole; false
+    /// once a body outgrew the keep limit).
     pub whole: bool,
     /// The parsed stream (SSE kind, 2xx).
     pub stream: Option<ChunkStream>,

@@ -336,7 +336,7 @@ impl Client {
         let Response { head, body } = response;
         let status = head.status;
         let max_body = self.settings.max_body.0;
-        let read = match body::read_body(body, spec, status, read_timeout, max_body).await {
+        let mut read = match body::read_body(body, spec, status, read_timeout, max_body).await {
             Ok(read) => read,
             Err(failure) => {
                 // What a failed answer delivered is spent all the same: the caller settles it.
@@ -348,7 +348,7 @@ impl Client {
         self.pool.give_back(checkout, ended);
         ex.body_bytes = read.bytes;
         // A 2xx is `ok` only when it is a valid answer of its protocol (and passes `expect`).
-        let answer = validate::answer(spec, status, read);
+        let answer = validate::answer(spec, status, &mut read);
         (ex.tokens, ex.stream, ex.detail) = (answer.tokens, answer.stream, answer.detail);
         Attempt {
             outcome: answer.outcome,

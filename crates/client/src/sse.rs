@@ -7,7 +7,8 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::exchange::{StreamTiming, Tokens};
-use std::{borrow::Cow, time::Instant};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use std::{fmt, time::Instant};
 
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -156,40 +157,84 @@ pub struct ChunkStream {
     pub chunks: u64,
 }
 
+/// One chunk, read without copying any of its text: whether it carries a token, its `usage`,
+/// and whether it is an error (whose message is read again, in full, on that rare path).
 #[derive(serde::Deserialize)]
-struct Chunk<'a> {
-    #[serde(default, borrow)]
-    choices: Vec<Choice<'a>>,
+struct Chunk {
+    /// (Some relays send `"choices": null` with the final `usage`.)
+    choices: Option<AnyToken>,
     usage: Option<Usage>,
-    error: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
-struct Choice<'a> {
-    #[serde(borrow)]
-    delta: Option<Delta<'a>>,
+struct Choice {
+    delta: Option<Delta>,
 }
 
-/// The parts of a delta that are tokens. Borrowed: most deltas have no escapes, so reading
-/// one allocates nothing.
+/// The parts of a delta that are tokens.
 #[derive(serde::Deserialize)]
-struct Delta<'a> {
-    #[serde(borrow)]
-    content: Option<Cow<'a, str>>,
+struct Delta {
+    content: Option<Token>,
     /// DeepSeek-style reasoning tokens (also vLLM, SGLang).
-    #[serde(borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
+    reasoning_content: Option<Token>,
     /// OpenRouter-style reasoning tokens.
-    #[serde(borrow)]
-    reasoning: Option<Cow<'a, str>>,
+    reasoning: Option<Token>,
 }
 
-impl Delta<'_> {
+impl Delta {
     /// Whether the delta carries a token of any kind (the role-only first chunk does not).
     fn has_token(&self) -> bool {
         [&self.content, &self.reasoning_content, &self.reasoning]
             .into_iter()
-            .any(|part| part.as_deref().is_some_and(|s| !s.is_empty()))
+            .any(|part| part.as_ref().is_some_and(|t| t.0))
+    }
+}
+
+/// Whether a delta's text is a token: a non-empty string.
+struct Token(bool);
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = Token;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Token, E> {
+                Ok(Token(!text.is_empty()))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// Whether any choice of a chunk carries a token.
+struct AnyToken(bool);
+
+impl<'de> Deserialize<'de> for AnyToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AnyToken, D::Error> {
+        struct Choices;
+        impl<'de> Visitor<'de> for Choices {
+            type Value = AnyToken;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of choices")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyToken, A::Error> {
+                let mut any = false;
+                while let Some(choice) = seq.next_element::<Choice>()? {
+                    any |= choice.delta.is_some_and(|d| d.has_token());
+                }
+                Ok(AnyToken(any))
+            }
+        }
+        deserializer.deserialize_seq(Choices)
     }
 }
 
@@ -222,8 +267,8 @@ impl ChunkStream {
             let chunk: Chunk = serde_json::from_slice(event.data).map_err(|e| {
                 SseError::BadChunk(format!("{e}: {}", super::body::excerpt(event.data)))
             })?;
-            if let Some(error) = chunk.error {
-                return Err(SseError::ErrorEvent(super::validate::error_text(&error)));
+            if chunk.error.is_some() {
+                return Err(SseError::ErrorEvent(error_message(event.data)));
             }
             *chunks += 1;
             if let Some(u) = chunk.usage {
@@ -233,11 +278,7 @@ impl ChunkStream {
                     from_usage: true,
                 });
             }
-            let has_token = chunk
-                .choices
-                .iter()
-                .any(|c| c.delta.as_ref().is_some_and(Delta::has_token));
-            if has_token {
+            if chunk.choices.is_some_and(|c| c.0) {
                 timing.content_chunks += 1;
                 match timing.last_token {
                     None => timing.first_token = Some(now),
@@ -259,7 +300,8 @@ impl ChunkStream {
     }
 }
 
-/// The message of an `event: error` event: its JSON `error`/`message` when it has one, else its text.
+/// The message of an error event: its JSON `error` (or the event itself, for `event: error`)
+/// as one line when it is JSON, else its text.
 fn error_message(data: &[u8]) -> String {
     match serde_json::from_slice::<serde_json::Value>(data) {
         Ok(value) => {
@@ -358,7 +400,7 @@ mod tests {
         assert_eq!(s.tokens().output, 3);
         assert!(!s.tokens().from_usage);
         s.feed(
-            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
+            b"data: {\"choices\":null,\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
             ms(50),
         )
         .unwrap();

@@ -35,8 +35,9 @@ pub struct Answer {
     pub detail: Option<String>,
 }
 
-/// Judges the answer to `spec` that came with `status` and was read to its end.
-pub fn answer(spec: &RequestSpec, status: StatusCode, read: BodyRead) -> Answer {
+/// Judges the answer to `spec` that came with `status` and was read to its end (its stream's
+/// timing is taken out of `read` when the answer is valid).
+pub fn answer(spec: &RequestSpec, status: StatusCode, read: &mut BodyRead) -> Answer {
     let redacted = |text: String| Some(redact(text, &spec.headers));
     if !status.is_success() {
         return Answer {
@@ -46,24 +47,32 @@ pub fn answer(spec: &RequestSpec, status: StatusCode, read: BodyRead) -> Answer 
             detail: redacted(excerpt(&read.kept)),
         };
     }
+    if spec.body_kind == BodyKind::Opaque && spec.expect.is_none() {
+        return Answer::ok(None, None); // any 2xx: the benchmark-against-nginx path
+    }
     let (tokens, verdict) = match &read.stream {
-        Some(stream) => (Some(stream.tokens()), judge_stream(stream, &read)),
-        None => judge_body(spec.body_kind, &read),
+        Some(stream) => (Some(stream.tokens()), judge_stream(stream, read)),
+        None => judge_body(spec.body_kind, read),
     };
-    let verdict = expectation(spec, status, &read).and(verdict);
-    match verdict {
-        Ok(()) => Answer {
-            outcome: Outcome::Ok,
-            tokens,
-            stream: read.stream.map(|s| s.timing),
-            detail: None,
-        },
+    match expectation(spec, status, read).and(verdict) {
+        Ok(()) => Answer::ok(tokens, read.stream.take().map(|s| s.timing)),
         Err((outcome, detail)) => Answer {
             outcome,
             tokens,
             stream: None,
             detail: redacted(detail),
         },
+    }
+}
+
+impl Answer {
+    fn ok(tokens: Option<Tokens>, stream: Option<StreamTiming>) -> Answer {
+        Answer {
+            outcome: Outcome::Ok,
+            tokens,
+            stream,
+            detail: None,
+        }
     }
 }
 
@@ -141,81 +150,112 @@ pub fn stream_failure(stream: &ChunkStream, error: SseError) -> Fault {
 
 /// A whole JSON answer (or an opaque one, which is any body): its verdict and `usage`.
 fn judge_body(kind: BodyKind, read: &BodyRead) -> (Option<Tokens>, Result<(), Fault>) {
-    let protocol = match kind {
+    let (protocol, needs) = match kind {
         BodyKind::Opaque | BodyKind::Sse => return (None, Ok(())),
-        BodyKind::Json => "chat completion",
-        BodyKind::Embeddings => "embeddings answer",
+        BodyKind::Json => ("a chat completion", "`choices`, each with a `message`"),
+        BodyKind::Embeddings => ("an embeddings answer", "`data`, each with an `embedding`"),
     };
     if !read.whole {
         // Too large to keep: not judged, rather than judged bad for what was not seen.
         return (None, Ok(()));
     }
     let body = read.kept.as_slice();
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    match first {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
         None => return (None, Err(bad("the body was empty".into()))),
         Some(b'{') => {}
         Some(_) => {
-            return (
-                None,
-                Err(bad(format!("not a JSON object: {}", excerpt(body)))),
-            )
+            let detail = format!("not a JSON object: {}", excerpt(body));
+            return (None, Err(bad(detail)));
         }
     }
-    let parsed: JsonAnswer = match serde_json::from_slice(body) {
-        Ok(parsed) => parsed,
-        Err(e) if e.is_data() => {
+    let parsed = match kind {
+        BodyKind::Embeddings => serde_json::from_slice::<EmbeddingsAnswer>(body).map(Parts::from),
+        _ => serde_json::from_slice::<ChatAnswer>(body).map(Parts::from),
+    };
+    let parts = match parsed {
+        Ok(parts) => parts,
+        Err(e) => {
+            let what = if e.is_data() { protocol } else { "JSON" };
             return (
                 None,
-                Err(bad(format!("not a {protocol} ({e}): {}", excerpt(body)))),
-            )
+                Err(bad(format!("not {what} ({e}): {}", excerpt(body)))),
+            );
         }
-        Err(e) => return (None, Err(bad(format!("not JSON ({e}): {}", excerpt(body))))),
     };
-    let tokens = parsed.usage.map(|u| Tokens {
+    let tokens = parts.usage.map(|u| Tokens {
         input: u.prompt_tokens,
         output: u.completion_tokens,
         from_usage: true,
     });
-    if let Some(error) = &parsed.error {
-        return (
-            tokens,
-            Err(bad(format!("error object: {}", error_text(error)))),
-        );
+    if parts.error {
+        // Read again, in full, only now: the message is wanted on this rare path alone.
+        let error = serde_json::from_slice::<ErrorAnswer>(body).map(|a| a.error);
+        let text = error.map_or_else(|_| excerpt(body), |e| error_text(&e));
+        return (tokens, Err(bad(format!("error object: {text}"))));
     }
-    let (list, what) = match kind {
-        BodyKind::Embeddings => (
-            parsed.data.map(|t| t.counts),
-            "`data`, each with an `embedding`",
-        ),
-        _ => (
-            parsed.choices.map(|t| t.counts),
-            "`choices`, each with a `message`",
-        ),
-    };
-    let verdict = match list {
+    let verdict = match parts.list {
         Some(Counts {
             entries,
-            incomplete,
-        }) if entries > 0 && incomplete == 0 => Ok(()),
-        _ => Err(bad(format!("a {protocol} needs {what}: {}", excerpt(body)))),
+            incomplete: 0,
+        }) if entries > 0 => Ok(()),
+        _ => Err(bad(format!("{protocol} needs {needs}: {}", excerpt(body)))),
     };
     (tokens, verdict)
 }
 
-/// The parts of an OpenAI JSON answer its verdict and `usage` need, read in one pass without
-/// keeping the answer's content.
-#[derive(serde::Deserialize)]
-struct JsonAnswer {
-    /// An error object (OpenAI's shape, also sent by relays with a 200).
-    #[serde(default)]
-    error: Option<Value>,
-    /// Chat completions.
-    choices: Option<Tally<ChatChoice>>,
-    /// Embeddings.
-    data: Option<Tally<EmbeddingEntry>>,
-    /// Token counts.
+/// What the verdict on a JSON answer needs, whichever its protocol.
+struct Parts {
+    /// It had a (non-null) `error`.
+    error: bool,
+    /// Its list of answers (`choices` or `data`), counted.
+    list: Option<Counts>,
+    /// Its token counts.
     usage: Option<Usage>,
+}
+
+/// A chat completion, read in one pass without keeping its content. (`error` is only noted:
+/// parsing it into a value on every answer would cost every valid answer for the rare bad one.)
+#[derive(serde::Deserialize)]
+struct ChatAnswer {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    choices: Option<Tally<ChatChoice>>,
+    usage: Option<Usage>,
+}
+
+/// An embeddings answer, read in one pass without keeping the vectors.
+#[derive(serde::Deserialize)]
+struct EmbeddingsAnswer {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    data: Option<Tally<EmbeddingEntry>>,
+    usage: Option<Usage>,
+}
+
+impl From<ChatAnswer> for Parts {
+    fn from(a: ChatAnswer) -> Parts {
+        Parts {
+            error: a.error.is_some(),
+            list: a.choices.map(|t| t.counts),
+            usage: a.usage,
+        }
+    }
+}
+
+impl From<EmbeddingsAnswer> for Parts {
+    fn from(a: EmbeddingsAnswer) -> Parts {
+        Parts {
+            error: a.error.is_some(),
+            list: a.data.map(|t| t.counts),
+            usage: a.usage,
+        }
+    }
+}
+
+/// An answer's error object, in full.
+#[derive(serde::Deserialize)]
+struct ErrorAnswer {
+    error: Value,
 }
 
 #[derive(serde::Deserialize)]
@@ -393,7 +433,7 @@ mod tests {
     }
 
     fn judged(kind: BodyKind, body: &str) -> Answer {
-        answer(&spec(kind), StatusCode::OK, whole(body))
+        answer(&spec(kind), StatusCode::OK, &mut whole(body))
     }
 
     const CHAT: &str = r#"{"id":"c","choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":34,"total_tokens":46}}"#;
@@ -480,7 +520,7 @@ mod tests {
     fn a_body_too_large_to_keep_is_not_judged() {
         let mut read = whole("<html>");
         read.whole = false;
-        let a = answer(&spec(BodyKind::Json), StatusCode::OK, read);
+        let a = answer(&spec(BodyKind::Json), StatusCode::OK, &mut read);
         assert_eq!(a.outcome, Outcome::Ok);
         assert_eq!(a.tokens, None);
     }
@@ -490,7 +530,7 @@ mod tests {
         let a = answer(
             &spec(BodyKind::Sse),
             StatusCode::SERVICE_UNAVAILABLE,
-            whole("{\"error\":\n{\"message\":\"quá tải\"}}"),
+            &mut whole("{\"error\":\n{\"message\":\"quá tải\"}}"),
         );
         assert_eq!(a.outcome, Outcome::Status(503));
         assert_eq!(
@@ -522,7 +562,7 @@ mod tests {
         let text = events.join("");
         let mut read = whole(&text);
         read.stream = Some(s);
-        let a = answer(&spec(BodyKind::Sse), StatusCode::OK, read);
+        let a = answer(&spec(BodyKind::Sse), StatusCode::OK, &mut read);
         (a.outcome, a.detail.unwrap_or_default())
     }
 
@@ -570,7 +610,7 @@ mod tests {
         assert_eq!(s.tokens().output, 3);
         let mut read = whole("");
         read.stream = Some(stream(&[DELTA, DELTA]).0);
-        let a = answer(&spec(BodyKind::Sse), StatusCode::OK, read);
+        let a = answer(&spec(BodyKind::Sse), StatusCode::OK, &mut read);
         assert_eq!(a.outcome, Outcome::Io(IoKind::Truncated));
         assert_eq!(a.tokens.map(|t| t.output), Some(2));
         assert!(a.stream.is_none());
@@ -586,7 +626,7 @@ mod tests {
         let with = |status: u16, body: &str, found: bool| {
             let mut read = whole(body);
             read.found = Some(found);
-            answer(&s, StatusCode::from_u16(status).unwrap(), read)
+            answer(&s, StatusCode::from_u16(status).unwrap(), &mut read)
         };
         assert_eq!(with(200, "pong", true).outcome, Outcome::Ok);
         let a = with(201, "pong", true);
@@ -641,7 +681,7 @@ mod tests {
         let a = answer(
             &s,
             StatusCode::UNAUTHORIZED,
-            whole(
+            &mut whole(
                 r#"{"error":{"message":"Incorrect API key provided: sk-live-0123456789abcdef"}}"#,
             ),
         );
