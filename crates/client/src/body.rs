@@ -42,26 +42,25 @@ pub struct BodyRead {
     pub found: Option<bool>,
 }
 
-/// Why a body could not be read to its end, with what it had delivered so far.
+/// Why a body could not be read to its end.
 #[derive(Debug)]
 pub struct BodyFailure {
     /// How the attempt ends.
     pub outcome: Outcome,
-    /// Tokens a stream had delivered before it failed (they are spent all the same).
-    pub tokens: Option<Tokens>,
     /// What went wrong, for reports (redacted of the request's secrets).
     pub detail: Option<String>,
 }
 
-impl BodyRead {
-    fn failure(&self, outcome: Outcome, detail: Option<String>) -> BodyFailure {
+impl BodyFailure {
+    fn new(outcome: Outcome) -> BodyFailure {
         BodyFailure {
             outcome,
-            tokens: self.stream.as_ref().map(ChunkStream::tokens),
-            detail,
+            detail: None,
         }
     }
+}
 
+impl BodyRead {
     /// Keeps `data` while the kept part is whole and within `limit`; past it, only the start stays.
     fn keep(&mut self, data: &[u8], limit: usize) {
         if self.whole && self.kept.len() + data.len() <= limit {
@@ -76,13 +75,16 @@ impl BodyRead {
 }
 
 /// Reads the body of the answer to `spec` (with `status`) to its end; each wait for the next
-/// piece is bounded by `read_timeout`.
+/// piece is bounded by `read_timeout`. `seen` is kept current with the tokens a stream has
+/// delivered, so that however the read ends — an error, a cut, the deadline dropping it
+/// mid-way — the caller knows what was spent.
 pub async fn read_body(
     mut body: ResponseBody<'_>,
     spec: &RequestSpec,
     status: StatusCode,
     read_timeout: Duration,
     max_body: u64,
+    seen: &mut Option<Tokens>,
 ) -> Result<BodyRead, BodyFailure> {
     let success = status.is_success();
     let expected = spec
@@ -116,8 +118,8 @@ pub async fn read_body(
             Poll::Pending => tokio::time::timeout(read_timeout, next).await,
         };
         let data = match piece {
-            Err(_) => return Err(read.failure(Outcome::Timeout(Phase::Read), None)),
-            Ok(Err(outcome)) => return Err(read.failure(outcome, None)),
+            Err(_) => return Err(BodyFailure::new(Outcome::Timeout(Phase::Read))),
+            Ok(Err(outcome)) => return Err(BodyFailure::new(outcome)),
             Ok(Ok(None)) => {
                 read.found = search.map(|s| s.found);
                 return Ok(read);
@@ -126,14 +128,15 @@ pub async fn read_body(
         };
         read.bytes += data.len() as u64;
         if read.bytes > max_body {
-            return Err(read.failure(Outcome::Io(IoKind::BodyTooLarge), None));
+            return Err(BodyFailure::new(Outcome::Io(IoKind::BodyTooLarge)));
         }
         if let Some(stream) = &mut read.stream {
-            if let Err(e) = stream.feed(data, Instant::now()) {
+            let fed = stream.feed(data, Instant::now());
+            *seen = Some(stream.tokens());
+            if let Err(e) = fed {
                 let (outcome, detail) = validate::stream_failure(stream, e);
                 return Err(BodyFailure {
                     outcome,
-                    tokens: Some(stream.tokens()),
                     detail: Some(validate::redact(detail, &spec.headers)),
                 });
             }

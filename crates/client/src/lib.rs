@@ -336,11 +336,14 @@ impl Client {
         let Response { head, body } = response;
         let status = head.status;
         let max_body = self.settings.max_body.0;
-        let mut read = match body::read_body(body, spec, status, read_timeout, max_body).await {
+        // The tokens a stream delivers are kept on `ex` as they come: a failed answer's are
+        // spent all the same, and the caller settles them.
+        let seen = &mut ex.tokens;
+        let mut read = match body::read_body(body, spec, status, read_timeout, max_body, seen).await
+        {
             Ok(read) => read,
             Err(failure) => {
-                // What a failed answer delivered is spent all the same: the caller settles it.
-                (ex.tokens, ex.detail) = (failure.tokens, failure.detail);
+                ex.detail = failure.detail;
                 return fail(failure.outcome);
             }
         };

@@ -426,3 +426,28 @@ async fn an_echoed_key_never_reaches_the_detail() {
         assert!(!detail(&ex).contains("sk-relay"), "{}", detail(&ex));
     }
 }
+
+#[tokio::test]
+async fn a_stream_the_deadline_cuts_reports_the_tokens_it_delivered() {
+    let mut hanging = Reply::sse(&[&chunk("a"), &chunk("b")]);
+    hanging.pieces.pop();
+    let replies = vec![
+        hanging.then(Then::Hang),
+        Reply::sse(&[&chunk("c"), "[DONE]"]),
+    ];
+    let mut settings = quiet();
+    settings.timeouts.deadline = Some(Dur::ms(400));
+    let (client, server) = serve(&replies, settings).await;
+    let ex = client.execute(&chat_stream(8, false)).await;
+    assert_eq!(
+        ex.outcome,
+        Outcome::Timeout(relaybench_client::Phase::Deadline)
+    );
+    assert_eq!(ex.tokens.map(|t| t.output), Some(2));
+    assert!(server
+        .events()
+        .contains(&Event::Request { conn: 0, index: 0 }));
+    let ex = client.execute(&chat_stream(8, false)).await;
+    assert_eq!(ex.outcome, Outcome::Ok, "{:?}", ex.detail);
+    assert_eq!(ex.tokens.map(|t| t.output), Some(1));
+}
