@@ -24,6 +24,12 @@ fn the_scenario_example_in_the_readme_validates() {
         plan.contains("16 run(s)"),
         "2 targets × 8 matrix variants: {plan}"
     );
+    assert!(
+        plan.contains(
+            "mix[1]: GET /v1/models is ok when status 200 and body contains \"gpt-4o\" (else bad_response)"
+        ),
+        "validate shows the http checks: {plan}"
+    );
 }
 
 #[test]

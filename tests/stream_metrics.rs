@@ -66,6 +66,7 @@ fn stream_spec() -> RequestSpec {
             br#"{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}"#,
         ),
         body_kind: BodyKind::Sse,
+        expect: None,
     }
 }
 

@@ -135,6 +135,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             path: Some(path),
             body: args.body.clone(),
             headers,
+            expect_status: None,
+            expect_body_contains: None,
         }],
     };
     let mut client = ClientSettings {

@@ -30,6 +30,11 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
         (None, Some(reqs)) => out.push_str(&format!("expected: {reqs} requests per run (time depends on the upstream)\n")),
         (None, None) => {}
     }
+    for (i, m) in w.mix.iter().enumerate() {
+        if let Some(checks) = describe_checks(m) {
+            out.push_str(&format!("mix[{i}]: {checks}\n"));
+        }
+    }
     for t in &scenario.targets {
         let price = crate::scenario::price_of(&t.model, &scenario.pricing);
         // The embedded mock is free; plain HTTP requests carry no tokens.
@@ -100,4 +105,25 @@ pub fn expected_requests(s: &Scenario) -> Option<u64> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// What makes an `http` mix entry's answer a success, when the entry asks more than a 2xx.
+fn describe_checks(m: &crate::scenario::RequestTemplate) -> Option<String> {
+    let status = m.expect_status.as_ref().map(|s| {
+        let codes: Vec<String> = s.0.iter().map(u16::to_string).collect();
+        format!("status {}", codes.join(" or "))
+    });
+    let text = m
+        .expect_body_contains
+        .as_ref()
+        .map(|t| format!("body contains {t:?}"));
+    let checks: Vec<String> = status.into_iter().chain(text).collect();
+    (!checks.is_empty()).then(|| {
+        format!(
+            "{} {} is ok when {} (else bad_response)",
+            m.method.as_deref().unwrap_or("GET"),
+            m.path.as_deref().unwrap_or("/"),
+            checks.join(" and ")
+        )
+    })
 }

@@ -5,12 +5,13 @@
 
 use super::template::Template;
 use crate::{
-    client::{BodyKind, RequestSpec},
+    client::{BodyKind, Expect, RequestSpec},
     scenario::{RequestKind, RequestTemplate, Target},
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use rand::Rng;
+use std::sync::Arc;
 
 /// Prompt used when a template lists none.
 const DEFAULT_PROMPT: &str = "Say hello in one short sentence.";
@@ -85,11 +86,16 @@ impl RequestMix {
     }
 }
 
+/// Header names that carry credentials (matched as parts of the lower-case name): their values
+/// are marked sensitive, which keeps them out of every excerpt the client reports.
+const CREDENTIAL_PARTS: [&str; 6] = ["auth", "key", "token", "secret", "cookie", "password"];
+
 fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
     let name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("`{name}` is not a valid header name"))?;
-    let value = HeaderValue::from_str(value)
+    let mut value = HeaderValue::from_str(value)
         .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+    value.set_sensitive(CREDENTIAL_PARTS.iter().any(|p| name.as_str().contains(p)));
     headers.insert(name, value);
     Ok(())
 }
@@ -166,7 +172,7 @@ fn specs(
                         "/v1/embeddings",
                         &headers,
                         body.to_string(),
-                        BodyKind::Json,
+                        BodyKind::Embeddings,
                     )
                 })
                 .collect())
@@ -176,13 +182,20 @@ fn specs(
             let method = Method::from_bytes(method.as_bytes())
                 .map_err(|_| format!("`{method}` is not an HTTP method"))?;
             let path = t.path.clone().unwrap_or_else(|| "/".into());
-            Ok(vec![spec(
+            let mut spec = spec(
                 method,
                 &path,
                 &headers,
                 t.body.clone().unwrap_or_default(),
                 BodyKind::Opaque,
-            )])
+            );
+            if t.expect_status.is_some() || t.expect_body_contains.is_some() {
+                spec.expect = Some(Arc::new(Expect {
+                    status: t.expect_status.clone().map(|s| s.0).unwrap_or_default(),
+                    body_contains: t.expect_body_contains.clone(),
+                }));
+            }
+            Ok(vec![spec])
         }
     }
 }
@@ -229,5 +242,60 @@ fn spec(
         headers: headers.clone(),
         body: Bytes::from(body),
         body_kind,
+        expect: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix(text: &str) -> RequestMix {
+        let text = format!(
+            "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\nheaders = {{ \"x-relay-token\" = \"tok-123456789\", \"x-team\" = \"perf\" }}\n[workload]\nusers = 1\nrequests = 1\n{text}"
+        );
+        let s = crate::scenario::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        RequestMix::build(&s.targets[0], &s.workload.mix, Some("sk-test-123456789")).unwrap()
+    }
+
+    fn only(mix: &RequestMix) -> &RequestSpec {
+        &mix.pick(&mut rand::thread_rng()).spec
+    }
+
+    #[test]
+    fn each_kind_says_what_its_answer_is() {
+        let cases = [
+            ("kind = \"chat\"", BodyKind::Json),
+            ("kind = \"chat\"\nstream = true", BodyKind::Sse),
+            ("kind = \"embeddings\"", BodyKind::Embeddings),
+            ("kind = \"http\"", BodyKind::Opaque),
+        ];
+        for (entry, kind) in cases {
+            let m = mix(&format!("[[workload.mix]]\n{entry}"));
+            assert_eq!(only(&m).body_kind, kind, "{entry}");
+            assert_eq!(only(&m).expect, None, "{entry}");
+        }
+    }
+
+    #[test]
+    fn http_checks_become_the_specs_expectation() {
+        let m = mix("[[workload.mix]]\nkind = \"http\"\nexpect_status = 204");
+        let expect = only(&m).expect.as_deref().unwrap();
+        assert_eq!(expect.status, vec![204]);
+        assert_eq!(expect.body_contains, None);
+        let m = mix("[[workload.mix]]\nkind = \"http\"\nexpect_body_contains = \"ok\"");
+        let expect = only(&m).expect.as_deref().unwrap();
+        assert!(expect.status.is_empty());
+        assert_eq!(expect.body_contains.as_deref(), Some("ok"));
+    }
+
+    #[test]
+    fn credentials_are_marked_sensitive_and_other_headers_not() {
+        let m = mix("[[workload.mix]]\nkind = \"chat\"");
+        let headers = &only(&m).headers;
+        assert!(headers["authorization"].is_sensitive());
+        assert!(headers["x-relay-token"].is_sensitive());
+        assert!(!headers["x-team"].is_sensitive());
+        assert!(!headers["content-type"].is_sensitive());
     }
 }

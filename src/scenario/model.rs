@@ -249,6 +249,80 @@ pub struct RequestTemplate {
     /// Extra headers for this request kind.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// HTTP: the 2xx statuses that count as success, `200` or `[200, 204]`; a 2xx answer with
+    /// another status is `bad_response`. Unset: any 2xx. (Chat and embeddings answers are
+    /// checked by their protocol instead: a 2xx that is no valid answer is `bad_response`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<StatusList>,
+    /// HTTP: text the response body must contain; a 2xx answer without it is `bad_response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_body_contains: Option<String>,
+}
+
+/// `expect_status`: one 2xx status or a list of them, checked as the file is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusList(pub Vec<u16>);
+
+impl<'de> Deserialize<'de> for StatusList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+        fn status<E: Error>(code: i64) -> Result<u16, E> {
+            match u16::try_from(code) {
+                Ok(code @ 200..=299) => Ok(code),
+                _ => Err(E::custom(format!(
+                    "`{code}` is not a 2xx status: only a 2xx answer can be a success (other statuses keep their own `status_N` outcome)"
+                ))),
+            }
+        }
+        struct Statuses;
+        impl<'de> Visitor<'de> for Statuses {
+            type Value = StatusList;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a status like `200` or a list like `[200, 204]`")
+            }
+
+            fn visit_i64<E: Error>(self, code: i64) -> Result<StatusList, E> {
+                Ok(StatusList(vec![status(code)?]))
+            }
+
+            fn visit_u64<E: Error>(self, code: u64) -> Result<StatusList, E> {
+                self.visit_i64(i64::try_from(code).unwrap_or(i64::MAX))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StatusList, A::Error> {
+                let mut codes = Vec::new();
+                while let Some(code) = seq.next_element::<i64>()? {
+                    codes.push(status(code)?);
+                }
+                if codes.is_empty() {
+                    return Err(A::Error::custom(
+                        "an empty list would accept nothing: list the 2xx statuses that count, or leave `expect_status` out",
+                    ));
+                }
+                Ok(StatusList(codes))
+            }
+        }
+        deserializer.deserialize_any(Statuses)
+    }
+}
+
+impl schemars::JsonSchema for StatusList {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusList".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let status = schemars::json_schema!({ "type": "integer", "minimum": 200, "maximum": 299 });
+        schemars::json_schema!({
+            "description": "One 2xx status, or a non-empty list of them.",
+            "anyOf": [
+                status,
+                { "type": "array", "items": status, "minItems": 1 }
+            ],
+            "examples": [200, [200, 204]]
+        })
+    }
 }
 
 impl Default for RequestTemplate {
@@ -265,6 +339,8 @@ impl Default for RequestTemplate {
             path: None,
             body: None,
             headers: BTreeMap::new(),
+            expect_status: None,
+            expect_body_contains: None,
         }
     }
 }

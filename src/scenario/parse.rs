@@ -2,7 +2,7 @@
 
 use super::{
     error::{key_at_line, line_col, ScenarioError},
-    model::{LoadModel, Scenario},
+    model::{LoadModel, RequestKind, Scenario},
 };
 use std::path::Path;
 
@@ -351,6 +351,27 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         );
     }
     for (i, m) in w.mix.iter().enumerate() {
+        if m.kind != RequestKind::Http {
+            let set = [
+                ("expect_status", m.expect_status.is_some()),
+                ("expect_body_contains", m.expect_body_contains.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                return fail(
+                    &format!("workload.mix[{i}].{key}"),
+                    format!(
+                        "`{key}` checks `kind = \"http\"` answers; a {} answer is checked by its protocol (a 2xx that is no valid answer is `bad_response`)",
+                        if m.kind == RequestKind::Chat { "chat" } else { "embeddings" }
+                    ),
+                );
+            }
+        }
+        if m.expect_body_contains.as_deref() == Some("") {
+            return fail(
+                &format!("workload.mix[{i}].expect_body_contains"),
+                "an empty text is in every body: give the text the answer must contain".into(),
+            );
+        }
         // Caught here, with the key, rather than as a surprise when the run starts.
         if let Some(body) = &m.body {
             if let Err(e) = crate::load::template::Template::parse(body) {

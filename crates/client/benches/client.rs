@@ -34,6 +34,7 @@ fn bench(c: &mut Criterion) {
         headers,
         body: Bytes::from_static(BODY.as_bytes()),
         body_kind: BodyKind::Json,
+        expect: None,
     };
     let client = rt.block_on(async {
         Client::new(

@@ -3,17 +3,37 @@
 use crate::outcome::Outcome;
 use bytes::Bytes;
 use http::{HeaderMap, Method};
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-/// How the response body should be read.
+/// What the answer to a request is, which says how its body is read and what makes a 2xx valid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyKind {
-    /// Count bytes only.
+    /// Any body (an `http` request): bytes are counted, a 2xx is success (unless the
+    /// request's [`Expect`] asks more).
     Opaque,
-    /// An OpenAI JSON response: keep it (bounded) to read `usage`.
+    /// An OpenAI chat completion, one JSON body: kept (bounded) to read `usage`; valid when it
+    /// is a JSON object without `error` whose `choices` each carry a `message`.
     Json,
-    /// A server-sent-event stream of OpenAI chunks: time every content token.
+    /// OpenAI embeddings, one JSON body: kept (bounded) to read `usage`; valid when it is a JSON
+    /// object without `error` whose `data` entries each carry an `embedding`.
+    Embeddings,
+    /// A chat-completion stream of server-sent events: every token timed as it arrives; valid
+    /// when it holds at least one chunk, no error event, and ends with `[DONE]`.
     Sse,
+}
+
+/// What the user requires of an answer beyond a 2xx status (`expect_status` and
+/// `expect_body_contains` of an `http` mix entry). A 2xx that fails it is `bad_response`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expect {
+    /// The 2xx statuses that count as success; empty: any 2xx. (A non-2xx status is never
+    /// success: it stays its own `status_N` outcome, retried and counted as configured.)
+    pub status: Vec<u16>,
+    /// Text the body must contain (searched as the body arrives, across piece boundaries).
+    pub body_contains: Option<String>,
 }
 
 /// One request as the generator wants it sent (the client adds Host and content-length).
@@ -23,12 +43,16 @@ pub struct RequestSpec {
     pub method: Method,
     /// Path (and query) relative to the target's base URL.
     pub path: String,
-    /// Extra headers (authorization, content-type, user headers).
+    /// Extra headers (authorization, content-type, user headers). Values marked sensitive,
+    /// and those of credential headers (`authorization`, `x-api-key`, ...), are kept out of
+    /// every excerpt the client reports.
     pub headers: HeaderMap,
     /// Request body.
     pub body: Bytes,
-    /// How to read the response.
+    /// What the answer is: how to read it and what makes it valid.
     pub body_kind: BodyKind,
+    /// The user's checks of the answer, if any (shared: specs are cloned per rendered body).
+    pub expect: Option<Arc<Expect>>,
 }
 
 /// Token counts of one response.
@@ -36,22 +60,23 @@ pub struct RequestSpec {
 pub struct Tokens {
     /// Prompt tokens from `usage` (0 when unknown).
     pub input: u64,
-    /// Output tokens: from `usage` when present, else counted content chunks.
+    /// Output tokens: from `usage` when present, else counted token deltas.
     pub output: u64,
     /// Whether `output` came from `usage` (true) or from counting chunks (false).
     pub from_usage: bool,
 }
 
-/// Arrival times of a streamed response's content tokens.
+/// Arrival times of a streamed response's tokens: deltas of content or of reasoning
+/// (`reasoning_content` / `reasoning`), never the role-only first chunk or an empty delta.
 #[derive(Clone, Debug, Default)]
 pub struct StreamTiming {
-    /// When the first non-empty content delta arrived.
+    /// When the first non-empty content or reasoning delta arrived.
     pub first_token: Option<Instant>,
-    /// Gaps between consecutive content deltas after the first.
+    /// Gaps between consecutive token deltas after the first.
     pub inter_token: Vec<Duration>,
-    /// When the last content delta arrived.
+    /// When the last token delta arrived.
     pub last_token: Option<Instant>,
-    /// Content deltas seen.
+    /// Token deltas (content or reasoning) seen.
     pub content_chunks: u64,
 }
 
@@ -115,7 +140,9 @@ pub struct Exchange {
     pub conn_id: Option<u64>,
     /// Response body bytes of the last attempt.
     pub body_bytes: u64,
-    /// Token counts, for OpenAI responses.
+    /// Token counts, for OpenAI responses. On a failed attempt, the tokens its answer had
+    /// delivered before it failed (a stream cut or ended by an error event mid-way), so the
+    /// spend they cost can be settled; only an `ok` answer's tokens are measurements.
     pub tokens: Option<Tokens>,
     /// Stream token timing, for SSE responses.
     pub stream: Option<StreamTiming>,

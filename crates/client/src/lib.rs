@@ -3,11 +3,12 @@
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
 //! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
 //! connection), `message` (request and response across protocols), `body` and `sse`
-//! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
-//! server hints), `budget` (retries as a share of requests), `breaker` (admission with
-//! tickets that always settle), `guard` (the caller's veto per attempt) — and `decide` turns
-//! them into decisions, as functions of (what happened, their state, now) with no I/O. They
-//! are composed in one place, [`Client::execute`] / [`Client::execute_guarded`], which only
+//! (reading under the read timeout and size limit), `validate` (whether a 2xx is a valid
+//! answer of its protocol, or `bad_response`), `retry` (which outcomes, backoff, server
+//! hints), `budget` (retries as a share of requests), `breaker` (admission with tickets that
+//! always settle), `guard` (the caller's veto per attempt) — and `decide` turns them into
+//! decisions, as functions of (what happened, their state, now) with no I/O. They are
+//! composed in one place, [`Client::execute`] / [`Client::execute_guarded`], which only
 //! carries the decisions out:
 //!
 //! ```text
@@ -19,6 +20,7 @@
 //!                                            a retry: the last outcome (the ticket goes back)
 //!   attempt: pool checkout (pool/connect timeouts) → send (write timeout) → head (read timeout)
 //!            → body (read timeout per chunk, size limit, SSE timing)       — all under the deadline
+//!            → verdict (a 2xx that is no valid answer is bad_response)
 //!   ticket settles with the outcome; guard settles with what the attempt used
 //!   decide::after_attempt → stop (final, retries used up, hint above max_retry_after,
 //!                            deadline, budget refused → budget_exhausted)
@@ -45,9 +47,10 @@ mod stats;
 mod timed_io;
 mod tls;
 pub mod units;
+mod validate;
 
 pub use breaker::{BreakerEvent, BreakerState};
-pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
+pub use exchange::{BodyKind, Exchange, Expect, RequestSpec, RetryReason, StreamTiming, Tokens};
 pub use guard::{AttemptGuard, AttemptUse, Refused};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
@@ -370,51 +373,33 @@ impl Client {
         ex.ttfb = Some(sent.elapsed());
         let Response { head, body } = response;
         let status = head.status;
-        // Error bodies are kept (bounded) whatever the kind, so reports can show what the upstream said.
-        let kind = if status.is_success() {
-            spec.body_kind
-        } else {
-            BodyKind::Json
-        };
         let max_body = self.settings.max_body.0;
-        let read = match body::read_body(body, kind, read_timeout, max_body).await {
+        // The tokens a stream delivers are kept on `ex` as they come: a failed answer's are
+        // spent all the same, and the caller settles them.
+        let seen = &mut ex.tokens;
+        let mut read = match body::read_body(body, spec, status, read_timeout, max_body, seen).await
+        {
             Ok(read) => read,
-            // The place for the tokens a failed stream had shown before it failed: set
-            // `ex.tokens` to them here and the attempt guard is billed for them.
-            Err(outcome) => return Attempt::failed(outcome),
+            Err(failure) => {
+                ex.detail = failure.detail;
+                return Attempt::failed(failure.outcome);
+            }
         };
         let ended = Instant::now();
         self.pool.give_back(checkout, ended);
         ex.body_bytes = read.bytes;
-        if !status.is_success() {
-            ex.detail = Some(body::excerpt(&read.kept));
-            // Only non-2xx heads keep their headers: the hint is read here, off the happy path.
-            let server_wait = head
-                .headers
-                .as_ref()
-                .and_then(|h| retry::parse_retry_after(h, SystemTime::now()));
-            return Attempt {
-                ended: Ended {
-                    outcome: Outcome::Status(status.as_u16()),
-                    server_wait,
-                },
-                at: Some(ended),
-            };
-        }
-        match read.stream {
-            Some(stream) => {
-                ex.tokens = Some(stream.tokens());
-                ex.stream = Some(stream.timing);
-            }
-            None if spec.body_kind == BodyKind::Json => {
-                ex.tokens = body::usage_from_json(&read.kept);
-            }
-            None => {}
-        }
+        // A 2xx is `ok` only when it is a valid answer of its protocol (and passes `expect`).
+        let answer = validate::answer(spec, status, &mut read);
+        (ex.tokens, ex.stream, ex.detail) = (answer.tokens, answer.stream, answer.detail);
+        // Only non-2xx heads keep their headers: the hint is read here, off the happy path.
+        let server_wait = head
+            .headers
+            .as_ref()
+            .and_then(|h| retry::parse_retry_after(h, SystemTime::now()));
         Attempt {
             ended: Ended {
-                outcome: Outcome::Ok,
-                server_wait: None,
+                outcome: answer.outcome,
+                server_wait,
             },
             at: Some(ended),
         }

@@ -1,16 +1,19 @@
-//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the OpenAI chunk stream on top of it: content deltas, `[DONE]`, `usage`.
+//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the OpenAI chunk stream on top of it: token deltas, `[DONE]`, `usage`, error events.
 //!
 //! Written here rather than taken from a crate because the parser must work on hyper's
 //! frames as they arrive (to timestamp each token), bound its memory, and stay allocation-
-//! light on the hot path; the WHATWG grammar is small.
+//! light on the hot path; the WHATWG grammar is small. Upstream bytes are never indexed:
+//! every cut is a checked split, so no stream can make the parser panic.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::exchange::{StreamTiming, Tokens};
-use std::time::Instant;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use std::{fmt, time::Instant};
 
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// Why a stream could not be parsed.
+/// Why a stream could not be read as a chat-completion stream.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SseError {
     /// An event or line exceeded the size bound.
@@ -19,6 +22,10 @@ pub enum SseError {
     /// An event's data was not an OpenAI chunk.
     #[error("bad stream chunk: {0}")]
     BadChunk(String),
+    /// The upstream reported an error inside the stream (`{"error": ...}` as an event's data,
+    /// or an event of type `error`): its message.
+    #[error("error event: {0}")]
+    ErrorEvent(String),
 }
 
 /// An incremental SSE parser: feed it bytes, it hands out each event's `data`.
@@ -30,40 +37,52 @@ pub struct SseParser {
     data: Vec<u8>,
     /// Whether the event being built has a `data` field at all.
     has_data: bool,
+    /// Whether the event being built declared `event: error`.
+    error_type: bool,
     /// The previous chunk ended in CR: a leading LF in the next one belongs to it.
     after_cr: bool,
 }
 
+/// One dispatched event, as the chunk layer sees it.
+pub struct SseEvent<'a> {
+    /// The event's data (its `data` lines joined with `\n`).
+    pub data: &'a [u8],
+    /// Whether its type was `error` (`event: error`).
+    pub is_error: bool,
+}
+
 impl SseParser {
-    /// Parses `chunk`, calling `on_event` with the data of every completed event.
+    /// Parses `chunk`, calling `on_event` with every completed event.
     pub fn feed(
         &mut self,
         chunk: &[u8],
-        mut on_event: impl FnMut(&[u8]) -> Result<(), SseError>,
+        mut on_event: impl FnMut(SseEvent<'_>) -> Result<(), SseError>,
     ) -> Result<(), SseError> {
         let mut rest = chunk;
-        if self.after_cr {
-            self.after_cr = false;
-            if let Some(b'\n') = rest.first() {
-                rest = &rest[1..];
-            }
+        if std::mem::take(&mut self.after_cr) {
+            rest = rest.strip_prefix(b"\n").unwrap_or(rest);
         }
-        while let Some(end) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') {
-            let terminator = rest[end];
+        while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+            let Some((line, after)) = rest.split_at_checked(end) else {
+                break;
+            };
+            let Some((&terminator, after)) = after.split_first() else {
+                break;
+            };
             if self.line.is_empty() {
-                self.line_done(&rest[..end], &mut on_event)?;
+                self.line_done(line, &mut on_event)?;
             } else {
-                self.push_line(&rest[..end])?;
+                self.push_line(line)?;
                 let line = std::mem::take(&mut self.line);
                 let result = self.line_done(&line, &mut on_event);
                 self.line = line;
                 self.line.clear();
                 result?;
             }
-            rest = &rest[end + 1..];
+            rest = after;
             if terminator == b'\r' {
-                match rest.first() {
-                    Some(b'\n') => rest = &rest[1..],
+                match rest.split_first() {
+                    Some((b'\n', after)) => rest = after,
                     Some(_) => {}
                     None => self.after_cr = true,
                 }
@@ -83,38 +102,42 @@ impl SseParser {
     fn line_done(
         &mut self,
         line: &[u8],
-        on_event: &mut impl FnMut(&[u8]) -> Result<(), SseError>,
+        on_event: &mut impl FnMut(SseEvent<'_>) -> Result<(), SseError>,
     ) -> Result<(), SseError> {
         if line.is_empty() {
-            if self.has_data {
-                self.has_data = false;
-                let result = on_event(&self.data);
+            let is_error = std::mem::take(&mut self.error_type);
+            if std::mem::take(&mut self.has_data) {
+                let result = on_event(SseEvent {
+                    data: &self.data,
+                    is_error,
+                });
                 self.data.clear();
                 return result;
             }
             return Ok(());
         }
-        if line[0] == b':' {
+        if line.first() == Some(&b':') {
             return Ok(()); // a comment (often a keep-alive ping)
         }
-        let (field, value) = match line.iter().position(|b| *b == b':') {
-            Some(i) => {
-                let value = &line[i + 1..];
-                (&line[..i], value.strip_prefix(b" ").unwrap_or(value))
+        let mut parts = line.splitn(2, |b| *b == b':');
+        let field = parts.next().unwrap_or_default();
+        let value = parts.next().unwrap_or_default();
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        match field {
+            b"data" => {
+                if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
+                    return Err(SseError::TooLarge);
+                }
+                if self.has_data {
+                    self.data.push(b'\n');
+                }
+                self.data.extend_from_slice(value);
+                self.has_data = true;
             }
-            None => (line, &b""[..]),
-        };
-        if field == b"data" {
-            if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
-                return Err(SseError::TooLarge);
-            }
-            if self.has_data {
-                self.data.push(b'\n');
-            }
-            self.data.extend_from_slice(value);
-            self.has_data = true;
+            b"event" => self.error_type = value == b"error",
+            // `id`, `retry` and unknown fields do not matter to a load test.
+            _ => {}
         }
-        // `event`, `id`, `retry` and unknown fields do not matter to a load test.
         Ok(())
     }
 }
@@ -130,14 +153,19 @@ pub struct ChunkStream {
     pub usage: Option<Tokens>,
     /// Whether `data: [DONE]` arrived.
     pub done: bool,
+    /// Well-formed chunks (JSON objects) seen: none means the body was no stream at all.
+    pub chunks: u64,
 }
 
+/// One chunk, read without copying any of its text: whether it carries a token, its `usage`,
+/// and whether it is an error (whose message is read again, in full, on that rare path).
 #[derive(serde::Deserialize)]
 struct Chunk {
-    #[serde(default)]
-    choices: Vec<Choice>,
+    /// (Some relays send `"choices": null` with the final `usage`.)
+    choices: Option<AnyToken>,
     usage: Option<Usage>,
-    error: Option<serde_json::Value>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
@@ -145,9 +173,69 @@ struct Choice {
     delta: Option<Delta>,
 }
 
+/// The parts of a delta that are tokens.
 #[derive(serde::Deserialize)]
 struct Delta {
-    content: Option<String>,
+    content: Option<Token>,
+    /// DeepSeek-style reasoning tokens (also vLLM, SGLang).
+    reasoning_content: Option<Token>,
+    /// OpenRouter-style reasoning tokens.
+    reasoning: Option<Token>,
+}
+
+impl Delta {
+    /// Whether the delta carries a token of any kind (the role-only first chunk does not).
+    fn has_token(&self) -> bool {
+        [&self.content, &self.reasoning_content, &self.reasoning]
+            .into_iter()
+            .any(|part| part.as_ref().is_some_and(|t| t.0))
+    }
+}
+
+/// Whether a delta's text is a token: a non-empty string.
+struct Token(bool);
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
+        struct Text;
+        impl Visitor<'_> for Text {
+            type Value = Token;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Token, E> {
+                Ok(Token(!text.is_empty()))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
+}
+
+/// Whether any choice of a chunk carries a token.
+struct AnyToken(bool);
+
+impl<'de> Deserialize<'de> for AnyToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AnyToken, D::Error> {
+        struct Choices;
+        impl<'de> Visitor<'de> for Choices {
+            type Value = AnyToken;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of choices")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyToken, A::Error> {
+                let mut any = false;
+                while let Some(choice) = seq.next_element::<Choice>()? {
+                    any |= choice.delta.is_some_and(|d| d.has_token());
+                }
+                Ok(AnyToken(any))
+            }
+        }
+        deserializer.deserialize_seq(Choices)
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -166,25 +254,23 @@ impl ChunkStream {
             timing,
             usage,
             done,
+            chunks,
         } = self;
-        parser.feed(bytes, |data| {
-            if data == b"[DONE]" {
+        parser.feed(bytes, |event| {
+            if event.data == b"[DONE]" {
                 *done = true;
                 return Ok(());
             }
-            let chunk: Chunk = serde_json::from_slice(data).map_err(|e| {
-                SseError::BadChunk(format!(
-                    "{e}: {}",
-                    super::body::excerpt(&data[..data.len().min(120)])
-                ))
-            })?;
-            if let Some(error) = chunk.error {
-                let text = error.to_string();
-                return Err(SseError::BadChunk(format!(
-                    "error event: {}",
-                    &text[..text.len().min(200)]
-                )));
+            if event.is_error {
+                return Err(SseError::ErrorEvent(error_message(event.data)));
             }
+            let chunk: Chunk = serde_json::from_slice(event.data).map_err(|e| {
+                SseError::BadChunk(format!("{e}: {}", super::body::excerpt(event.data)))
+            })?;
+            if chunk.error.is_some() {
+                return Err(SseError::ErrorEvent(error_message(event.data)));
+            }
+            *chunks += 1;
             if let Some(u) = chunk.usage {
                 *usage = Some(Tokens {
                     input: u.prompt_tokens,
@@ -192,13 +278,7 @@ impl ChunkStream {
                     from_usage: true,
                 });
             }
-            let has_content = chunk.choices.iter().any(|c| {
-                c.delta
-                    .as_ref()
-                    .and_then(|d| d.content.as_deref())
-                    .is_some_and(|s| !s.is_empty())
-            });
-            if has_content {
+            if chunk.choices.is_some_and(|c| c.0) {
                 timing.content_chunks += 1;
                 match timing.last_token {
                     None => timing.first_token = Some(now),
@@ -210,13 +290,25 @@ impl ChunkStream {
         })
     }
 
-    /// Output tokens: from `usage` when sent, else the content deltas counted.
+    /// Output tokens: from `usage` when sent, else the token deltas counted.
     pub fn tokens(&self) -> Tokens {
         self.usage.unwrap_or(Tokens {
             input: 0,
             output: self.timing.content_chunks,
             from_usage: false,
         })
+    }
+}
+
+/// The message of an error event: its JSON `error` (or the event itself, for `event: error`)
+/// as one line when it is JSON, else its text.
+fn error_message(data: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(data) {
+        Ok(value) => {
+            let error = value.get("error").unwrap_or(&value);
+            super::validate::error_text(error)
+        }
+        Err(_) => super::body::excerpt(data),
     }
 }
 
@@ -230,8 +322,8 @@ mod tests {
         let mut p = SseParser::default();
         let mut out = Vec::new();
         for c in chunks {
-            p.feed(c, |d| {
-                out.push(String::from_utf8_lossy(d).into_owned());
+            p.feed(c, |e| {
+                out.push(String::from_utf8_lossy(e.data).into_owned());
                 Ok(())
             })
             .unwrap();
@@ -308,7 +400,7 @@ mod tests {
         assert_eq!(s.tokens().output, 3);
         assert!(!s.tokens().from_usage);
         s.feed(
-            b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
+            b"data: {\"choices\":null,\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":4}}\n\ndata: [DONE]\n\n",
             ms(50),
         )
         .unwrap();
@@ -324,15 +416,87 @@ mod tests {
     }
 
     #[test]
-    fn garbage_and_error_events_are_bad_sse() {
+    fn garbage_chunks_and_error_events_are_told_apart() {
         let mut s = ChunkStream::default();
-        assert!(s.feed(b"data: {not json\n\n", Instant::now()).is_err());
+        let err = s.feed(b"data: {not json\n\n", Instant::now()).unwrap_err();
+        assert!(matches!(err, SseError::BadChunk(_)), "{err}");
         let mut s = ChunkStream::default();
-        assert!(s
+        let err = s
             .feed(
-                b"data: {\"error\":{\"message\":\"boom\"}}\n\n",
-                Instant::now()
+                b"data: {\"error\":{\"message\":\"boom\",\"code\":503}}\n\n",
+                Instant::now(),
             )
-            .is_err());
+            .unwrap_err();
+        assert_eq!(err, SseError::ErrorEvent("(503) boom".into()));
+        // An event of type `error` is one whatever its data says.
+        for (data, message) in [
+            ("{\"message\":\"quota\"}", "quota"),
+            ("{\"error\":{\"message\":\"hết hạn mức\"}}", "hết hạn mức"),
+            ("upstream   went\taway", "upstream went away"),
+        ] {
+            let mut s = ChunkStream::default();
+            let event = format!("event: error\ndata: {data}\n\n");
+            let err = s.feed(event.as_bytes(), Instant::now()).unwrap_err();
+            assert_eq!(err, SseError::ErrorEvent(message.into()));
+        }
+        // The type belongs to its event only.
+        let mut s = ChunkStream::default();
+        s.feed(b"event: error\n\ndata: [DONE]\n\n", Instant::now())
+            .unwrap();
+        assert!(s.done);
+    }
+
+    #[test]
+    fn reasoning_deltas_are_tokens_and_start_the_ttft() {
+        let mut s = ChunkStream::default();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let reasoning = |field: &str, text: &str| {
+            format!("data: {{\"choices\":[{{\"delta\":{{\"{field}\":\"{text}\"}}}}]}}\n\n")
+        };
+        s.feed(
+            b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+            ms(1),
+        )
+        .unwrap();
+        s.feed(reasoning("reasoning_content", "").as_bytes(), ms(2))
+            .unwrap();
+        s.feed(reasoning("reasoning_content", "Hmm").as_bytes(), ms(10))
+            .unwrap();
+        s.feed(reasoning("reasoning", " so").as_bytes(), ms(20))
+            .unwrap();
+        s.feed(delta("Answer").as_bytes(), ms(50)).unwrap();
+        assert_eq!(s.timing.first_token, Some(ms(10)));
+        assert_eq!(s.timing.content_chunks, 3);
+        assert_eq!(
+            s.timing.inter_token,
+            vec![Duration::from_millis(10), Duration::from_millis(30)]
+        );
+        assert_eq!(s.chunks, 5);
+    }
+
+    /// An error event whose message is cut at byte 200 of its JSON inside a multi-byte
+    /// character (relays in Vietnam and China send exactly these).
+    #[test]
+    fn error_events_in_any_script_are_reported_not_panicked_on() {
+        for (message, fill) in [
+            ("Lỗi máy chủ: vượt quá hạn mức", "ạ"),
+            ("服务器错误：超出配额", "错"),
+            ("x", "é"),
+        ] {
+            for pad in 0..4 {
+                let text = format!("{message}{}{}", "a".repeat(pad), fill.repeat(120));
+                let event = format!("data: {{\"error\":{{\"message\":\"{text}\"}}}}\n\n");
+                let mut s = ChunkStream::default();
+                let err = s
+                    .feed(event.as_bytes(), Instant::now())
+                    .expect_err("an error event fails the stream");
+                let SseError::ErrorEvent(text) = err else {
+                    panic!("{err}");
+                };
+                assert!(text.starts_with(message), "{text}");
+                assert!(text.chars().count() <= 200, "{text}");
+            }
+        }
     }
 }

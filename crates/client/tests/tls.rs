@@ -118,7 +118,7 @@ async fn accept_loop(
                 async move {
                     seen.versions.lock().unwrap().push(req.version());
                     tokio::time::sleep(delay).await;
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(CHAT_ANSWER))))
                 }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
