@@ -15,6 +15,7 @@
 //! are skipped. A connection is reused only after a complete response that did not say
 //! `Connection: close` (HTTP/1.0: only with `keep-alive`) and left no stray bytes behind.
 
+use super::h1_hyper::HyperConn;
 use super::message::{Head, Outgoing};
 use super::timed_io::classify_io;
 use crate::outcome::{IoKind, Outcome, Phase};
@@ -39,8 +40,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 const READ_BUF: usize = 8 * 1024;
 /// Largest buffer a body grows the read buffer to.
 const MAX_READ_BUF: usize = 64 * 1024;
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+/// Largest response head accepted (status line, fields and the empty line), by both engines.
+pub const MAX_HEAD: usize = 64 * 1024;
 /// Headers parsed per response head at most.
 const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line accepted.
@@ -79,8 +80,58 @@ enum Chunk {
     Trailers,
 }
 
-/// An HTTP/1.1 connection lent to one request at a time.
-pub struct H1Conn {
+/// An HTTP/1.1 connection lent to one request at a time, spoken by the engine the settings
+/// chose (`client.engine`). The pool sees one kind of HTTP/1.1 connection whichever it is.
+pub enum H1Conn {
+    /// relaybench's own connection (this module).
+    Own(OwnConn),
+    /// hyper's client connection.
+    Hyper(HyperConn),
+}
+
+impl H1Conn {
+    /// Whether the connection can carry a request now (no exchange in progress or left
+    /// incomplete, and nothing said the connection ends).
+    pub fn is_reusable(&self) -> bool {
+        match self {
+            H1Conn::Own(c) => c.is_reusable(),
+            H1Conn::Hyper(c) => c.is_reusable(),
+        }
+    }
+
+    /// Checks, without blocking, that an idle connection has not been closed by the server
+    /// meanwhile; a closed one is never lent again.
+    pub fn check_idle(&mut self) -> bool {
+        match self {
+            H1Conn::Own(c) => c.check_idle(),
+            H1Conn::Hyper(c) => c.check_idle(),
+        }
+    }
+
+    /// Writes `request` and reads up to the head of the final response; see [`OwnConn::send`].
+    pub async fn send(
+        &mut self,
+        request: &Outgoing<'_>,
+        read_timeout: Duration,
+    ) -> Result<Head, Outcome> {
+        match self {
+            H1Conn::Own(c) => c.send(request, read_timeout).await,
+            // Boxed so that hyper's larger future does not grow every request's future.
+            H1Conn::Hyper(c) => Box::pin(c.send(request, read_timeout)).await,
+        }
+    }
+
+    /// The next piece of the response body, `None` at its end.
+    pub async fn next_data(&mut self) -> Result<Option<&[u8]>, Outcome> {
+        match self {
+            H1Conn::Own(c) => c.next_data().await,
+            H1Conn::Hyper(c) => c.next_data().await,
+        }
+    }
+}
+
+/// relaybench's own HTTP/1.1 connection.
+pub struct OwnConn {
     /// The socket.
     io: Box<dyn Io>,
     /// Bytes read and not yet consumed are `buf[start..end]`.
@@ -101,10 +152,10 @@ pub struct H1Conn {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl H1Conn {
+impl OwnConn {
     /// Wraps a connected socket.
-    pub fn new(io: Box<dyn Io>) -> H1Conn {
-        H1Conn {
+    pub fn new(io: Box<dyn Io>) -> OwnConn {
+        OwnConn {
             io,
             buf: vec![0; READ_BUF],
             start: 0,
@@ -464,7 +515,7 @@ impl H1Conn {
 }
 
 /// Whether a request with this method carries a `Content-Length` even when its body is empty.
-fn sends_body(method: &Method) -> bool {
+pub fn sends_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH)
 }
 

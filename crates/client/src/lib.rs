@@ -25,6 +25,7 @@ mod budget;
 mod conn;
 mod exchange;
 mod h1;
+mod h1_hyper;
 mod message;
 mod origin;
 pub mod outcome;
@@ -41,7 +42,9 @@ pub use breaker::{BreakerEvent, BreakerState};
 pub use exchange::{BodyKind, Exchange, RequestSpec, RetryReason, StreamTiming, Tokens};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
-pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
+pub use settings::{
+    BreakerSettings, ClientSettings, Http1Engine, HttpVersion, Jitter, RetrySettings, Timeouts,
+};
 pub use stats::PoolStats;
 pub use tls::TlsError;
 
@@ -118,6 +121,7 @@ impl Client {
             connect_timeout: settings.timeouts.connect.0,
             write_timeout: settings.timeouts.write.0,
             http: settings.http,
+            engine: settings.engine,
             tls,
         };
         let pool = Pool::new(origin.clone(), &settings, dial);
