@@ -25,6 +25,8 @@ mod budget;
 mod conn;
 mod exchange;
 mod h1;
+#[cfg(test)]
+mod h1_differential;
 mod h1_hyper;
 mod message;
 mod origin;
