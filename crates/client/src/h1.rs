@@ -582,7 +582,11 @@ fn content_length(seen: Result<Option<u64>, ()>, value: &[u8]) -> Result<Option<
         let mut n: u64 = 0;
         for &b in digits {
             let digit = (b as char).to_digit(10).ok_or(())?;
-            n = n.checked_mul(10).ok_or(())?.checked_add(digit.into()).ok_or(())?;
+            n = n
+                .checked_mul(10)
+                .ok_or(())?
+                .checked_add(digit.into())
+                .ok_or(())?;
         }
         if length.is_some_and(|seen| seen != n) {
             return Err(());
@@ -599,7 +603,11 @@ fn chunk_size_line(line: &[u8]) -> Result<Option<(usize, u64)>, ()> {
     let mut size: u64 = 0;
     let mut at = 0;
     while let Some(digit) = line.get(at).and_then(|&b| (b as char).to_digit(16)) {
-        size = size.checked_mul(16).ok_or(())?.checked_add(digit.into()).ok_or(())?;
+        size = size
+            .checked_mul(16)
+            .ok_or(())?
+            .checked_add(digit.into())
+            .ok_or(())?;
         at += 1;
     }
     if at == 0 {
@@ -695,7 +703,15 @@ mod tests {
         assert_eq!(content_length(Ok(Some(42)), b"42"), Ok(Some(42)));
         assert_eq!(content_length(Ok(Some(42)), b"43"), Err(()));
         assert_eq!(content_length(Err(()), b"42"), Err(()));
-        for bad in [&b"+42"[..], b"", b"42, 43", b"42,,42", b"4 2", b"0x2a", b"99999999999999999999999"] {
+        for bad in [
+            &b"+42"[..],
+            b"",
+            b"42, 43",
+            b"42,,42",
+            b"4 2",
+            b"0x2a",
+            b"99999999999999999999999",
+        ] {
             assert_eq!(one(bad), Err(()), "{}", bad.escape_ascii());
         }
     }
@@ -703,12 +719,29 @@ mod tests {
     #[test]
     fn chunk_size_lines() {
         assert_eq!(chunk_size_line(b"1a\r\nxx"), Ok(Some((4, 26))));
-        assert_eq!(chunk_size_line(b"00000000000000000001A;a=\"b;c\" \r\n"), Ok(Some((32, 26))));
+        assert_eq!(
+            chunk_size_line(b"00000000000000000001A;a=\"b;c\" \r\n"),
+            Ok(Some((32, 26)))
+        );
         assert_eq!(chunk_size_line(b"5 \t; x\r\n"), Ok(Some((8, 5))));
         for partial in [&b""[..], b"5", b"5;ext", b"5\r"] {
-            assert_eq!(chunk_size_line(partial), Ok(None), "{}", partial.escape_ascii());
+            assert_eq!(
+                chunk_size_line(partial),
+                Ok(None),
+                "{}",
+                partial.escape_ascii()
+            );
         }
-        for bad in [&b"\r\n"[..], b" 5\r\n", b"5 5\r\n", b"5\n", b"5;x\ny\r\n", b"5\rx", b"-1\r\n", b"fffffffffffffffff\r\n"] {
+        for bad in [
+            &b"\r\n"[..],
+            b" 5\r\n",
+            b"5 5\r\n",
+            b"5\n",
+            b"5;x\ny\r\n",
+            b"5\rx",
+            b"-1\r\n",
+            b"fffffffffffffffff\r\n",
+        ] {
             assert_eq!(chunk_size_line(bad), Err(()), "{}", bad.escape_ascii());
         }
     }
@@ -716,7 +749,10 @@ mod tests {
     #[test]
     fn trailer_lines() {
         assert!(matches!(trailer_line(b"\r\nHTTP"), Ok(Some(Trailer::End))));
-        assert!(matches!(trailer_line(b"a: b\r\n\r\n"), Ok(Some(Trailer::Field(6)))));
+        assert!(matches!(
+            trailer_line(b"a: b\r\n\r\n"),
+            Ok(Some(Trailer::Field(6)))
+        ));
         assert!(matches!(trailer_line(b"a: b\r"), Ok(None)));
         for bad in [&b"a: b\n"[..], b"\n", b"no colon\r\n", b" folded\r\n"] {
             assert!(trailer_line(bad).is_err(), "{}", bad.escape_ascii());

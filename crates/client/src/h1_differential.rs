@@ -592,13 +592,16 @@ mod gen {
             1 => select(vec!["\n", "XX", "\r", "\n\r"]).prop_map(ChunkFault::AfterData),
             1 => (1usize..5).prop_map(ChunkFault::SizeTooLarge),
         ];
-        (vec(any::<u8>(), 1..40), option::weighted(0.2, extension()), fault).prop_map(
-            |(data, extension, fault)| Chunk {
+        (
+            vec(any::<u8>(), 1..40),
+            option::weighted(0.2, extension()),
+            fault,
+        )
+            .prop_map(|(data, extension, fault)| Chunk {
                 data,
                 extension,
                 fault,
-            },
-        )
+            })
     }
 
     fn extension() -> impl Strategy<Value = &'static str> {
@@ -709,16 +712,16 @@ mod gen {
             prop::bool::weighted(0.03),
             option::weighted(0.1, length()),
         )
-            .prop_map(
-                |(te, chunks, last, trailers, bare_lf_end, length)| Framing::Chunked {
+            .prop_map(|(te, chunks, last, trailers, bare_lf_end, length)| {
+                Framing::Chunked {
                     te,
                     chunks,
                     last,
                     trailers,
                     bare_lf_end,
                     length,
-                },
-            );
+                }
+            });
         let other = (
             select(vec!["gzip", "chunked, gzip", "identity"]),
             option::weighted(0.2, length()),
@@ -865,7 +868,10 @@ mod gen {
             ],
             option::weighted(0.15, any::<u16>()),
             prop_oneof![5 => Just(End::KeepOpen), 4 => Just(End::Close), 1 => Just(End::Reset)],
-            vec((any::<u16>(), prop_oneof![3 => Just(0u64), 1 => 1u64..50]), 0..6),
+            vec(
+                (any::<u16>(), prop_oneof![3 => Just(0u64), 1 => 1u64..50]),
+                0..6,
+            ),
             prop_oneof![3 => Just(0u64), 1 => 1u64..50],
         );
         (head, rest).prop_map(
@@ -1026,7 +1032,11 @@ mod gen {
 
 #[test]
 fn both_engines_accept_heads_up_to_64_kib() {
-    for (size, accepted) in [(MAX_HEAD - 1, true), (MAX_HEAD, true), (MAX_HEAD + 1, false)] {
+    for (size, accepted) in [
+        (MAX_HEAD - 1, true),
+        (MAX_HEAD, true),
+        (MAX_HEAD + 1, false),
+    ] {
         let mut head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-pad: ".to_vec();
         head.resize(size - 4, b'p');
         head.extend_from_slice(b"\r\n\r\nhi");
