@@ -21,6 +21,9 @@
 //! parsed with `httparse`, as hyper does; the rest is checked against hyper's client by
 //! the differential test (`h1_differential`), which lists where and why the two differ.
 
+// Bytes from an upstream decide every offset here: no index may panic.
+#![deny(clippy::indexing_slicing)]
+
 use super::h1_hyper::HyperConn;
 use super::message::{Head, Outgoing};
 use super::timed_io::classify_io;
@@ -384,11 +387,11 @@ impl OwnConn {
         };
     }
 
-    /// Hands out `n` buffered bytes.
+    /// Hands out `n` buffered bytes (`n` is never more than are buffered).
     fn take(&mut self, n: usize) -> &[u8] {
         let from = self.start;
         self.start += n;
-        &self.buf[from..from + n]
+        self.buf.get(from..from + n).unwrap_or_default()
     }
 
     /// Reads more bytes; the end of the stream here cuts the response short.
@@ -413,11 +416,10 @@ impl OwnConn {
                 self.buf.resize(grown, 0);
             }
         }
-        let n = self
-            .io
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(|e| classify_io(&e))?;
+        // There is room: the buffer was emptied, compacted or grown above (every caller
+        // reads with less than a buffer's worth pending).
+        let free = self.buf.get_mut(self.end..).unwrap_or_default();
+        let n = self.io.read(free).await.map_err(|e| classify_io(&e))?;
         self.end += n;
         if n == 0 {
             self.keep_alive = false;
@@ -480,7 +482,7 @@ impl OwnConn {
             let mut response = httparse::Response::new(&mut []);
             let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
                 &mut response,
-                &self.buf[self.start..self.end],
+                self.buf.get(self.start..self.end).unwrap_or_default(),
                 &mut slots,
             );
             let used = match parsed {

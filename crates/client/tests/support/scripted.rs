@@ -313,6 +313,9 @@ async fn serve(
                 return;
             }
             Then::Reset => {
+                // Deprecated because a non-zero linger blocks the thread on drop; zero sends
+                // the RST this reply is about at once.
+                #[allow(deprecated)]
                 let _ = socket.set_linger(Some(Duration::ZERO));
                 push(&log, Event::Closed { conn, reset: true });
                 return;
