@@ -2,7 +2,8 @@
 //!
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
 //! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
-//! connection), `message` (request and response across protocols), `body` and `sse`
+//! connection, or hyper's from `h1_hyper`, as `client.engine` says), `message` (request
+//! and response across protocols), `body` and `sse`
 //! (reading under the read timeout and size limit), `retry` (which outcomes, backoff,
 //! server hints), `budget` (retries as a share of requests), `breaker` — and they are
 //! composed in one place, [`Client::execute`]:
