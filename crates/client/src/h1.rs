@@ -264,7 +264,8 @@ impl OwnConn {
                 if let Some(head) = self.parse_head(no_body_expected)? {
                     return Ok(head);
                 }
-                incomplete = Some(self.end - self.start);
+                // Interim heads may have used up all that came: parse what comes next whole.
+                incomplete = Some(self.end - self.start).filter(|&left| left > 0);
             }
             if self.end - self.start >= MAX_HEAD {
                 return Err(Outcome::Io(IoKind::Protocol));
@@ -557,13 +558,16 @@ impl OwnConn {
 }
 
 /// Whether the bytes of `pending` after the first `seen` may complete an empty line (`LF LF`,
-/// or `LF CR LF`: RFC 9112 §2.2 lets a recipient take a bare LF for CRLF).
+/// or `LF CR LF`: RFC 9112 §2.2 lets a recipient take a bare LF for CRLF); the same test
+/// hyper makes before parsing a partial head again.
 fn may_end_a_head(pending: &[u8], seen: usize) -> bool {
-    pending
-        .get(seen.saturating_sub(2)..)
-        .unwrap_or_default()
-        .windows(2)
-        .any(|pair| matches!(pair, [b'\n', b'\n' | b'\r']))
+    let fresh = pending.get(seen.saturating_sub(3)..).unwrap_or_default();
+    (0..fresh.len()).any(|at| {
+        matches!(
+            fresh.get(at..).unwrap_or_default(),
+            [b'\n', b'\n', ..] | [b'\n', b'\r', b'\n', ..]
+        )
+    })
 }
 
 /// Whether a request with this method carries a `Content-Length` even when its body is empty.

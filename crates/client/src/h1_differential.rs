@@ -17,11 +17,12 @@
 //!    body ending in LF without CR): relaybench reports a protocol error (§7.1: the chunked
 //!    body's lines end in CRLF); hyper takes the LF as part of a field line and then, by the
 //!    bytes that follow, accepts, fails or waits for a CRLF that never comes.
-//! 3. **A head or trailer section malformed before its end, which never ends**: relaybench
-//!    checks each line as it comes and reports the protocol error at once; hyper parses a
-//!    head or a trailer section only once its empty line has come (a speed-up for heads), so
-//!    it waits for the rest (read timeout) or sees the connection end (truncated, reset).
-//!    A section that does end is judged by both alike.
+//! 3. **A malformed trailer line in a trailer section that never ends**: relaybench checks
+//!    each trailer line as it comes and reports the protocol error at once; hyper parses the
+//!    trailer section only once its empty line has come, so it waits for the rest (read
+//!    timeout) or sees the connection end (truncated, reset). A section that does end is
+//!    judged by both alike. (Heads are parsed by both at the same moments: on the first
+//!    bytes, then whenever an empty line may have come.)
 //!
 //! Not generated, because the engines' limits differ there by design: chunk-size and trailer
 //! lines over 4 KiB (relaybench's limit per line; hyper's is 16 KiB of extensions per body),
@@ -413,13 +414,12 @@ fn judge(case: &Case, ours: &Observed, hyper: &Observed) -> Result<(), String> {
     {
         return Ok(());
     }
-    // Difference 3: a malformed head or trailer section is reported before it ends.
+    // Difference 3: a malformed trailer section is reported before it ends.
     let hyper_waited_for_the_end = matches!(
         hyper.outcome,
         Outcome::Timeout(Phase::Read) | Outcome::Io(IoKind::Truncated) | Outcome::Io(IoKind::Reset)
     );
-    let in_head = ours.status.is_none();
-    if (in_head || case.bad_trailer)
+    if case.bad_trailer
         && ours.outcome == Outcome::Io(IoKind::Protocol)
         && hyper_waited_for_the_end
         && (ours.status, &ours.body) == (hyper.status, &hyper.body)
@@ -1168,6 +1168,16 @@ mod found {
             )
         };
         assert_eq!(agreed(head), ok(200, b"", Reuse::Served));
+    }
+
+    #[test]
+    fn a_malformed_head_after_an_interim_head_is_reported_when_it_comes() {
+        let mut case = Case::raw(b"HTTP/1.1 199 OK\r\n\r\n", End::KeepOpen);
+        case.pieces.push(Piece {
+            bytes: b"\x00".to_vec(),
+            at: Duration::ZERO,
+        });
+        assert_eq!(agreed(case), failed(None, b"", PROTOCOL));
     }
 
     #[test]
