@@ -146,6 +146,37 @@ fn ctrl_c_writes_partial_results_and_exits_130() {
 }
 
 #[test]
+fn quick_engine_hyper_speaks_http_1_1_through_hyper_and_says_so_in_the_results() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(mock_upstream::MockServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            mock_upstream::MockConfig::default(),
+        ))
+        .unwrap();
+    let s = Session::new();
+    let url = format!("{}/healthz", mock.base_url());
+    let out = s.relaybench(&[
+        "quick", &url, "-n", "200", "-c", "4", "--engine", "hyper", "--out", "q", "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("q/results.json")).unwrap()).unwrap();
+    let run = &results["runs"][0];
+    assert_eq!(run["settings"]["engine"], "hyper");
+    assert_eq!(run["outcomes"]["ok"], 200, "{}", run["outcomes"]);
+    assert_eq!(mock.stats().requests_total, 200);
+    let wrong = s.relaybench(&["quick", &url, "--engine", "curl"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("use \"relaybench\" or \"hyper\""),
+        "{}",
+        text(&wrong)
+    );
+    runtime.block_on(mock.shutdown());
+}
+
+#[test]
 fn quick_warmup_is_counted_apart_and_precedes_the_measured_duration() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mock = runtime

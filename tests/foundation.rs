@@ -118,6 +118,50 @@ async fn pool_cap_holds_with_more_users_than_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hyper_engine_runs_through_the_same_pool_and_reuses_its_connections() {
+    let mock = MockServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        mock_config("latency = \"5ms\""),
+    )
+    .await
+    .unwrap();
+    let s = scenario(&format!(
+        r#"
+name = "t"
+[[target]]
+name = "m"
+url = "{}"
+[workload]
+users = 8
+duration = "2s"
+grace = "5s"
+threads = 2
+[client]
+max_connections = 4
+engine = "hyper"
+"#,
+        mock.base_url()
+    ));
+    let results = run(&s).await;
+    let stats = mock.stats();
+    mock.shutdown().await;
+    let r = &results.runs[0];
+    assert_eq!(r.count("ok"), r.scheduled, "{:?}", r.outcomes);
+    assert_eq!(
+        stats.requests_total, r.scheduled,
+        "the mock answered each once"
+    );
+    assert!(r.scheduled > 100, "8 users × 2 s at 5 ms: {}", r.scheduled);
+    assert!(
+        stats.connections_accepted <= 4,
+        "{} requests on at most 4 kept-alive connections, not {}",
+        r.scheduled,
+        stats.connections_accepted
+    );
+    assert!(r.tokens.output > 0, "usage read from hyper's bodies");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_runs_through_the_library_api_on_the_embedded_mock() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
     let mut s = scenario::load(&path).expect("quickstart parses");

@@ -1,7 +1,7 @@
 //! `relaybench quick URL`: an ad-hoc run from oha-style flags, turned into a one-target scenario so it gets the same outputs as `run`.
 
 use crate::{
-    client::{ClientSettings, HttpVersion},
+    client::{ClientSettings, Http1Engine, HttpVersion},
     scenario::{LoadModel, OnOverload, RequestKind, RequestTemplate, Scenario, Target, Workload},
     units::Dur,
 };
@@ -53,6 +53,10 @@ pub struct QuickArgs {
     /// Use HTTP/2 (h2c prior knowledge on http://, ALPN on https://).
     #[arg(long)]
     pub http2: bool,
+    /// Which implementation speaks HTTP/1.1: relaybench (its own, the default) or hyper
+    /// (hyper's client connection, for a second opinion).
+    #[arg(long, value_name = "relaybench|hyper", default_value = "relaybench")]
+    pub engine: Http1Engine,
     /// Hard cap on open connections (default: -c).
     #[arg(long)]
     pub max_connections: Option<usize>,
@@ -150,6 +154,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
     } else {
         HttpVersion::Http1
     };
+    client.engine = args.engine;
     client.retry.max_retries = args.retries;
     client.timeouts.deadline = args.timeout;
     // Ad-hoc runs measure the upstream as it is; a breaker would hide its failures.

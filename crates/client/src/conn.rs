@@ -1,9 +1,10 @@
 //! One upstream connection: dialling (TCP + TLS under the connect timeout), then the HTTP/1.1 connection or the HTTP/2 handshake on a socket wrapped in [`TimedIo`] (the write timeout).
 
 use super::{
-    h1::H1Conn,
+    h1::{H1Conn, OwnConn},
+    h1_hyper::HyperConn,
     origin::Origin,
-    settings::HttpVersion,
+    settings::{Http1Engine, HttpVersion},
     stats::PoolCounters,
     timed_io::{TimedIo, WriteProbe},
 };
@@ -40,13 +41,15 @@ pub struct DialConfig {
     pub write_timeout: Duration,
     /// HTTP version asked for.
     pub http: HttpVersion,
+    /// Which implementation speaks HTTP/1.1.
+    pub engine: Http1Engine,
     /// TLS configuration for `https` origins.
     pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// How requests go out on a connection, by protocol.
 pub enum Sender {
-    /// HTTP/1.1: our own connection, driven by the one request that holds it.
+    /// HTTP/1.1 (relaybench's own connection or hyper's), carrying one request at a time.
     H1(H1Conn),
     /// HTTP/2: hyper's sender; clones share the connection.
     H2(H2Sender),
@@ -111,9 +114,8 @@ impl Conn {
         // Latency tools must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         if !origin.tls {
-            let probe = (config.http == HttpVersion::Http2).then(WriteProbe::shared);
-            let io = TimedIo::new(stream, config.write_timeout, probe.clone(), false);
-            return Self::handshake(io, probe, counters).await;
+            let h2 = config.http == HttpVersion::Http2;
+            return Self::handshake(stream, false, h2, config, counters).await;
         }
         let tls = config
             .tls
@@ -131,32 +133,42 @@ impl Conn {
                 "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
             ));
         }
-        let probe = h2.then(WriteProbe::shared);
-        let io = TimedIo::new(stream, config.write_timeout, probe.clone(), true);
-        Self::handshake(io, probe, counters).await
+        Self::handshake(stream, true, h2, config, counters).await
     }
 
-    /// Starts HTTP/2 on `io` when it has a write `probe` (only HTTP/2 connections do), else
-    /// wraps it as an HTTP/1.1 connection.
+    /// Wraps `stream` in [`TimedIo`] (`tls`: whether a flush writes) and starts HTTP/2 on it
+    /// when `h2`, else HTTP/1.1 by the configured engine. Only connections that hyper writes
+    /// from a task of its own get a write probe (the read timeout needs it there).
     async fn handshake<T>(
-        io: TimedIo<T>,
-        probe: Option<Arc<WriteProbe>>,
+        stream: T,
+        tls: bool,
+        h2: bool,
+        config: &DialConfig,
         counters: &Arc<PoolCounters>,
     ) -> Result<Conn, DialError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let sender = if let Some(probe) = probe {
-            let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
+        let timed = |probe| TimedIo::new(stream, config.write_timeout, probe, tls);
+        let sender = if h2 {
+            let probe = WriteProbe::shared();
+            let io = TokioIo::new(timed(Some(probe.clone())));
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
                 .await
                 .map_err(failed)?;
             tokio::spawn(async move {
                 let _ = connection.await;
             });
             Sender::H2(H2Sender { sender, probe })
+        } else if config.engine == Http1Engine::Hyper {
+            let probe = WriteProbe::shared();
+            let io = timed(Some(probe.clone()));
+            Sender::H1(H1Conn::Hyper(
+                HyperConn::handshake(io, probe).await.map_err(failed)?,
+            ))
         } else {
-            Sender::H1(H1Conn::new(Box::new(io)))
+            Sender::H1(H1Conn::Own(OwnConn::new(Box::new(timed(None)))))
         };
         let id = counters.on_open();
         Ok(Conn {

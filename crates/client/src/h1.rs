@@ -1,6 +1,6 @@
-//! A lean HTTP/1.1 client connection: the request's own future writes the request and reads the response on the socket, with `httparse` for the head and the chunk sizes.
+//! HTTP/1.1 connections: relaybench's own lean one, where the request's future writes the request and reads the response on the socket (`httparse` reads the head), and the choice between it and hyper's (`h1_hyper`) that `client.engine` makes.
 //!
-//! Why not hyper's HTTP/1.1 client connection (still used for HTTP/2): it runs each
+//! Why not hyper's HTTP/1.1 client connection (used for HTTP/2, and on request): it runs each
 //! connection as a task of its own and hands requests and responses across channels, and
 //! it builds a header map for every response. Under callgrind that path cost ≈ 12,700 of the
 //! generator's ≈ 22,300 instructions per request, and a load generator that is slower than
@@ -9,12 +9,22 @@
 //! channel, no wake-up hand-over, and response headers are only collected for non-2xx
 //! answers (where `Retry-After` matters).
 //!
-//! Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; `Transfer-Encoding`
-//! ending in `chunked` wins over `Content-Length`; differing `Content-Length` values are a
-//! protocol error; otherwise the body runs to the end of the connection. Interim 1xx heads
-//! are skipped. A connection is reused only after a complete response that did not say
-//! `Connection: close` (HTTP/1.0: only with `keep-alive`) and left no stray bytes behind.
+//! Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304, whatever the fields
+//! say; a `Transfer-Encoding` (which HTTP/1.0 does not have: a protocol error there) whose
+//! last coding is `chunked` overrides any `Content-Length`, another coding runs to the end
+//! of the connection; a `Content-Length` is a list of equal decimal values, differing ones a
+//! protocol error; otherwise the body runs to the end of the connection. A chunked body's
+//! lines end in CRLF: `1*HEXDIG` sizes, extensions skipped (a bare LF in one is an error),
+//! well-formed trailer fields. Interim 1xx heads are skipped. A connection is reused only
+//! after a complete response that did not say `Connection: close` (HTTP/1.0: only with
+//! `keep-alive`), did not carry both framings, and left no stray bytes behind. Heads are
+//! parsed with `httparse`, as hyper does; the rest is checked against hyper's client by
+//! the differential test (`h1_differential`), which lists where and why the two differ.
 
+// Bytes from an upstream decide every offset here: no index may panic.
+#![deny(clippy::indexing_slicing)]
+
+use super::h1_hyper::HyperConn;
 use super::message::{Head, Outgoing};
 use super::timed_io::classify_io;
 use crate::outcome::{IoKind, Outcome, Phase};
@@ -39,8 +49,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 const READ_BUF: usize = 8 * 1024;
 /// Largest buffer a body grows the read buffer to.
 const MAX_READ_BUF: usize = 64 * 1024;
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+/// Largest response head accepted (status line, fields and the empty line), by both engines.
+pub const MAX_HEAD: usize = 64 * 1024;
 /// Headers parsed per response head at most.
 const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line accepted.
@@ -66,6 +76,24 @@ enum Framing {
     Broken,
 }
 
+/// What reading a line of a chunked body did.
+enum Step {
+    /// Consumed a line; the framing moved on.
+    Moved,
+    /// The line is not complete yet.
+    NeedMore,
+    /// The last line: the body is complete.
+    Ended,
+}
+
+/// A line of a chunked body's trailer section.
+enum Trailer {
+    /// A field line of this many bytes (skipped: trailers are not needed).
+    Field(usize),
+    /// The empty line that ends the body.
+    End,
+}
+
 /// Where a chunked body stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Chunk {
@@ -79,8 +107,58 @@ enum Chunk {
     Trailers,
 }
 
-/// An HTTP/1.1 connection lent to one request at a time.
-pub struct H1Conn {
+/// An HTTP/1.1 connection lent to one request at a time, spoken by the engine the settings
+/// chose (`client.engine`). The pool sees one kind of HTTP/1.1 connection whichever it is.
+pub enum H1Conn {
+    /// relaybench's own connection (this module).
+    Own(OwnConn),
+    /// hyper's client connection.
+    Hyper(HyperConn),
+}
+
+impl H1Conn {
+    /// Whether the connection can carry a request now (no exchange in progress or left
+    /// incomplete, and nothing said the connection ends).
+    pub fn is_reusable(&self) -> bool {
+        match self {
+            H1Conn::Own(c) => c.is_reusable(),
+            H1Conn::Hyper(c) => c.is_reusable(),
+        }
+    }
+
+    /// Checks, without blocking, that an idle connection has not been closed by the server
+    /// meanwhile; a closed one is never lent again.
+    pub fn check_idle(&mut self) -> bool {
+        match self {
+            H1Conn::Own(c) => c.check_idle(),
+            H1Conn::Hyper(c) => c.check_idle(),
+        }
+    }
+
+    /// Writes `request` and reads up to the head of the final response; see [`OwnConn::send`].
+    pub async fn send(
+        &mut self,
+        request: &Outgoing<'_>,
+        read_timeout: Duration,
+    ) -> Result<Head, Outcome> {
+        match self {
+            H1Conn::Own(c) => c.send(request, read_timeout).await,
+            // Boxed so that hyper's larger future does not grow every request's future.
+            H1Conn::Hyper(c) => Box::pin(c.send(request, read_timeout)).await,
+        }
+    }
+
+    /// The next piece of the response body, `None` at its end.
+    pub async fn next_data(&mut self) -> Result<Option<&[u8]>, Outcome> {
+        match self {
+            H1Conn::Own(c) => c.next_data().await,
+            H1Conn::Hyper(c) => c.next_data().await,
+        }
+    }
+}
+
+/// relaybench's own HTTP/1.1 connection.
+pub struct OwnConn {
     /// The socket.
     io: Box<dyn Io>,
     /// Bytes read and not yet consumed are `buf[start..end]`.
@@ -101,10 +179,10 @@ pub struct H1Conn {
     timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl H1Conn {
+impl OwnConn {
     /// Wraps a connected socket.
-    pub fn new(io: Box<dyn Io>) -> H1Conn {
-        H1Conn {
+    pub fn new(io: Box<dyn Io>) -> OwnConn {
+        OwnConn {
             io,
             buf: vec![0; READ_BUF],
             start: 0,
@@ -176,9 +254,18 @@ impl H1Conn {
         no_body_expected: bool,
         mut timer: Pin<&mut Sleep>,
     ) -> Result<Head, Outcome> {
+        // Bytes pending when a parse last found the head incomplete. A head trickling in a
+        // few bytes per read is parsed again only once an empty line may have come, not once
+        // per read (which would cost time quadratic in its size).
+        let mut incomplete: Option<usize> = None;
         loop {
-            if let Some(head) = self.parse_head(no_body_expected)? {
-                return Ok(head);
+            let pending = self.buf.get(self.start..self.end).unwrap_or_default();
+            if !pending.is_empty() && incomplete.is_none_or(|seen| may_end_a_head(pending, seen)) {
+                if let Some(head) = self.parse_head(no_body_expected)? {
+                    return Ok(head);
+                }
+                // Interim heads may have used up all that came: parse what comes next whole.
+                incomplete = Some(self.end - self.start).filter(|&left| left > 0);
             }
             if self.end - self.start >= MAX_HEAD {
                 return Err(Outcome::Io(IoKind::Protocol));
@@ -227,14 +314,11 @@ impl H1Conn {
                     });
                     return Ok(Some(self.take(n)));
                 }
-                Framing::Chunked(chunk) => {
-                    if !self.advance_chunk(chunk)? {
-                        if self.end - self.start > MAX_LINE {
-                            return Err(Outcome::Io(IoKind::Protocol));
-                        }
-                        self.more().await?;
-                    }
-                }
+                Framing::Chunked(chunk) => match self.advance_chunk(chunk)? {
+                    Step::Moved => {}
+                    Step::NeedMore => self.more().await?,
+                    Step::Ended => return Ok(None),
+                },
             }
         }
     }
@@ -248,43 +332,49 @@ impl H1Conn {
     }
 
     /// Moves a chunked body past its next size line, data CRLF or trailer line, if it is
-    /// buffered; `false` when more bytes are needed.
-    fn advance_chunk(&mut self, chunk: Chunk) -> Result<bool, Outcome> {
-        let pending = &self.buf[self.start..self.end];
-        match chunk {
-            Chunk::Size => match httparse::parse_chunk_size(pending) {
-                Ok(httparse::Status::Complete((used, size))) => {
-                    self.start += used;
+    /// buffered. Lines end in CRLF (RFC 9112 §7.1) and are at most [`MAX_LINE`] long.
+    fn advance_chunk(&mut self, chunk: Chunk) -> Result<Step, Outcome> {
+        const PROTOCOL: Outcome = Outcome::Io(IoKind::Protocol);
+        let pending = self.buf.get(self.start..self.end).unwrap_or_default();
+        let used = match chunk {
+            Chunk::Size => match chunk_size_line(pending).map_err(|()| PROTOCOL)? {
+                Some((used, size)) => {
                     self.framing = Framing::Chunked(if size == 0 {
                         Chunk::Trailers
                     } else {
                         Chunk::Data(size)
                     });
-                    Ok(true)
+                    used
                 }
-                Ok(httparse::Status::Partial) => Ok(false),
-                Err(_) => Err(Outcome::Io(IoKind::Protocol)),
+                None => 0,
             },
             Chunk::DataEnd => match pending {
                 [b'\r', b'\n', ..] => {
-                    self.start += 2;
                     self.framing = Framing::Chunked(Chunk::Size);
-                    Ok(true)
+                    2
                 }
-                [] | [b'\r'] => Ok(false),
-                _ => Err(Outcome::Io(IoKind::Protocol)),
+                [] | [b'\r'] => 0,
+                _ => return Err(PROTOCOL),
             },
-            Chunk::Trailers => match pending.iter().position(|&b| b == b'\n') {
-                None => Ok(false),
-                Some(at) => {
-                    self.start += at + 1;
-                    if matches!(pending[..at], [] | [b'\r']) {
-                        self.finish();
-                    }
-                    Ok(true)
+            Chunk::Trailers => match trailer_line(pending).map_err(|()| PROTOCOL)? {
+                Some(Trailer::Field(used)) => used,
+                Some(Trailer::End) => {
+                    self.start += 2;
+                    self.finish();
+                    return Ok(Step::Ended);
                 }
+                None => 0,
             },
             Chunk::Data(_) => unreachable!("chunk data is read by next_data"),
+        };
+        match used {
+            0 if pending.len() < MAX_LINE => Ok(Step::NeedMore),
+            0 => Err(PROTOCOL),
+            used if used > MAX_LINE => Err(PROTOCOL),
+            used => {
+                self.start += used;
+                Ok(Step::Moved)
+            }
         }
     }
 
@@ -298,11 +388,11 @@ impl H1Conn {
         };
     }
 
-    /// Hands out `n` buffered bytes.
+    /// Hands out `n` buffered bytes (`n` is never more than are buffered).
     fn take(&mut self, n: usize) -> &[u8] {
         let from = self.start;
         self.start += n;
-        &self.buf[from..from + n]
+        self.buf.get(from..from + n).unwrap_or_default()
     }
 
     /// Reads more bytes; the end of the stream here cuts the response short.
@@ -327,11 +417,10 @@ impl H1Conn {
                 self.buf.resize(grown, 0);
             }
         }
-        let n = self
-            .io
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(|e| classify_io(&e))?;
+        // There is room: the buffer was emptied, compacted or grown above (every caller
+        // reads with less than a buffer's worth pending).
+        let free = self.buf.get_mut(self.end..).unwrap_or_default();
+        let n = self.io.read(free).await.map_err(|e| classify_io(&e))?;
         self.end += n;
         if n == 0 {
             self.keep_alive = false;
@@ -394,7 +483,7 @@ impl H1Conn {
             let mut response = httparse::Response::new(&mut []);
             let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
                 &mut response,
-                &self.buf[self.start..self.end],
+                self.buf.get(self.start..self.end).unwrap_or_default(),
                 &mut slots,
             );
             let used = match parsed {
@@ -415,46 +504,51 @@ impl H1Conn {
                 continue;
             }
             let http10 = response.version == Some(0);
-            let mut keep_alive = !http10;
-            let mut length: Option<u64> = None;
-            let mut chunked = None;
+            let (mut close, mut keep_alive_10) = (false, false);
+            let mut length: Result<Option<u64>, ()> = Ok(None);
+            let mut has_length = false;
+            // Present, and whether its last coding is chunked.
+            let mut coding: Option<bool> = None;
             for header in response.headers.iter() {
                 let name = header.name;
                 if name.eq_ignore_ascii_case("content-length") {
-                    let Some(n) = parse_length(header.value) else {
-                        return Err(Outcome::Io(IoKind::Protocol));
-                    };
-                    if length.is_some_and(|seen| seen != n) {
-                        return Err(Outcome::Io(IoKind::Protocol));
-                    }
-                    length = Some(n);
+                    has_length = true;
+                    length = content_length(length, header.value);
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                    // Only the last coding decides; several headers form one list.
-                    chunked = Some(last_token_is(header.value, b"chunked"));
+                    // Only the last coding decides; several fields form one list.
+                    coding = Some(last_token_is(header.value, b"chunked"));
                 } else if name.eq_ignore_ascii_case("connection") {
-                    if has_token(header.value, b"close") {
-                        keep_alive = false;
-                    } else if http10 && has_token(header.value, b"keep-alive") {
-                        keep_alive = true;
-                    }
+                    // Once any field says close, nothing undoes it.
+                    close |= has_token(header.value, b"close");
+                    keep_alive_10 |= http10 && has_token(header.value, b"keep-alive");
                 }
             }
             let headers = (!status.is_success()).then(|| collect_headers(response.headers));
+            if used > MAX_HEAD {
+                return Err(Outcome::Io(IoKind::Protocol));
+            }
             self.start += used;
+            // RFC 9112 §6.3, in its order: no body whatever the fields say; the transfer
+            // coding (which HTTP/1.0 does not have, §6.1) over any length; the length; the
+            // end of the connection.
             let no_body = no_body_expected
                 || status == StatusCode::NO_CONTENT
                 || status == StatusCode::NOT_MODIFIED;
-            self.framing = match (no_body, chunked, length) {
+            let mut keep_alive = !close && (!http10 || keep_alive_10);
+            self.framing = match (no_body, coding, length) {
                 (true, _, _) => Framing::Length(0),
+                (false, Some(_), _) if http10 => return Err(Outcome::Io(IoKind::Protocol)),
                 (false, Some(true), _) => Framing::Chunked(Chunk::Size),
-                (false, Some(false), _) | (false, None, None) => {
+                (false, Some(false), _) | (false, None, Ok(None)) => {
                     keep_alive = false;
                     Framing::UntilClose
                 }
-                (false, None, Some(n)) => Framing::Length(n),
+                (false, None, Ok(Some(n))) => Framing::Length(n),
+                (false, None, Err(())) => return Err(Outcome::Io(IoKind::Protocol)),
             };
-            if chunked.is_some() && length.is_some() {
-                // A message with both may be an attempt at request smuggling: do not reuse.
+            if coding.is_some() && has_length {
+                // A message with both may be an attempt at request smuggling (§6.3 ¶3, §11.2):
+                // read it by its coding, then do not reuse the connection.
                 keep_alive = false;
             }
             self.keep_alive = keep_alive;
@@ -463,18 +557,107 @@ impl H1Conn {
     }
 }
 
+/// Whether the bytes of `pending` after the first `seen` may complete an empty line (`LF LF`,
+/// or `LF CR LF`: RFC 9112 §2.2 lets a recipient take a bare LF for CRLF); the same test
+/// hyper makes before parsing a partial head again.
+fn may_end_a_head(pending: &[u8], seen: usize) -> bool {
+    let fresh = pending.get(seen.saturating_sub(3)..).unwrap_or_default();
+    (0..fresh.len()).any(|at| {
+        matches!(
+            fresh.get(at..).unwrap_or_default(),
+            [b'\n', b'\n', ..] | [b'\n', b'\r', b'\n', ..]
+        )
+    })
+}
+
 /// Whether a request with this method carries a `Content-Length` even when its body is empty.
-fn sends_body(method: &Method) -> bool {
+pub fn sends_body(method: &Method) -> bool {
     matches!(*method, Method::POST | Method::PUT | Method::PATCH)
 }
 
-/// A `Content-Length` value: digits only.
-fn parse_length(value: &[u8]) -> Option<u64> {
-    let value = value.trim_ascii();
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
-        return None;
+/// The length `Content-Length` fields say so far: `seen` combined with one more field value.
+/// A value is a list of decimal lengths which must all be equal (RFC 9112 §6.3 ¶5), as
+/// must the values of repeated fields; anything else makes the framing invalid (`Err`).
+fn content_length(seen: Result<Option<u64>, ()>, value: &[u8]) -> Result<Option<u64>, ()> {
+    let mut length = seen?;
+    for element in value.split(|&b| b == b',') {
+        let digits = element.trim_ascii();
+        if digits.is_empty() {
+            return Err(());
+        }
+        let mut n: u64 = 0;
+        for &b in digits {
+            let digit = (b as char).to_digit(10).ok_or(())?;
+            n = n
+                .checked_mul(10)
+                .ok_or(())?
+                .checked_add(digit.into())
+                .ok_or(())?;
+        }
+        if length.is_some_and(|seen| seen != n) {
+            return Err(());
+        }
+        length = Some(n);
     }
-    std::str::from_utf8(value).ok()?.parse().ok()
+    Ok(length)
+}
+
+/// A chunk-size line, `1*HEXDIG [ BWS ";" extensions ] CRLF` (RFC 9112 §7.1; extensions
+/// are skipped, but may not hold a bare LF): its length and the size, `None` while it is
+/// incomplete, `Err` when malformed.
+fn chunk_size_line(line: &[u8]) -> Result<Option<(usize, u64)>, ()> {
+    let mut size: u64 = 0;
+    let mut at = 0;
+    while let Some(digit) = line.get(at).and_then(|&b| (b as char).to_digit(16)) {
+        size = size
+            .checked_mul(16)
+            .ok_or(())?
+            .checked_add(digit.into())
+            .ok_or(())?;
+        at += 1;
+    }
+    if at == 0 {
+        return if line.is_empty() { Ok(None) } else { Err(()) };
+    }
+    let mut extension = false;
+    while let Some(&b) = line.get(at) {
+        match b {
+            b'\r' => {
+                return match line.get(at + 1) {
+                    None => Ok(None),
+                    Some(b'\n') => Ok(Some((at + 2, size))),
+                    Some(_) => Err(()),
+                }
+            }
+            b'\n' => return Err(()),
+            b';' => extension = true,
+            b' ' | b'\t' => {}
+            _ if extension => {}
+            _ => return Err(()),
+        }
+        at += 1;
+    }
+    Ok(None)
+}
+
+/// A line of the trailer section: a well-formed field line ending in CRLF, or the empty line;
+/// `None` while it is incomplete, `Err` when malformed.
+fn trailer_line(pending: &[u8]) -> Result<Option<Trailer>, ()> {
+    let Some(lf) = pending.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    match pending.get(..=lf).unwrap_or_default() {
+        b"\r\n" => Ok(Some(Trailer::End)),
+        [.., b'\r', b'\n'] => {
+            let line = pending.get(..=lf).unwrap_or_default();
+            // One field line on its own parses as an incomplete head: nothing wrong with it.
+            match httparse::parse_headers(line, &mut [httparse::EMPTY_HEADER; 1]) {
+                Ok(httparse::Status::Partial) => Ok(Some(Trailer::Field(lf + 1))),
+                _ => Err(()),
+            }
+        }
+        _ => Err(()),
+    }
 }
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).
@@ -516,9 +699,69 @@ mod tests {
         assert!(!has_token(b"closed", b"close"));
         assert!(last_token_is(b"gzip, chunked", b"chunked"));
         assert!(!last_token_is(b"chunked, gzip", b"chunked"));
-        assert_eq!(parse_length(b" 42 "), Some(42));
-        assert_eq!(parse_length(b"+42"), None);
-        assert_eq!(parse_length(b""), None);
-        assert_eq!(parse_length(b"99999999999999999999999"), None);
+    }
+
+    #[test]
+    fn content_lengths() {
+        let one = |value: &[u8]| content_length(Ok(None), value);
+        assert_eq!(one(b" 42 "), Ok(Some(42)));
+        assert_eq!(one(b"42, 42,42"), Ok(Some(42)));
+        assert_eq!(content_length(Ok(Some(42)), b"42"), Ok(Some(42)));
+        assert_eq!(content_length(Ok(Some(42)), b"43"), Err(()));
+        assert_eq!(content_length(Err(()), b"42"), Err(()));
+        for bad in [
+            &b"+42"[..],
+            b"",
+            b"42, 43",
+            b"42,,42",
+            b"4 2",
+            b"0x2a",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(one(bad), Err(()), "{}", bad.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn chunk_size_lines() {
+        assert_eq!(chunk_size_line(b"1a\r\nxx"), Ok(Some((4, 26))));
+        assert_eq!(
+            chunk_size_line(b"00000000000000000001A;a=\"b;c\" \r\n"),
+            Ok(Some((32, 26)))
+        );
+        assert_eq!(chunk_size_line(b"5 \t; x\r\n"), Ok(Some((8, 5))));
+        for partial in [&b""[..], b"5", b"5;ext", b"5\r"] {
+            assert_eq!(
+                chunk_size_line(partial),
+                Ok(None),
+                "{}",
+                partial.escape_ascii()
+            );
+        }
+        for bad in [
+            &b"\r\n"[..],
+            b" 5\r\n",
+            b"5 5\r\n",
+            b"5\n",
+            b"5;x\ny\r\n",
+            b"5\rx",
+            b"-1\r\n",
+            b"fffffffffffffffff\r\n",
+        ] {
+            assert_eq!(chunk_size_line(bad), Err(()), "{}", bad.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn trailer_lines() {
+        assert!(matches!(trailer_line(b"\r\nHTTP"), Ok(Some(Trailer::End))));
+        assert!(matches!(
+            trailer_line(b"a: b\r\n\r\n"),
+            Ok(Some(Trailer::Field(6)))
+        ));
+        assert!(matches!(trailer_line(b"a: b\r"), Ok(None)));
+        for bad in [&b"a: b\n"[..], b"\n", b"no colon\r\n", b" folded\r\n"] {
+            assert!(trailer_line(bad).is_err(), "{}", bad.escape_ascii());
+        }
     }
 }

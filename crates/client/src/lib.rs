@@ -2,8 +2,8 @@
 //!
 //! Each policy is a module of its own with a small interface — `pool` (slots, reuse,
 //! HTTP/2 sharing), `conn` (dialling, TLS via `tls`, the write timeout), `h1` (our HTTP/1.1
-//! connection), `message` (request and response across protocols), `body` and `sse`
-//! (reading under the read timeout and size limit), `validate` (whether a 2xx is a valid
+//! connection, or hyper's from `h1_hyper`, as `client.engine` says), `message` (request
+//! and response across protocols), `body` and `sse` (reading under the read timeout and size limit), `validate` (whether a 2xx is a valid
 //! answer of its protocol, or `bad_response`), `retry` (which outcomes, backoff, server
 //! hints), `budget` (retries as a share of requests), `breaker` (admission with tickets that
 //! always settle), `guard` (the caller's veto per attempt) — and `decide` turns them into
@@ -36,6 +36,9 @@ mod decide;
 mod exchange;
 mod guard;
 mod h1;
+#[cfg(test)]
+mod h1_differential;
+mod h1_hyper;
 mod message;
 mod origin;
 pub mod outcome;
@@ -54,7 +57,9 @@ pub use exchange::{BodyKind, Exchange, Expect, RequestSpec, RetryReason, StreamT
 pub use guard::{AttemptGuard, AttemptUse, Refused};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
-pub use settings::{BreakerSettings, ClientSettings, HttpVersion, Jitter, RetrySettings, Timeouts};
+pub use settings::{
+    BreakerSettings, ClientSettings, Http1Engine, HttpVersion, Jitter, RetrySettings, Timeouts,
+};
 pub use stats::PoolStats;
 pub use tls::TlsError;
 
@@ -142,6 +147,7 @@ impl Client {
             connect_timeout: settings.timeouts.connect.0,
             write_timeout: settings.timeouts.write.0,
             http: settings.http,
+            engine: settings.engine,
             tls,
         };
         let pool = Pool::new(origin.clone(), &settings, dial);
