@@ -2,9 +2,9 @@
 //!
 //! Why not hyper's HTTP/1.1 client connection (used for HTTP/2, and on request): it runs each
 //! connection as a task of its own and hands requests and responses across channels, and
-//! it builds a header map for every response. Under callgrind that path cost ≈ 12,700 of the
-//! generator's ≈ 22,300 instructions per request, and a load generator that is slower than
-//! the server it measures measures itself. One request at a time owns an HTTP/1.1
+//! it builds a header map for every response — more than half of the generator's
+//! instructions per request under callgrind (README, "Performance", has the figures), and a
+//! load generator that is slower than the server it measures measures itself. One request at a time owns an HTTP/1.1
 //! connection anyway, so here the request's future drives the socket directly: no task, no
 //! channel, no wake-up hand-over, and response headers are only collected for non-2xx
 //! answers (where `Retry-After` matters).
