@@ -66,6 +66,9 @@ pub enum RetryReason {
     Timeout,
     /// A reset or truncated response.
     Reset,
+    /// A stream the server did not process (HTTP/2 `REFUSED_STREAM`, or above a `GOAWAY`'s
+    /// last-stream-id): always safe to retry.
+    Unprocessed,
 }
 
 impl RetryReason {
@@ -76,6 +79,7 @@ impl RetryReason {
             RetryReason::Connect => "connect".into(),
             RetryReason::Timeout => "timeout".into(),
             RetryReason::Reset => "reset".into(),
+            RetryReason::Unprocessed => "unprocessed".into(),
         }
     }
 }
