@@ -1,18 +1,15 @@
-//! One upstream connection: dialling (TCP + TLS under the connect timeout), then the HTTP/1.1 connection or the HTTP/2 handshake on a socket wrapped in [`TimedIo`] (the write timeout).
+//! One upstream connection: dialling (TCP + TLS under the connect timeout), then our HTTP/1.1 connection or the HTTP/2 handshake (`h2`) on a socket wrapped in [`TimedIo`] (the write timeout).
 
 use super::{
     h1::H1Conn,
+    h2::{ConnWatcher, H2Conn},
     origin::Origin,
     settings::HttpVersion,
     stats::PoolCounters,
-    timed_io::{TimedIo, WriteProbe},
+    timed_io::TimedIo,
 };
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::{
-    sync::Arc,
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 use tokio::{
@@ -48,52 +45,46 @@ pub struct DialConfig {
 pub enum Sender {
     /// HTTP/1.1: our own connection, driven by the one request that holds it.
     H1(H1Conn),
-    /// HTTP/2: hyper's sender; clones share the connection.
-    H2(H2Sender),
-    /// A shared-list HTTP/1.1 connection lent out to the request using it.
-    Lent,
+    /// HTTP/2: streams opened by any number of requests at once.
+    H2(H2Conn),
 }
 
-impl Sender {
-    fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(c) => !c.is_reusable(),
-            Sender::H2(s) => s.sender.is_closed(),
-            Sender::Lent => false,
-        }
+/// Keeps a connection counted open in the pool's counters until dropped, with its id.
+pub struct Opened {
+    /// Unique per pool, in opening order, so reports can tell reuse apart.
+    pub id: u64,
+    /// The pool's counters, told when the connection closes.
+    counters: Arc<PoolCounters>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.counters.on_close();
     }
-}
-
-/// An HTTP/2 connection's request sender, with the write progress its read timeout needs.
-#[derive(Clone)]
-pub struct H2Sender {
-    /// hyper's sender; clones share the connection.
-    pub sender: http2::SendRequest<Full<Bytes>>,
-    /// When the socket last accepted bytes (hyper writes from its connection task).
-    pub probe: Arc<WriteProbe>,
 }
 
 /// An open connection. Dropping it closes it and updates the pool's counters.
 pub struct Conn {
-    /// Unique per pool, in opening order, so reports can tell reuse apart.
-    pub id: u64,
+    /// Counts it open; its id.
+    pub opened: Opened,
     /// How requests go out on it.
     pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
-    /// The pool's counters, told when this connection closes.
-    counters: Arc<PoolCounters>,
 }
 
 impl Conn {
     /// Opens a connection to `origin`: TCP, TLS when `https`, then the HTTP handshake; all under the connect timeout.
+    /// An HTTP/2 connection tells `watcher` (the pool) when its capacity may have changed.
     pub async fn dial(
         origin: &Origin,
         config: &DialConfig,
         counters: &Arc<PoolCounters>,
+        watcher: Weak<dyn ConnWatcher>,
     ) -> Result<Conn, DialError> {
         let limit = config.connect_timeout;
-        match tokio::time::timeout(limit, Self::dial_inner(origin, config, counters)).await {
+        let dialled = Self::dial_inner(origin, config, counters, watcher);
+        match tokio::time::timeout(limit, dialled).await {
             Err(_) => Err(DialError::Timeout(limit)),
             Ok(result) => result,
         }
@@ -103,6 +94,7 @@ impl Conn {
         origin: &Origin,
         config: &DialConfig,
         counters: &Arc<PoolCounters>,
+        watcher: Weak<dyn ConnWatcher>,
     ) -> Result<Conn, DialError> {
         let failed = |e: &dyn std::fmt::Display| DialError::Failed(e.to_string());
         let stream = TcpStream::connect((origin.host.as_str(), origin.port))
@@ -111,9 +103,9 @@ impl Conn {
         // Latency tools must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         if !origin.tls {
-            let probe = (config.http == HttpVersion::Http2).then(WriteProbe::shared);
-            let io = TimedIo::new(stream, config.write_timeout, probe.clone(), false);
-            return Self::handshake(io, probe, counters).await;
+            let h2 = config.http == HttpVersion::Http2;
+            let io = TimedIo::new(stream, config.write_timeout);
+            return Self::handshake(io, origin, h2.then_some(watcher), counters).await;
         }
         let tls = config
             .tls
@@ -131,65 +123,51 @@ impl Conn {
                 "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
             ));
         }
-        let probe = h2.then(WriteProbe::shared);
-        let io = TimedIo::new(stream, config.write_timeout, probe.clone(), true);
-        Self::handshake(io, probe, counters).await
+        let io = TimedIo::new(stream, config.write_timeout);
+        Self::handshake(io, origin, h2.then_some(watcher), counters).await
     }
 
-    /// Starts HTTP/2 on `io` when it has a write `probe` (only HTTP/2 connections do), else
-    /// wraps it as an HTTP/1.1 connection.
+    /// Starts HTTP/2 on `io` when there is a `watcher` for it (only HTTP/2 connections have
+    /// one), else wraps it as an HTTP/1.1 connection.
     async fn handshake<T>(
         io: TimedIo<T>,
-        probe: Option<Arc<WriteProbe>>,
+        origin: &Origin,
+        h2_watcher: Option<Weak<dyn ConnWatcher>>,
         counters: &Arc<PoolCounters>,
     ) -> Result<Conn, DialError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let sender = if let Some(probe) = probe {
-            let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        let sender = if let Some(watcher) = h2_watcher {
+            let h2 = super::h2::handshake(io, origin, watcher)
                 .await
-                .map_err(failed)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Sender::H2(H2Sender { sender, probe })
+                .map_err(|e| DialError::Failed(format!("HTTP/2 handshake: {e}")))?;
+            Sender::H2(h2)
         } else {
             Sender::H1(H1Conn::new(Box::new(io)))
         };
-        let id = counters.on_open();
+        let opened = Opened {
+            id: counters.on_open(),
+            counters: counters.clone(),
+        };
         Ok(Conn {
-            id,
+            opened,
             sender,
             idle_since: Instant::now(),
-            counters: counters.clone(),
         })
     }
 
-    /// Whether the connection can still carry a request (as far as is known without looking
-    /// at the socket: see [`Conn::check_idle`]).
+    /// The connection's id (unique per pool).
+    pub fn id(&self) -> u64 {
+        self.opened.id
+    }
+
+    /// Whether the connection can still carry a request, as far as is known without looking
+    /// at the socket (the pool's idle check looks: `H1Conn::check_idle`).
     pub fn is_usable(&self) -> bool {
-        !self.sender.is_closed()
-    }
-
-    /// Whether an idle connection can carry a request, checking that the server has not
-    /// closed an HTTP/1.1 connection while it sat in the pool (nobody reads an idle one).
-    pub fn check_idle(&mut self) -> bool {
-        match &mut self.sender {
-            Sender::H1(c) => c.check_idle(),
-            sender => !sender.is_closed(),
+        match &self.sender {
+            Sender::H1(c) => c.is_reusable(),
+            Sender::H2(c) => !c.is_closed(),
         }
-    }
-
-    /// Whether this is a multiplexed HTTP/2 connection.
-    pub fn is_h2(&self) -> bool {
-        matches!(self.sender, Sender::H2(_))
-    }
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.counters.on_close();
     }
 }

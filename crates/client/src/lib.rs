@@ -25,12 +25,14 @@ mod budget;
 mod conn;
 mod exchange;
 mod h1;
+mod h2;
 mod message;
 mod origin;
 pub mod outcome;
 mod pool;
 mod retry;
 mod settings;
+mod slots;
 mod sse;
 mod stats;
 mod timed_io;
@@ -325,7 +327,7 @@ impl Client {
         let sent = Instant::now();
         ex.sent.get_or_insert(sent);
         let read_timeout = self.settings.timeouts.read.0;
-        let response = match checkout.send(&request, sent, read_timeout).await {
+        let response = match checkout.send(&request, read_timeout).await {
             Ok(r) => r,
             Err(outcome) => return fail(outcome),
         };

@@ -1,66 +1,33 @@
-//! The socket wrapper behind the write timeout ([`TimedIo`]), the write progress HTTP/2's read timeout needs ([`WriteProbe`]), and how I/O errors on an established connection become outcomes ([`classify_io`]).
+//! The socket wrapper behind the write timeout ([`TimedIo`]) and how I/O errors on an established connection become outcomes ([`classify_io`]).
 //!
 //! **How the write timeout works.** Sending a request and waiting for its answer are one
-//! future (and for HTTP/2, hyper writes from inside its connection task), so the request
+//! future (and for HTTP/2, `h2` writes from inside its connection task), so the request
 //! cannot tell "still writing" from "waiting for the answer" by itself.
 //! The socket is therefore wrapped in [`TimedIo`]: whenever a write (or flush) cannot make
 //! progress, a timer of `timeouts.write` starts; if the socket accepts no byte before it
 //! fires, the write fails with a [`WriteTimedOut`] I/O error, which reaches the request
-//! (through hyper, for HTTP/2) and [`classify_io`] maps to `timeout(write)`. Like the read
-//! timeout, it bounds the longest stall (httpx's meaning), not the total send time. On an
-//! HTTP/2 connection the wrapper also stamps the time of the last successful write, so the
-//! read timeout for the response head starts when the request has gone out, not when sending
-//! began; an HTTP/1.1 request writes its own bytes and knows that time without a stamp.
+//! (through `h2`, for HTTP/2) and becomes `timeout(write)`. Like the read
+//! timeout, it bounds the longest stall (httpx's meaning), not the total send time. (An
+//! HTTP/2 stream also waits for the server's flow-control window before handing body bytes to
+//! the connection; that wait is bounded by the same limit, in `h2::send_body`.)
 
 use crate::outcome::{IoKind, Outcome, Phase};
 use std::{
     future::Future,
     io,
     pin::Pin,
-    sync::{
-        atomic::{AtomicU64, Ordering::Relaxed},
-        Arc,
-    },
     task::{ready, Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     time::Sleep,
 };
 
-/// The I/O error a stalled write ends with; found again in hyper's error chain.
+/// The I/O error a stalled write ends with (`h2` keeps only its kind, `TimedOut`: see `h2::classify`).
 #[derive(Debug, thiserror::Error)]
 #[error("write timed out after {0:?}")]
 pub struct WriteTimedOut(pub Duration);
-
-/// When the socket last accepted request bytes.
-#[derive(Debug)]
-pub struct WriteProbe {
-    /// The clock origin of `last_write`.
-    epoch: Instant,
-    /// Nanoseconds after `epoch` of the last successful write.
-    last_write: AtomicU64,
-}
-
-impl WriteProbe {
-    pub fn shared() -> Arc<WriteProbe> {
-        Arc::new(WriteProbe {
-            epoch: Instant::now(),
-            last_write: AtomicU64::new(0),
-        })
-    }
-
-    fn stamp(&self) {
-        let nanos = self.epoch.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        self.last_write.store(nanos, Relaxed);
-    }
-
-    /// When bytes were last written.
-    pub fn last_write(&self) -> Instant {
-        self.epoch + Duration::from_nanos(self.last_write.load(Relaxed))
-    }
-}
 
 /// A socket whose writes fail with [`WriteTimedOut`] after stalling for the write timeout.
 pub struct TimedIo<T> {
@@ -70,26 +37,14 @@ pub struct TimedIo<T> {
     limit: Duration,
     /// Armed while a write is stalled.
     stall: Option<Pin<Box<Sleep>>>,
-    /// Shared stamp of the last write (HTTP/2 only).
-    probe: Option<Arc<WriteProbe>>,
-    /// Whether a flush moves bytes to the socket (TLS records), and so counts as progress.
-    /// A TCP flush is a no-op that hyper calls several times per request: not worth a clock read.
-    flush_writes: bool,
 }
 
 impl<T> TimedIo<T> {
-    pub fn new(
-        inner: T,
-        limit: Duration,
-        probe: Option<Arc<WriteProbe>>,
-        flush_writes: bool,
-    ) -> TimedIo<T> {
+    pub fn new(inner: T, limit: Duration) -> TimedIo<T> {
         TimedIo {
             inner,
             limit,
             stall: None,
-            probe,
-            flush_writes,
         }
     }
 
@@ -98,14 +53,10 @@ impl<T> TimedIo<T> {
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<R>>,
-        progress: bool,
     ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Ready(result) => {
                 self.stall = None;
-                if let Some(probe) = self.probe.as_ref().filter(|_| progress && result.is_ok()) {
-                    probe.stamp();
-                }
                 Poll::Ready(result)
             }
             Poll::Pending => {
@@ -141,7 +92,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.guard(cx, polled, true)
+        self.guard(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -150,7 +101,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.guard(cx, polled, true)
+        self.guard(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -159,8 +110,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        let progress = self.flush_writes;
-        self.guard(cx, polled, progress)
+        self.guard(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
