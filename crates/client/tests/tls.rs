@@ -98,11 +98,22 @@ fn acceptor(pki: &Pki, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
 }
 
 async fn serve(pki: &Pki, alpn: &[&[u8]], delay: Duration) -> TlsServer {
+    serve_slow_handshake(pki, alpn, delay, Duration::ZERO).await
+}
+
+/// Like `serve`, but every TLS handshake waits `handshake_delay` before the server answers.
+async fn serve_slow_handshake(
+    pki: &Pki,
+    alpn: &[&[u8]],
+    delay: Duration,
+    handshake_delay: Duration,
+) -> TlsServer {
     let acceptor = acceptor(pki, alpn);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Seen::default());
-    let task = tokio::spawn(accept_loop(listener, acceptor, seen.clone(), delay));
+    let delays = (handshake_delay, delay);
+    let task = tokio::spawn(accept_loop(listener, acceptor, seen.clone(), delays));
     TlsServer { url, seen, task }
 }
 
@@ -110,12 +121,13 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     seen: Arc<Seen>,
-    delay: Duration,
+    (handshake_delay, delay): (Duration, Duration),
 ) {
     let mut conns = tokio::task::JoinSet::new();
     while let Ok((tcp, _)) = listener.accept().await {
         let (acceptor, seen) = (acceptor.clone(), seen.clone());
         conns.spawn(async move {
+            tokio::time::sleep(handshake_delay).await;
             // A client that rejects the certificate aborts the handshake: not a connection.
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -370,5 +382,34 @@ async fn auto_over_http1_does_not_lend_a_connection_the_server_closed_while_idle
             Event::Request { conn: 1, index: 2 },
             Event::Replied { conn: 1, index: 2 },
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_request_cancelled_while_dialling_leaves_its_connection_to_the_pool() {
+    // `http = "auto"`: nobody else dials while the first connection finds out the protocol.
+    // Its request gives up (cancelled) during the slow handshake; the connection must still
+    // count as dialled and serve the next request, not hold its room forever.
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Duration::from_millis(300);
+    let server = serve_slow_handshake(&pki, &[b"http/1.1"], Duration::ZERO, slow).await;
+    let settings = ClientSettings {
+        max_connections: 1,
+        ..trusting(&pki, &dir, HttpVersion::Auto)
+    };
+    let client = client(&server, settings);
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), client.execute(&chat())).await;
+    assert!(gave_up.is_err(), "cancelled while dialling");
+    let next = client.execute(&chat()).await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.detail);
+    assert!(
+        next.reused,
+        "served by the connection dialled for the cancelled request"
+    );
+    assert_eq!(server.seen.connections.load(Relaxed), 1);
+    assert_eq!(
+        *server.seen.versions.lock().unwrap(),
+        vec![Version::HTTP_11]
     );
 }
