@@ -327,3 +327,33 @@ async fn goaway_retries_unprocessed_streams_on_a_new_connection_and_lets_process
     outcomes.sort_by_key(|o| o.to_string());
     assert_eq!(outcomes, vec![Outcome::Io(IoKind::GoAway), Outcome::Ok]);
 }
+
+#[tokio::test]
+async fn an_upload_the_server_never_makes_room_for_is_a_write_timeout() {
+    // The scripted server never widens a stream's flow-control window (65,535 bytes), so a
+    // 1 MiB body stalls after its first 64 KiB: the request is still being sent, not waiting
+    // for an answer.
+    let server = H2Server::start(None, |_| Act::ok_after(0)).await;
+    let client = h2(&server, |s| {
+        s.timeouts.write = Dur::ms(300);
+        s.timeouts.read = Dur::secs(5);
+    });
+    let mut upload = chat();
+    upload.body = bytes::Bytes::from(vec![b' '; 1 << 20]);
+    let ex = client.execute(&upload).await;
+    assert_eq!(
+        ex.outcome,
+        Outcome::Timeout(Phase::Write),
+        "{:?}",
+        ex.detail
+    );
+    let took = ex.finished - ex.sent.unwrap();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let events = server.events();
+    assert!(
+        !events.iter().any(|e| matches!(e, H2Event::Request { .. })),
+        "the request never arrived whole: {events:?}"
+    );
+    // The healthy part: a small request on the same connection succeeds.
+    ok(&client.execute(&chat()).await);
+}
