@@ -23,6 +23,7 @@ use std::{
     time::Duration,
 };
 use support::{
+    h2server::CHAT_BODY,
     scripted::{Event, Reply, Scripted, Then},
     *,
 };
@@ -349,7 +350,7 @@ async fn auto_over_http1_does_not_lend_a_connection_the_server_closed_while_idle
     let dir = tempfile::tempdir().unwrap();
     let idle_close = Then::CloseWhenIdle(Duration::from_millis(100));
     let server = Scripted::start_tls(acceptor(&pki, &[b"http/1.1"]), move |_, _| {
-        Some(Reply::json("{}").then(idle_close))
+        Some(Reply::json(CHAT_BODY).then(idle_close))
     })
     .await;
     let origin = Origin::parse(&format!("https://{}", server.addr)).unwrap();

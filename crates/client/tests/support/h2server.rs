@@ -18,7 +18,8 @@ use tokio::{
     sync::mpsc,
 };
 
-/// A well-formed (OpenAI-shaped) chat completion, the body of every scripted answer.
+/// A well-formed (OpenAI-shaped) chat completion, the body of every scripted answer (and a
+/// handy valid answer for other scripted upstreams).
 pub const CHAT_BODY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":0,"model":"mock-1","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
 
 /// What the server does with one complete request.
