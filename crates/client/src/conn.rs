@@ -171,3 +171,18 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+impl Conn {
+    /// An HTTP/1.1 connection over `io` (an in-memory pipe in tests), counted in `counters`.
+    pub fn h1_for_test(io: Box<dyn super::h1::Io>, counters: &Arc<PoolCounters>) -> Conn {
+        Conn {
+            opened: Opened {
+                id: counters.on_open(),
+                counters: counters.clone(),
+            },
+            sender: Sender::H1(H1Conn::new(io)),
+            idle_since: Instant::now(),
+        }
+    }
+}

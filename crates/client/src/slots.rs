@@ -387,3 +387,177 @@ impl Slots {
         self.idle.drain(..excess);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::PoolCounters;
+    use tokio::io::DuplexStream;
+
+    const IDLE: Duration = Duration::from_secs(30);
+
+    fn slots(max_conns: usize, max_idle: usize, protocol: Negotiated) -> Slots {
+        let shape = Shape {
+            max_conns,
+            max_idle,
+            per_conn: 10,
+            idle_timeout: IDLE,
+        };
+        Slots::new(shape, protocol)
+    }
+
+    /// An HTTP/1.1 connection over an in-memory pipe; the far end stands for the server.
+    fn conn(counters: &Arc<PoolCounters>) -> (Conn, DuplexStream) {
+        let (near, far) = tokio::io::duplex(64);
+        (Conn::h1_for_test(Box::new(near), counters), far)
+    }
+
+    fn kind(grant: &Grant) -> &'static str {
+        match grant {
+            Grant::H1(_) => "h1",
+            Grant::H2(_) => "h2",
+            Grant::Dial => "dial",
+        }
+    }
+
+    fn at_once(arrival: Result<Grant, oneshot::Receiver<Grant>>) -> Grant {
+        match arrival {
+            Ok(grant) => grant,
+            Err(_) => panic!("expected a grant at once"),
+        }
+    }
+
+    fn waiting(arrival: Result<Grant, oneshot::Receiver<Grant>>) -> oneshot::Receiver<Grant> {
+        match arrival {
+            Ok(grant) => panic!("expected to wait, got {}", kind(&grant)),
+            Err(rx) => rx,
+        }
+    }
+
+    fn got(rx: &mut oneshot::Receiver<Grant>) -> Option<&'static str> {
+        rx.try_recv().ok().map(|g| kind(&g))
+    }
+
+    #[tokio::test]
+    async fn dials_stay_under_the_cap_and_waiters_are_served_in_arrival_order() {
+        let counters = Arc::new(PoolCounters::default());
+        let mut s = slots(2, 10, Negotiated::Http1);
+        let now = Instant::now();
+        for _ in 0..2 {
+            assert_eq!(kind(&at_once(s.arrive(now))), "dial");
+        }
+        let (mut third, mut fourth) = (waiting(s.arrive(now)), waiting(s.arrive(now)));
+        let (a, _server_a) = conn(&counters);
+        let Ok(Grant::H1(a)) = s.dial_done(Ok(a)) else {
+            panic!("the dialler gets its connection")
+        };
+        assert_eq!((got(&mut third), got(&mut fourth)), (None, None));
+        // The connection given back goes to the first waiter, not to the idle list.
+        s.give_back(a, now);
+        assert_eq!(got(&mut third), Some("h1"));
+        assert_eq!(got(&mut fourth), None);
+        // A failed dial frees its room: the next waiter may dial.
+        let failed = s.dial_done(Err(DialError::Failed("refused".into())));
+        assert!(failed.is_err());
+        assert_eq!(got(&mut fourth), Some("dial"));
+        assert_eq!(s.open(), 2, "one lent, one being dialled");
+    }
+
+    #[tokio::test]
+    async fn a_grant_for_a_waiter_that_gave_up_goes_to_the_next() {
+        let counters = Arc::new(PoolCounters::default());
+        let mut s = slots(1, 10, Negotiated::Http1);
+        let now = Instant::now();
+        assert_eq!(kind(&at_once(s.arrive(now))), "dial");
+        let (gone, mut next) = (waiting(s.arrive(now)), waiting(s.arrive(now)));
+        let (a, _server) = conn(&counters);
+        let Ok(Grant::H1(a)) = s.dial_done(Ok(a)) else {
+            panic!()
+        };
+        drop(gone);
+        s.give_back(a, now);
+        assert_eq!(got(&mut next), Some("h1"));
+        assert_eq!((s.lent, s.idle.len()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn auto_mode_dials_one_connection_until_it_knows_the_protocol() {
+        let counters = Arc::new(PoolCounters::default());
+        let mut s = slots(3, 10, Negotiated::Unknown);
+        let now = Instant::now();
+        assert_eq!(kind(&at_once(s.arrive(now))), "dial");
+        let (mut b, mut c) = (waiting(s.arrive(now)), waiting(s.arrive(now)));
+        assert_eq!(
+            (got(&mut b), got(&mut c)),
+            (None, None),
+            "nobody else dials"
+        );
+        let (a, _server) = conn(&counters);
+        assert!(matches!(s.dial_done(Ok(a)), Ok(Grant::H1(_))));
+        assert_eq!(s.protocol, Negotiated::Http1);
+        // HTTP/1.1 carries one request at a time: the others dial their own.
+        assert_eq!((got(&mut b), got(&mut c)), (Some("dial"), Some("dial")));
+    }
+
+    #[tokio::test]
+    async fn the_idle_check_skips_expired_and_server_closed_connections() {
+        let counters = Arc::new(PoolCounters::default());
+        let mut s = slots(3, 10, Negotiated::Http1);
+        let t0 = Instant::now();
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            assert_eq!(kind(&at_once(s.arrive(t0))), "dial");
+        }
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            let (c, server) = conn(&counters);
+            servers.push(server);
+            let Ok(Grant::H1(c)) = s.dial_done(Ok(c)) else {
+                panic!()
+            };
+            conns.push(c);
+        }
+        // Given back oldest first: `expired` at t0, `alive` and `closed` (the last, so tried
+        // first) later.
+        let later = t0 + IDLE / 2;
+        let ids: Vec<u64> = conns.iter().map(Conn::id).collect();
+        for (c, at) in conns.into_iter().zip([t0, later, later]) {
+            s.give_back(c, at);
+        }
+        drop(servers.pop()); // the server closes the most recent one while it is idle
+        let Ok(Grant::H1(lent)) = s.arrive(t0 + IDLE) else {
+            panic!("the one fresh, open connection is lent")
+        };
+        assert_eq!(lent.id(), ids[1]);
+        // The closed one was closed; the expired one is still idle (below it in the list)
+        // until a look reaches it or the reaper runs.
+        assert_eq!(counters.snapshot().closed, 1);
+        s.reap(t0 + IDLE);
+        assert_eq!(counters.snapshot().closed, 2);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test]
+    async fn at_most_max_idle_connections_are_kept() {
+        let counters = Arc::new(PoolCounters::default());
+        let mut s = slots(3, 1, Negotiated::Http1);
+        let now = Instant::now();
+        let mut servers = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..2 {
+            assert_eq!(kind(&at_once(s.arrive(now))), "dial");
+            let (c, server) = conn(&counters);
+            servers.push(server);
+            let Ok(Grant::H1(c)) = s.dial_done(Ok(c)) else {
+                panic!()
+            };
+            conns.push(c);
+        }
+        for c in conns {
+            s.give_back(c, now);
+        }
+        assert_eq!((s.idle.len(), counters.snapshot().closed), (1, 1));
+        s.close_idle();
+        assert_eq!((s.open(), counters.snapshot().closed), (0, 2));
+    }
+}
