@@ -203,14 +203,14 @@ pub struct StreamTimeouts {
     pub read: Duration,
     /// Longest wait for the server's flow control to take more of the request body.
     pub write: Duration,
-    /// Longest wait for the stream to open when the server lowered its limit after the pool
-    /// lent the stream (`h2` holds such a stream back).
-    pub slot: Duration,
 }
 
 /// Sends `request` as a new stream of `conn` and waits for the response head. The read
 /// timeout runs from the moment this stream's last byte was handed to the connection, so
-/// other streams' traffic never extends it.
+/// other streams' traffic never extends it. The pool lends a stream only under the server's
+/// limit, so it opens at once; only in the instant a server lowers its limit (or while a
+/// stream just given up is still being reset) does `h2` hold a new stream back, and that wait
+/// counts as the server's time.
 pub async fn send(
     conn: &H2Conn,
     request: &Outgoing<'_>,
@@ -218,16 +218,11 @@ pub async fn send(
 ) -> Result<Response<'static>, Outcome> {
     let mut sender = conn.sender.clone();
     let body = request.body;
+    // Fails (nothing sent) once the server said GOAWAY: that is what makes `io_goaway` safe to
+    // retry. No readiness wait after it: by then a GOAWAY could cover this very stream.
     let (response, mut stream) = sender
         .send_request(request_head(request, conn), body.is_empty())
         .map_err(|e| classify(&e))?;
-    // The pool lends a stream only under the server's limit, so it opens at once; only a limit
-    // lowered since then makes `h2` hold the stream back until another one closes.
-    match tokio::time::timeout(limits.slot, poll_fn(|cx| sender.poll_ready(cx))).await {
-        Err(_) => return Err(Outcome::Timeout(Phase::Pool)),
-        Ok(Err(e)) => return Err(classify(&e)),
-        Ok(Ok(())) => {}
-    }
     if !body.is_empty() {
         send_body(&mut stream, body, limits.write).await?;
     }

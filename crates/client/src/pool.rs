@@ -27,9 +27,10 @@
 //! SETTINGS_MAX_CONCURRENT_STREAMS)` streams; the server's value is read from `h2` each time
 //! a stream is lent, so a limit the server lowers later holds from then on. Until the server's
 //! settings are known (see `h2`) only the dialler's stream runs on a new connection. The pool
-//! never opens more streams than the server allows, so `h2` never queues a stream behind
+//! never opens more streams than the server allows, so `h2` does not queue a stream behind
 //! the server's limit: waiting for a stream slot happens here and is pool wait, and a
-//! stream's time to first byte starts when it is sent. A request that finds every
+//! stream's time to first byte starts when it is sent (the one exception is the instant a
+//! server lowers its limit while a lent stream is about to open: see `h2::send`). A request that finds every
 //! connection full waits for a connection being dialled (or settling) if it will have room
 //! (each covers `http2_max_streams` streams), so a burst of N streams opens
 //! ⌈N / http2_max_streams⌉ connections, not N. A connection whose server said `GOAWAY` takes
@@ -120,7 +121,6 @@ impl Checkout<'_> {
                 let limits = StreamTimeouts {
                     read: read_timeout,
                     write: self.pool.dial.write_timeout,
-                    slot: self.pool.pool_timeout,
                 };
                 http2::send(&conn.h2, request, limits).await
             }
