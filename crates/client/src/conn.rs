@@ -1,19 +1,16 @@
-//! One upstream connection: dialling (TCP + TLS under the connect timeout), then the HTTP/1.1 connection or the HTTP/2 handshake on a socket wrapped in [`TimedIo`] (the write timeout).
+//! One upstream connection: dialling (TCP + TLS under the connect timeout), then our HTTP/1.1 connection or the HTTP/2 handshake (`h2`) on a socket wrapped in [`TimedIo`] (the write timeout).
 
 use super::{
     h1::{H1Conn, OwnConn},
     h1_hyper::HyperConn,
+    h2::{ConnWatcher, H2Conn},
     origin::Origin,
     settings::{Http1Engine, HttpVersion},
     stats::PoolCounters,
     timed_io::{TimedIo, WriteProbe},
 };
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::{
-    sync::Arc,
+    sync::{Arc, Weak},
     time::{Duration, Instant},
 };
 use tokio::{
@@ -51,52 +48,46 @@ pub struct DialConfig {
 pub enum Sender {
     /// HTTP/1.1 (relaybench's own connection or hyper's), carrying one request at a time.
     H1(H1Conn),
-    /// HTTP/2: hyper's sender; clones share the connection.
-    H2(H2Sender),
-    /// A shared-list HTTP/1.1 connection lent out to the request using it.
-    Lent,
+    /// HTTP/2: streams opened by any number of requests at once.
+    H2(H2Conn),
 }
 
-impl Sender {
-    fn is_closed(&self) -> bool {
-        match self {
-            Sender::H1(c) => !c.is_reusable(),
-            Sender::H2(s) => s.sender.is_closed(),
-            Sender::Lent => false,
-        }
+/// Keeps a connection counted open in the pool's counters until dropped, with its id.
+pub struct Opened {
+    /// Unique per pool, in opening order, so reports can tell reuse apart.
+    pub id: u64,
+    /// The pool's counters, told when the connection closes.
+    counters: Arc<PoolCounters>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.counters.on_close();
     }
-}
-
-/// An HTTP/2 connection's request sender, with the write progress its read timeout needs.
-#[derive(Clone)]
-pub struct H2Sender {
-    /// hyper's sender; clones share the connection.
-    pub sender: http2::SendRequest<Full<Bytes>>,
-    /// When the socket last accepted bytes (hyper writes from its connection task).
-    pub probe: Arc<WriteProbe>,
 }
 
 /// An open connection. Dropping it closes it and updates the pool's counters.
 pub struct Conn {
-    /// Unique per pool, in opening order, so reports can tell reuse apart.
-    pub id: u64,
+    /// Counts it open; its id.
+    pub opened: Opened,
     /// How requests go out on it.
     pub sender: Sender,
     /// When the connection was last returned to the idle list.
     pub idle_since: Instant,
-    /// The pool's counters, told when this connection closes.
-    counters: Arc<PoolCounters>,
 }
 
 impl Conn {
     /// Opens a connection to `origin`: TCP, TLS when `https`, then the HTTP handshake; all under the connect timeout.
+    /// An HTTP/2 connection tells `watcher` (the pool) when its capacity may have changed.
     pub async fn dial(
         origin: &Origin,
         config: &DialConfig,
         counters: &Arc<PoolCounters>,
+        watcher: Weak<dyn ConnWatcher>,
     ) -> Result<Conn, DialError> {
         let limit = config.connect_timeout;
-        match tokio::time::timeout(limit, Self::dial_inner(origin, config, counters)).await {
+        let dialled = Self::dial_inner(origin, config, counters, watcher);
+        match tokio::time::timeout(limit, dialled).await {
             Err(_) => Err(DialError::Timeout(limit)),
             Ok(result) => result,
         }
@@ -106,6 +97,7 @@ impl Conn {
         origin: &Origin,
         config: &DialConfig,
         counters: &Arc<PoolCounters>,
+        watcher: Weak<dyn ConnWatcher>,
     ) -> Result<Conn, DialError> {
         let failed = |e: &dyn std::fmt::Display| DialError::Failed(e.to_string());
         let stream = TcpStream::connect((origin.host.as_str(), origin.port))
@@ -115,7 +107,15 @@ impl Conn {
         let _ = stream.set_nodelay(true);
         if !origin.tls {
             let h2 = config.http == HttpVersion::Http2;
-            return Self::handshake(stream, false, h2, config, counters).await;
+            return Self::handshake(
+                stream,
+                origin,
+                false,
+                h2.then_some(watcher),
+                config,
+                counters,
+            )
+            .await;
         }
         let tls = config
             .tls
@@ -133,75 +133,86 @@ impl Conn {
                 "http = \"2\" but the server did not negotiate h2 via ALPN".into(),
             ));
         }
-        Self::handshake(stream, true, h2, config, counters).await
+        Self::handshake(
+            stream,
+            origin,
+            true,
+            h2.then_some(watcher),
+            config,
+            counters,
+        )
+        .await
     }
 
-    /// Wraps `stream` in [`TimedIo`] (`tls`: whether a flush writes) and starts HTTP/2 on it
-    /// when `h2`, else HTTP/1.1 by the configured engine. Only connections that hyper writes
-    /// from a task of its own get a write probe (the read timeout needs it there).
+    /// Wraps `stream` in [`TimedIo`] (`tls`: whether a flush writes TLS records) and starts
+    /// HTTP/2 on it when there is a `watcher` for it (only HTTP/2 connections have one), else
+    /// HTTP/1.1 by the configured engine. Only hyper's HTTP/1.1 engine writes from a task of
+    /// its own, so only its socket gets a write probe (its read timeout needs one).
     async fn handshake<T>(
         stream: T,
+        origin: &Origin,
         tls: bool,
-        h2: bool,
+        h2_watcher: Option<Weak<dyn ConnWatcher>>,
         config: &DialConfig,
         counters: &Arc<PoolCounters>,
     ) -> Result<Conn, DialError>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let failed = |e: hyper::Error| DialError::Failed(format!("HTTP handshake: {e}"));
-        let timed = |probe| TimedIo::new(stream, config.write_timeout, probe, tls);
-        let sender = if h2 {
-            let probe = WriteProbe::shared();
-            let io = TokioIo::new(timed(Some(probe.clone())));
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
+        let sender = if let Some(watcher) = h2_watcher {
+            let io = TimedIo::new(stream, config.write_timeout);
+            let h2 = super::h2::handshake(io, origin, watcher)
                 .await
-                .map_err(failed)?;
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            Sender::H2(H2Sender { sender, probe })
+                .map_err(|e| DialError::Failed(format!("HTTP/2 handshake: {e}")))?;
+            Sender::H2(h2)
         } else if config.engine == Http1Engine::Hyper {
             let probe = WriteProbe::shared();
-            let io = timed(Some(probe.clone()));
-            Sender::H1(H1Conn::Hyper(
-                HyperConn::handshake(io, probe).await.map_err(failed)?,
-            ))
+            let io = TimedIo::with_probe(stream, config.write_timeout, probe.clone(), tls);
+            let conn = HyperConn::handshake(io, probe)
+                .await
+                .map_err(|e| DialError::Failed(format!("HTTP handshake: {e}")))?;
+            Sender::H1(H1Conn::Hyper(conn))
         } else {
-            Sender::H1(H1Conn::Own(OwnConn::new(Box::new(timed(None)))))
+            let io = TimedIo::new(stream, config.write_timeout);
+            Sender::H1(H1Conn::Own(OwnConn::new(Box::new(io))))
         };
-        let id = counters.on_open();
+        let opened = Opened {
+            id: counters.on_open(),
+            counters: counters.clone(),
+        };
         Ok(Conn {
-            id,
+            opened,
             sender,
             idle_since: Instant::now(),
-            counters: counters.clone(),
         })
     }
 
-    /// Whether the connection can still carry a request (as far as is known without looking
-    /// at the socket: see [`Conn::check_idle`]).
+    /// The connection's id (unique per pool).
+    pub fn id(&self) -> u64 {
+        self.opened.id
+    }
+
+    /// Whether the connection can still carry a request, as far as is known without looking
+    /// at the socket (the pool's idle check looks: `H1Conn::check_idle`).
     pub fn is_usable(&self) -> bool {
-        !self.sender.is_closed()
-    }
-
-    /// Whether an idle connection can carry a request, checking that the server has not
-    /// closed an HTTP/1.1 connection while it sat in the pool (nobody reads an idle one).
-    pub fn check_idle(&mut self) -> bool {
-        match &mut self.sender {
-            Sender::H1(c) => c.check_idle(),
-            sender => !sender.is_closed(),
+        match &self.sender {
+            Sender::H1(c) => c.is_reusable(),
+            Sender::H2(c) => !c.is_closed(),
         }
-    }
-
-    /// Whether this is a multiplexed HTTP/2 connection.
-    pub fn is_h2(&self) -> bool {
-        matches!(self.sender, Sender::H2(_))
     }
 }
 
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.counters.on_close();
+#[cfg(test)]
+impl Conn {
+    /// An HTTP/1.1 connection over `io` (an in-memory pipe in tests), counted in `counters`.
+    pub fn h1_for_test(io: Box<dyn super::h1::Io>, counters: &Arc<PoolCounters>) -> Conn {
+        Conn {
+            opened: Opened {
+                id: counters.on_open(),
+                counters: counters.clone(),
+            },
+            sender: Sender::H1(H1Conn::Own(OwnConn::new(io))),
+            idle_since: Instant::now(),
+        }
     }
 }

@@ -91,8 +91,8 @@ pub enum RetryReason {
     Timeout,
     /// A reset or truncated response.
     Reset,
-    /// HTTP/2 `GOAWAY` or `REFUSED_STREAM`: the server did not process the request, so it is
-    /// always safe to send again (whatever `on_reset` says).
+    /// A stream the server did not process (HTTP/2 `REFUSED_STREAM`, or above a `GOAWAY`'s
+    /// last-stream-id): always safe to retry.
     Unprocessed,
 }
 

@@ -39,12 +39,14 @@ mod h1;
 #[cfg(test)]
 mod h1_differential;
 mod h1_hyper;
+mod h2;
 mod message;
 mod origin;
 pub mod outcome;
 mod pool;
 mod retry;
 mod settings;
+mod slots;
 mod sse;
 mod stats;
 mod timed_io;
@@ -372,7 +374,7 @@ impl Client {
         ex.sent.get_or_insert(sent);
         ex.attempt_sent = Some(sent);
         let read_timeout = self.settings.timeouts.read.0;
-        let response = match checkout.send(&request, sent, read_timeout).await {
+        let response = match checkout.send(&request, read_timeout).await {
             Ok(r) => r,
             Err(outcome) => return Attempt::failed(outcome),
         };

@@ -1,55 +1,65 @@
-//! The connection pool: a hard cap on open connections, FIFO waiting for a slot, idle keep-alive reuse and expiry.
+//! The connection pool: a hard cap on open connections, FIFO waiting for a slot, HTTP/1.1 connections lent whole and HTTP/2 connections shared as streams, idle keep-alive reuse and expiry.
 //!
 //! Why not hyper-util's legacy client: it has no cap on total connections per origin and
 //! does not say how long a request waited or whether its connection was new. The cap is
 //! the thing users tune, so the pool is built here, on our HTTP/1.1 connection (`h1`) and
-//! hyper's HTTP/2 connection-level API.
+//! our HTTP/2 connection (`h2`, on the `h2` crate).
 //!
-//! Invariant: every open connection is either idle (in `idle`) or held by exactly one
-//! holder of a slot permit, and a new connection is only dialled by a permit holder that
-//! found `idle` empty. Hence `open ≤ max_connections`, also under racing connects.
-//! tokio's semaphore is fair, so waiters get slots in FIFO order.
+//! **One slot mechanism** (`slots`), whatever the protocol. A request is given one of: an
+//! HTTP/1.1 connection (lent whole), a stream of an HTTP/2 connection, or room to dial a
+//! new connection. Every open connection is idle, lent, shared (HTTP/2) or being dialled,
+//! and a dial is granted only below `max_connections` and counted before it starts, so
+//! `open ≤ max_connections` also under racing connects. One lock guards it all; a request
+//! that finds nothing free joins one FIFO queue and is handed its grant by whoever frees
+//! something (a connection given back, a stream ended, a dial done, a connection closed or
+//! its server raising its stream limit), strictly in arrival order. A request that gives up
+//! (pool timeout, cancelled) while a grant is on its way hands it back, so nothing leaks.
 //!
-//! HTTP/2 (`http = "2"`): a slot is a *stream*; there are `max_connections ×
-//! http2_max_streams` of them. Connections are shared: a stream goes to the first open
-//! connection with fewer than `http2_max_streams` active streams; only when all are full is
-//! another one dialled, and dials are counted before they start, so the connection cap
-//! still holds under racing connects. A stream that finds every connection full while an
-//! h2 dial is in progress waits for that connection if it will have room (each dial covers
-//! `http2_max_streams` streams), so a burst of N streams opens ⌈N / http2_max_streams⌉
-//! connections, not N.
+//! **One idle check.** An HTTP/1.1 connection leaves the idle list for a request only
+//! through `Slots::take_idle`: most recently used first, not past `idle_timeout`, and not
+//! closed by the server while it sat idle (a look at the socket that costs no system call
+//! unless the socket became readable). This holds for every HTTP/1.1 connection, including
+//! one that ALPN picked under `http = "auto"`. At most `max_idle_connections` idle HTTP/1.1
+//! connections are kept; the reaper closes idle connections past `idle_timeout` (HTTP/2 ones
+//! once no stream has used them for that long).
 //!
-//! `http = "auto"` over TLS: the protocol is only known once ALPN has run, so such a pool
-//! uses the shared list too, starting with `max_connections` slots (one request per
-//! connection, as for HTTP/1.1). Until the first connection has told which protocol the
-//! server picked, nobody else dials — otherwise a burst would open one connection per
-//! request before learning they could have shared one. When a connection negotiates h2,
-//! the slots grow to `max_connections × http2_max_streams` (once) and connections are shared
-//! exactly as with `http = "2"`; when it negotiates HTTP/1.1, each listed connection carries
-//! one request at a time, so every slot holder finds an idle connection or room to dial and
-//! waiting stays FIFO in the semaphore.
+//! **HTTP/2.** A connection carries up to `min(http2_max_streams, the server's
+//! SETTINGS_MAX_CONCURRENT_STREAMS)` streams; the server's value is read from `h2` each time
+//! a stream is lent, so a limit the server lowers later holds from then on. Until the server's
+//! settings are known (see `h2`) only the dialler's stream runs on a new connection. The pool
+//! never opens more streams than the server allows, so `h2` does not queue a stream behind
+//! the server's limit: waiting for a stream slot happens here and is pool wait, and a
+//! stream's time to first byte starts when it is sent (the one exception is the instant a
+//! server lowers its limit while a lent stream is about to open: see `h2::send`). A request that finds every
+//! connection full waits for a connection being dialled (or settling) if it will have room
+//! (each covers `http2_max_streams` streams), so a burst of N streams opens
+//! ⌈N / http2_max_streams⌉ connections, not N. A connection whose server said `GOAWAY` takes
+//! no new stream; its streams the server processed finish; it leaves the pool with its last.
+//!
+//! **`http = "auto"` over TLS.** The protocol is only known once ALPN has run. Until the
+//! first connection has told which protocol the server picked, nobody else dials (otherwise
+//! a burst would open one connection per request before learning they could have shared
+//! one); waiters then share it (h2) or dial their own (HTTP/1.1), under the same cap.
+//!
+//! **Cost.** An HTTP/1.1 request takes the lock twice (checkout, give back) and allocates
+//! nothing; a queue entry (a oneshot channel) is made only when a request has to wait, and a
+//! clock read only when it waited.
 
 use super::{
-    conn::{Conn, DialConfig, DialError, H2Sender, Sender},
-    h1::H1Conn,
-    message::{classify_hyper_error, Head, Outgoing, Response, ResponseBody},
+    conn::{Conn, DialConfig, DialError, Sender},
+    h2::{self as http2, ConnWatcher, StreamTimeouts},
+    message::{Outgoing, Response, ResponseBody},
     origin::Origin,
     settings::{ClientSettings, HttpVersion},
+    slots::{Grant, Negotiated, Shape, SharedConn, Slots},
     stats::{PoolCounters, PoolStats},
-    timed_io::WriteProbe,
 };
-use crate::outcome::{Outcome, Phase};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
+use crate::outcome::Outcome;
 use std::{
-    sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed},
-        Arc, Mutex, Weak,
-    },
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::{Duration, Instant},
 };
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 
 /// Why no connection could be handed out.
 #[derive(Debug, thiserror::Error)]
@@ -65,383 +75,72 @@ pub enum CheckoutError {
 /// How the connection is lent.
 enum Lent {
     /// An HTTP/1.1 connection, owned by this request until given back.
-    Exclusive(Conn),
+    H1(Conn),
     /// One stream of a shared HTTP/2 connection.
-    Shared(Arc<SharedConn>),
+    H2(Arc<SharedConn>),
     /// Already given back.
     Returned,
 }
 
-/// A connection lent to one request, with how it was obtained.
-pub struct Checkout {
+/// A connection (or a stream of one) lent to one request, with how it was obtained.
+pub struct Checkout<'p> {
+    /// The pool it goes back to.
+    pool: &'p PoolInner,
     /// The connection.
     lent: Lent,
-    /// The slot; released when the checkout is dropped or given back.
-    _permit: OwnedSemaphorePermit,
-    /// The pool's shared list, told when a stream ends (None for exclusive HTTP/1.1).
-    shared: Option<Arc<SharedList>>,
-    /// A shared-list HTTP/1.1 connection taken out of its list entry for this exchange
-    /// (the request drives it); put back when the checkout ends.
-    borrowed: Option<H1Conn>,
-    /// Time spent waiting for a slot.
+    /// Time spent waiting for a slot: a free connection, a stream of one under its server's
+    /// limit, or room to dial.
     pub pool_wait: Duration,
-    /// Time spent dialling a new connection (`None` when an idle one was reused).
+    /// Time spent dialling a new connection (`None` when an existing one was used).
     pub connect: Option<Duration>,
     /// The connection's id (unique per pool).
     pub conn_id: u64,
 }
 
-impl Checkout {
+impl Checkout<'_> {
     /// Sends `request` on the lent connection and waits for the response head, which must
-    /// come within `read_timeout` of the request's last byte (sending began at `sent`); the
-    /// body is read from the returned response while the checkout is held.
+    /// come within `read_timeout` of the request's last byte; the body is read from the
+    /// returned response while the checkout is held.
     pub async fn send(
         &mut self,
         request: &Outgoing<'_>,
-        sent: Instant,
         read_timeout: Duration,
     ) -> Result<Response<'_>, Outcome> {
-        let Checkout { lent, borrowed, .. } = self;
-        let h1 = match lent {
-            Lent::Exclusive(conn) => match &mut conn.sender {
-                Sender::H1(h1) => h1,
-                Sender::H2(h2) => return send_h2(h2, request, sent, read_timeout).await,
-                Sender::Lent => unreachable!("only shared connections are lent"),
-            },
-            Lent::Shared(shared) => match &shared.h2 {
-                Some(h2) => return send_h2(h2, request, sent, read_timeout).await,
-                None => borrowed.get_or_insert_with(|| shared.take_h1()),
-            },
-            Lent::Returned => unreachable!("a checkout holds its connection until given back"),
-        };
-        let head = h1.send(request, read_timeout).await?;
-        Ok(Response {
-            head,
-            body: ResponseBody::H1(h1),
-        })
-    }
-}
-
-/// Waits for an HTTP/2 response head. hyper writes the request from its connection task, so
-/// the read timeout counts from the later of `sent` and the last byte the socket accepted
-/// (a slow upload is the write timeout's business).
-async fn await_head<F, T>(
-    head: F,
-    probe: &WriteProbe,
-    sent: Instant,
-    read_timeout: Duration,
-) -> Result<T, Outcome>
-where
-    F: std::future::Future<Output = Result<T, Outcome>>,
-{
-    tokio::pin!(head);
-    loop {
-        let from = probe.last_write().max(sent);
-        match tokio::time::timeout_at((from + read_timeout).into(), &mut head).await {
-            Ok(result) => return result,
-            Err(_) if probe.last_write().max(sent) <= from => {
-                return Err(Outcome::Timeout(Phase::Read))
-            }
-            Err(_) => continue,
-        }
-    }
-}
-
-/// Sends one request as a stream of an HTTP/2 connection and waits for the head.
-async fn send_h2(
-    h2: &H2Sender,
-    request: &Outgoing<'_>,
-    sent: Instant,
-    read_timeout: Duration,
-) -> Result<Response<'static>, Outcome> {
-    let head = stream_head(h2.sender.clone(), request.to_hyper());
-    await_head(head, &h2.probe, sent, read_timeout).await
-}
-
-/// One stream: waits for room under the server's stream limit, sends, returns the head.
-async fn stream_head(
-    mut sender: http2::SendRequest<Full<Bytes>>,
-    request: http::Request<Full<Bytes>>,
-) -> Result<Response<'static>, Outcome> {
-    sender.ready().await.map_err(|e| classify_hyper_error(&e))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| classify_hyper_error(&e))?;
-    let (parts, body) = response.into_parts();
-    Ok(Response {
-        head: Head {
-            status: parts.status,
-            headers: (!parts.status.is_success()).then_some(parts.headers),
-        },
-        body: ResponseBody::H2 {
-            body,
-            frame: Bytes::new(),
-        },
-    })
-}
-
-impl Drop for Checkout {
-    fn drop(&mut self) {
-        if let (Lent::Shared(conn), Some(list)) = (&self.lent, &self.shared) {
-            // An HTTP/1.1 exchange that did not complete leaves the connection mid-message: it
-            // must not carry another request. (h2 streams are independent; the connection stays.)
-            if let Some(h1) = self.borrowed.take() {
-                if h1.is_reusable() {
-                    conn.lock().sender = Sender::H1(h1);
-                } else {
-                    list.retire(conn);
-                }
-            }
-            if conn.active.fetch_sub(1, Relaxed) == 1 {
-                *conn.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-            }
-            list.changed.notify_waiters();
-        }
-    }
-}
-
-/// A connection in the shared list: HTTP/2 carrying up to `capacity` streams, or (with
-/// `http = "auto"` when ALPN picked HTTP/1.1) keep-alive carrying one request at a time.
-struct SharedConn {
-    /// The connection's id (unique per pool).
-    id: u64,
-    /// The connection (counters, close-on-drop); locked only briefly, never across an await.
-    conn: Mutex<Conn>,
-    /// For HTTP/2, a sender clone handed to each stream (no lock while sending).
-    h2: Option<H2Sender>,
-    /// Requests it may carry at once.
-    capacity: usize,
-    /// Streams in flight on it.
-    active: AtomicUsize,
-    /// When its last stream ended (for `idle_timeout`).
-    idle_since: Mutex<Instant>,
-    /// Taken out of service (interrupted HTTP/1.1 exchange, or beyond `max_idle_connections`).
-    retired: AtomicBool,
-}
-
-impl SharedConn {
-    fn new(conn: Conn, per_conn: usize) -> SharedConn {
-        let h2 = match &conn.sender {
-            Sender::H2(s) => Some(s.clone()),
-            Sender::H1(_) | Sender::Lent => None,
-        };
-        SharedConn {
-            id: conn.id,
-            capacity: if h2.is_some() { per_conn } else { 1 },
-            h2,
-            conn: Mutex::new(conn),
-            active: AtomicUsize::new(1),
-            idle_since: Mutex::new(Instant::now()),
-            retired: AtomicBool::new(false),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Conn> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn is_h2(&self) -> bool {
-        self.h2.is_some()
-    }
-
-    fn is_usable(&self) -> bool {
-        !self.retired.load(Relaxed) && self.lock().is_usable()
-    }
-
-    fn idle_for(&self) -> Duration {
-        self.idle_since
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .elapsed()
-    }
-
-    /// Takes an HTTP/1.1 connection out of its entry for one exchange (capacity 1: nobody
-    /// else can be using it).
-    fn take_h1(&self) -> H1Conn {
-        match std::mem::replace(&mut self.lock().sender, Sender::Lent) {
-            Sender::H1(h1) => h1,
-            _ => unreachable!("an HTTP/1.1 entry carries one exchange at a time"),
-        }
-    }
-}
-
-/// What the pool has learnt about the protocol its connections speak.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Negotiated {
-    /// `http = "auto"` over TLS before any connection completed ALPN.
-    Unknown,
-    /// The server picked HTTP/1.1.
-    Http1,
-    /// HTTP/2 (asked for, or picked by ALPN).
-    Http2,
-}
-
-/// The open HTTP/2 connections of a pool.
-struct SharedList {
-    /// Connections and dials in progress.
-    state: Mutex<SharedState>,
-    /// Woken when a stream ends or a dial finishes.
-    changed: Notify,
-    /// Streams per connection before another is opened.
-    per_conn: usize,
-    /// Connection cap.
-    max_conns: usize,
-    /// Idle HTTP/1.1 connections kept at most (auto mode).
-    max_idle: usize,
-    /// Whether HTTP/1.1 connections are welcome (`auto`); with `http = "2"` they are an error.
-    accept_h1: bool,
-    /// The pool's slots, and how many to add when the first h2 connection is negotiated.
-    grow: Option<(Arc<Semaphore>, usize)>,
-}
-
-struct SharedState {
-    /// Open connections, oldest first.
-    conns: Vec<Arc<SharedConn>>,
-    /// Dials in progress (they count against the cap).
-    dialing: usize,
-    /// The protocol learnt so far.
-    protocol: Negotiated,
-    /// Waiters counting on a stream of a connection being dialled (at most
-    /// `dialing × (per_conn − 1)`: each dialler takes one stream itself).
-    reserved: usize,
-}
-
-/// A waiter's claim on a stream of a connection being dialled; dropping it (pool timeout,
-/// cancelled request) gives the claim back.
-struct Reservation<'a> {
-    /// The list the claim is on.
-    list: &'a SharedList,
-    /// Whether a claim is held right now.
-    held: bool,
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if self.held {
-            self.list.lock().reserved -= 1;
-        }
-    }
-}
-
-/// What the shared list offers a stream slot holder.
-enum Pick {
-    /// A connection with room.
-    Use(Arc<SharedConn>),
-    /// Room to dial a new connection (already counted in `dialing`).
-    Dial,
-    /// All connections are full and the cap is reached: wait for a change.
-    Wait,
-}
-
-impl SharedList {
-    /// `reserved` is the caller's claim on a stream of a connection being dialled; it is
-    /// given up on every look (the caller either finds that stream now or claims again).
-    fn pick(&self, reserved: &mut bool) -> Pick {
-        let mut st = self.lock();
-        if std::mem::take(reserved) {
-            st.reserved -= 1;
-        }
-        st.conns.retain(|c| c.is_usable());
-        for c in &st.conns {
-            if c.active.load(Relaxed) < c.capacity {
-                c.active.fetch_add(1, Relaxed);
-                return Pick::Use(c.clone());
-            }
-        }
-        if st.protocol == Negotiated::Unknown && st.dialing > 0 {
-            // The dial in progress may bring a connection everybody can share.
-            return Pick::Wait;
-        }
-        let coming = st.dialing.saturating_mul(self.per_conn - 1);
-        if st.protocol == Negotiated::Http2 && st.reserved < coming {
-            // An h2 dial in progress will have room for this stream: wait for it rather
-            // than open a connection per request of a burst.
-            st.reserved += 1;
-            *reserved = true;
-            return Pick::Wait;
-        }
-        if st.conns.len() + st.dialing < self.max_conns {
-            st.dialing += 1;
-            return Pick::Dial;
-        }
-        Pick::Wait
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SharedState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Records the end of a dial; returns the new connection (with one stream taken) unless
-    /// the dial failed or brought HTTP/1.1 where only h2 is wanted.
-    fn dial_done(&self, conn: Option<Conn>) -> Option<Arc<SharedConn>> {
-        let mut st = self.lock();
-        st.dialing -= 1;
-        let shared = conn
-            .filter(|c| c.is_h2() || self.accept_h1)
-            .map(|conn| Arc::new(SharedConn::new(conn, self.per_conn)));
-        if let Some(conn) = &shared {
-            if st.protocol == Negotiated::Unknown {
-                st.protocol = if conn.is_h2() {
-                    if let Some((slots, extra)) = &self.grow {
-                        slots.add_permits(*extra);
-                    }
-                    Negotiated::Http2
-                } else {
-                    Negotiated::Http1
+        match &mut self.lent {
+            Lent::H1(conn) => {
+                let Sender::H1(h1) = &mut conn.sender else {
+                    unreachable!("HTTP/2 connections are lent as streams")
                 };
+                let head = h1.send(request, read_timeout).await?;
+                Ok(Response {
+                    head,
+                    body: ResponseBody::H1(h1),
+                })
             }
-            st.conns.push(conn.clone());
-        }
-        drop(st);
-        self.changed.notify_waiters();
-        shared
-    }
-
-    /// Takes `conn` out of service; it closes when its last holder lets go.
-    fn retire(&self, conn: &Arc<SharedConn>) {
-        conn.retired.store(true, Relaxed);
-        self.lock().conns.retain(|c| !Arc::ptr_eq(c, conn));
-    }
-
-    /// After a clean HTTP/1.1 exchange: keep the connection unless enough are idle already.
-    fn returned(&self, conn: &Arc<SharedConn>) {
-        if conn.is_h2() {
-            return;
-        }
-        let idle = self
-            .lock()
-            .conns
-            .iter()
-            .filter(|c| !c.is_h2() && c.active.load(Relaxed) == 0)
-            .count();
-        if idle >= self.max_idle {
-            self.retire(conn);
+            Lent::H2(conn) => {
+                let limits = StreamTimeouts {
+                    read: read_timeout,
+                    write: self.pool.dial.write_timeout,
+                };
+                http2::send(&conn.h2, request, limits).await
+            }
+            Lent::Returned => unreachable!("a checkout holds its connection until given back"),
         }
     }
 }
 
-/// Assembles a checkout.
-fn checkout(
-    lent: Lent,
-    permit: OwnedSemaphorePermit,
-    shared: Option<Arc<SharedList>>,
-    pool_wait: Duration,
-    connect: Option<Duration>,
-) -> Checkout {
-    let conn_id = match &lent {
-        Lent::Exclusive(c) => c.id,
-        Lent::Shared(c) => c.id,
-        Lent::Returned => unreachable!("a fresh checkout holds a connection"),
-    };
-    Checkout {
-        lent,
-        _permit: permit,
-        shared,
-        borrowed: None,
-        pool_wait,
-        connect,
-        conn_id,
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.lent, Lent::Returned) {
+            Lent::H1(conn) => {
+                // Not given back: the exchange did not complete, so the connection is closed
+                // (before its room is counted free, so the cap also holds on the wire).
+                drop(conn);
+                self.pool.lock().lost();
+            }
+            Lent::H2(conn) => self.pool.lock().stream_ended(&conn),
+            Lent::Returned => {}
+        }
     }
 }
 
@@ -454,25 +153,68 @@ pub struct Pool {
 struct PoolInner {
     /// Where connections go.
     origin: Origin,
-    /// Idle HTTP/1.1 connections kept at most.
-    max_idle: usize,
-    /// How long an idle connection lives.
-    idle_timeout: Duration,
     /// How connections are dialled.
     dial: DialConfig,
     /// Longest wait for a slot.
     pool_timeout: Duration,
-    /// Slots: connections (HTTP/1.1) or streams (HTTP/2).
-    slots: Arc<Semaphore>,
-    /// Idle HTTP/1.1 connections.
-    idle: Mutex<Vec<Conn>>,
-    /// Shared connections (`http = "2"`, or `http = "auto"` over TLS).
-    shared: Option<Arc<SharedList>>,
+    /// Connections and waiting requests.
+    slots: Mutex<Slots>,
+    /// How long an idle connection lives (the reaper's pace).
+    idle_timeout: Duration,
     /// Connections are dialled and driven on the runtime that built the pool, which outlives
     /// every generator worker: a connection must not die with the worker that happened to open it.
     runtime: tokio::runtime::Handle,
     /// Counters for reports.
     counters: Arc<PoolCounters>,
+}
+
+impl PoolInner {
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ConnWatcher for PoolInner {
+    fn changed(&self) {
+        self.lock().changed();
+    }
+}
+
+/// A grant (or dial result) that can be handed back when its request is gone.
+trait GiveBack {
+    fn give_back(self, pool: &PoolInner);
+}
+
+impl GiveBack for Grant {
+    fn give_back(self, pool: &PoolInner) {
+        pool.lock().release(self);
+    }
+}
+
+impl GiveBack for Result<Grant, DialError> {
+    fn give_back(self, pool: &PoolInner) {
+        if let Ok(grant) = self {
+            grant.give_back(pool);
+        }
+    }
+}
+
+/// A request's end of a hand-over; a grant that arrives after the request gave up goes back
+/// to the pool (closing the channel first, so none can arrive after the look).
+struct Pending<'a, T: GiveBack> {
+    /// Where the grant arrives.
+    rx: oneshot::Receiver<T>,
+    /// Where it goes back.
+    pool: &'a PoolInner,
+}
+
+impl<T: GiveBack> Drop for Pending<'_, T> {
+    fn drop(&mut self) {
+        self.rx.close();
+        if let Ok(unused) = self.rx.try_recv() {
+            unused.give_back(self.pool);
+        }
+    }
 }
 
 impl Pool {
@@ -489,43 +231,23 @@ impl Pool {
         dial: DialConfig,
         counters: Arc<PoolCounters>,
     ) -> Pool {
-        let max_conns = settings.max_connections.max(1);
-        let per_conn = settings.http2_max_streams.max(1);
-        let h2_slots = max_conns
-            .saturating_mul(per_conn)
-            .min(Semaphore::MAX_PERMITS);
-        let negotiating = settings.http == HttpVersion::Auto && origin.tls;
-        let (slots, protocol) = match settings.http {
-            HttpVersion::Http2 => (h2_slots, Some(Negotiated::Http2)),
-            _ if negotiating => (max_conns.min(h2_slots), Some(Negotiated::Unknown)),
-            _ => (max_conns.min(Semaphore::MAX_PERMITS), None),
+        let protocol = match settings.http {
+            HttpVersion::Http2 => Negotiated::Http2,
+            HttpVersion::Auto if origin.tls => Negotiated::Unknown,
+            HttpVersion::Auto | HttpVersion::Http1 => Negotiated::Http1,
         };
-        let slots = Arc::new(Semaphore::new(slots));
-        let shared = protocol.map(|protocol| {
-            Arc::new(SharedList {
-                state: Mutex::new(SharedState {
-                    conns: Vec::new(),
-                    dialing: 0,
-                    protocol,
-                    reserved: 0,
-                }),
-                changed: Notify::new(),
-                per_conn,
-                max_conns,
-                max_idle: settings.max_idle_connections,
-                accept_h1: negotiating,
-                grow: negotiating.then(|| (slots.clone(), h2_slots - max_conns.min(h2_slots))),
-            })
-        });
+        let shape = Shape {
+            max_conns: settings.max_connections.max(1),
+            max_idle: settings.max_idle_connections,
+            per_conn: settings.http2_max_streams.max(1),
+            idle_timeout: settings.idle_timeout.0,
+        };
         let inner = Arc::new(PoolInner {
             origin,
-            max_idle: settings.max_idle_connections,
-            idle_timeout: settings.idle_timeout.0,
             dial,
             pool_timeout: settings.timeouts.pool.0,
-            slots,
-            idle: Mutex::new(Vec::new()),
-            shared,
+            slots: Mutex::new(Slots::new(shape, protocol)),
+            idle_timeout: settings.idle_timeout.0,
             counters,
             runtime: tokio::runtime::Handle::current(),
         });
@@ -543,161 +265,96 @@ impl Pool {
         self.inner.dial.clone()
     }
 
-    /// Waits (FIFO, up to the pool timeout) for a slot, then lends an idle connection or dials a new one.
-    pub async fn checkout(&self) -> Result<Checkout, CheckoutError> {
-        let inner = &self.inner;
-        let waited_from = Instant::now();
-        let mut waited = false;
-        let permit = match inner.slots.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                waited = true;
+    /// Waits (FIFO, up to the pool timeout) for a slot: a free connection or stream, or room
+    /// to dial a new connection, which is then dialled.
+    pub async fn checkout(&self) -> Result<Checkout<'_>, CheckoutError> {
+        let inner = &*self.inner;
+        let arrived = Instant::now();
+        // Bound first: a guard in the scrutinee would be held across the wait.
+        let arrival = inner.lock().arrive(arrived);
+        let (grant, pool_wait) = match arrival {
+            // Free at once: not waited for, no second clock read.
+            Ok(grant) => (grant, Duration::ZERO),
+            Err(rx) => {
                 inner.counters.wait_begin();
                 let _waiting = WaitGuard(&inner.counters);
-                match tokio::time::timeout(inner.pool_timeout, inner.slots.clone().acquire_owned())
-                    .await
-                {
-                    Ok(Ok(permit)) => permit,
+                let mut pending = Pending { rx, pool: inner };
+                let deadline = arrived + inner.pool_timeout;
+                match tokio::time::timeout_at(deadline.into(), &mut pending.rx).await {
+                    Ok(Ok(grant)) => (grant, arrived.elapsed()),
                     _ => return Err(CheckoutError::PoolTimeout(inner.pool_timeout)),
                 }
             }
         };
-        match &inner.shared {
-            Some(list) => self.checkout_shared(list, permit, waited_from).await,
-            None => self.checkout_exclusive(permit, waited_from, waited).await,
-        }
-    }
-
-    async fn checkout_exclusive(
-        &self,
-        permit: OwnedSemaphorePermit,
-        waited_from: Instant,
-        waited: bool,
-    ) -> Result<Checkout, CheckoutError> {
-        let inner = &self.inner;
-        // A slot that was free at once was not waited for: no clock read on the hot path.
-        let now = if waited { Instant::now() } else { waited_from };
-        let pool_wait = now - waited_from;
-        if let Some(conn) = inner.take_idle(now) {
-            inner.counters.on_reuse();
-            return Ok(checkout(
-                Lent::Exclusive(conn),
-                permit,
-                None,
-                pool_wait,
-                None,
-            ));
-        }
-        let dial_from = Instant::now();
-        let conn = self.dial().await?;
-        let connect = Some(dial_from.elapsed());
-        Ok(checkout(
-            Lent::Exclusive(conn),
-            permit,
-            None,
+        let (lent, connect) = match grant {
+            Grant::H1(conn) => {
+                inner.counters.on_reuse();
+                (Lent::H1(conn), None)
+            }
+            Grant::H2(conn) => {
+                inner.counters.on_reuse();
+                (Lent::H2(conn), None)
+            }
+            Grant::Dial => {
+                let dial_from = Instant::now();
+                let lent = match self.dial().await? {
+                    Grant::H1(conn) => Lent::H1(conn),
+                    Grant::H2(conn) => Lent::H2(conn),
+                    Grant::Dial => unreachable!("a dial grants a connection"),
+                };
+                (lent, Some(dial_from.elapsed()))
+            }
+        };
+        let conn_id = match &lent {
+            Lent::H1(conn) => conn.id(),
+            Lent::H2(conn) => conn.opened.id,
+            Lent::Returned => unreachable!("a fresh checkout holds a connection"),
+        };
+        Ok(Checkout {
+            pool: inner,
+            lent,
             pool_wait,
             connect,
-        ))
+            conn_id,
+        })
     }
 
-    async fn checkout_shared(
-        &self,
-        list: &Arc<SharedList>,
-        permit: OwnedSemaphorePermit,
-        waited_from: Instant,
-    ) -> Result<Checkout, CheckoutError> {
-        let deadline = waited_from + self.inner.pool_timeout;
-        let mut reservation = Reservation { list, held: false };
-        loop {
-            // Registered before looking, so a change between the look and the wait is not missed.
-            let changed = list.changed.notified();
-            match list.pick(&mut reservation.held) {
-                Pick::Use(conn) => {
-                    self.inner.counters.on_reuse();
-                    let pool_wait = waited_from.elapsed();
-                    let lent = Lent::Shared(conn);
-                    return Ok(checkout(lent, permit, Some(list.clone()), pool_wait, None));
-                }
-                Pick::Dial => {
-                    let pool_wait = waited_from.elapsed();
-                    let dial_from = Instant::now();
-                    let conn = match self.dial().await {
-                        Ok(conn) => list.dial_done(Some(conn)),
-                        Err(e) => {
-                            list.dial_done(None);
-                            return Err(e.into());
-                        }
-                    };
-                    let Some(conn) = conn else {
-                        return Err(CheckoutError::Dial(DialError::Failed(
-                            "http = \"2\" but the server answered with HTTP/1.1".into(),
-                        )));
-                    };
-                    let connect = Some(dial_from.elapsed());
-                    let lent = Lent::Shared(conn);
-                    return Ok(checkout(
-                        lent,
-                        permit,
-                        Some(list.clone()),
-                        pool_wait,
-                        connect,
-                    ));
-                }
-                Pick::Wait => {
-                    if tokio::time::timeout_at(deadline.into(), changed)
-                        .await
-                        .is_err()
-                    {
-                        return Err(CheckoutError::PoolTimeout(self.inner.pool_timeout));
-                    }
-                }
-            }
-        }
-    }
-
-    /// Dials on the pool's runtime (see `PoolInner::runtime`).
-    async fn dial(&self) -> Result<Conn, DialError> {
-        let inner = &self.inner;
-        let (origin, config, counters) = (
-            inner.origin.clone(),
-            inner.dial.clone(),
-            inner.counters.clone(),
-        );
-        let dialled = inner
-            .runtime
-            .spawn(async move { Conn::dial(&origin, &config, &counters).await });
-        let result = dialled
+    /// Dials on the pool's runtime (see `PoolInner::runtime`). The dial task itself records
+    /// the result in the slots, so a request that gives up while dialling (cancelled) leaves
+    /// the new connection to the pool instead of losing track of it.
+    async fn dial(&self) -> Result<Grant, DialError> {
+        let (tx, rx) = oneshot::channel();
+        let mut dial = DialTask {
+            pool: self.inner.clone(),
+            tx: Some(tx),
+        };
+        self.inner.runtime.spawn(async move {
+            let pool = &dial.pool;
+            let watcher: Weak<PoolInner> = Arc::downgrade(pool);
+            let result = Conn::dial(&pool.origin, &pool.dial, &pool.counters, watcher).await;
+            dial.done(result);
+        });
+        let mut pending = Pending {
+            rx,
+            pool: &self.inner,
+        };
+        (&mut pending.rx)
             .await
-            .unwrap_or_else(|e| Err(DialError::Failed(format!("dial task failed: {e}"))));
-        if result.is_err() {
-            inner.counters.on_connect_failure();
-        }
-        result
+            .unwrap_or_else(|_| Err(DialError::Failed("dial task ended".into())))
     }
 
     /// Returns a connection whose exchange completed cleanly, for reuse; the slot is freed
     /// either way. `now` (the caller has just read the clock) is when it became idle.
-    pub fn give_back(&self, mut checkout: Checkout, now: Instant) {
-        if let (Lent::Shared(conn), Some(list)) = (&checkout.lent, &checkout.shared) {
-            // A shared stream ends when the checkout drops (which updates its stream count and
-            // puts an HTTP/1.1 connection back in its entry).
-            list.returned(conn);
-            return;
+    pub fn give_back(&self, mut checkout: Checkout<'_>, now: Instant) {
+        match std::mem::replace(&mut checkout.lent, Lent::Returned) {
+            Lent::H1(conn) if conn.is_usable() => self.inner.lock().give_back(conn, now),
+            Lent::H1(conn) => {
+                drop(conn);
+                self.inner.lock().lost();
+            }
+            // An HTTP/2 stream ends when its checkout drops.
+            stream => checkout.lent = stream,
         }
-        let Lent::Exclusive(mut conn) = std::mem::replace(&mut checkout.lent, Lent::Returned)
-        else {
-            return;
-        };
-        if !conn.is_usable() {
-            return;
-        }
-        conn.idle_since = now;
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < self.inner.max_idle {
-            idle.push(conn);
-        }
-        // Dropping `conn` (idle list full) closes it; the permit drops after the lock is released.
-        drop(idle);
     }
 
     /// Counters so far.
@@ -712,44 +369,38 @@ impl Pool {
 
     /// Closes every idle connection (at the end of a run).
     pub fn close_idle(&self) {
-        let drained: Vec<Conn> =
-            std::mem::take(&mut *self.inner.idle.lock().unwrap_or_else(|e| e.into_inner()));
-        drop(drained);
-        if let Some(list) = &self.inner.shared {
-            list.lock().conns.retain(|c| c.active.load(Relaxed) > 0);
+        self.inner.lock().close_idle();
+    }
+}
+
+/// A dial in progress: records its result in the slots and hands it to the dialler, or back
+/// to the pool when the dialler is gone; a dial that ends without a result (its task
+/// dropped) still frees its room.
+struct DialTask {
+    /// The pool dialled for.
+    pool: Arc<PoolInner>,
+    /// The dialler's end; taken when the result is sent.
+    tx: Option<oneshot::Sender<Result<Grant, DialError>>>,
+}
+
+impl DialTask {
+    fn done(&mut self, result: Result<Conn, DialError>) {
+        if result.is_err() {
+            self.pool.counters.on_connect_failure();
+        }
+        let granted = self.pool.lock().dial_done(result);
+        if let Some(tx) = self.tx.take() {
+            if let Err(unused) = tx.send(granted) {
+                unused.give_back(&self.pool);
+            }
         }
     }
 }
 
-impl PoolInner {
-    /// Most recently used first: warm connections are reused, cold ones age out.
-    fn take_idle(&self, now: Instant) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(mut conn) = idle.pop() {
-            if now.saturating_duration_since(conn.idle_since) < self.idle_timeout
-                && conn.check_idle()
-            {
-                return Some(conn);
-            }
-        }
-        None
-    }
-
-    fn reap_expired(&self) {
-        let expired: Vec<Conn> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            let (keep, expired) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|c| c.is_usable() && c.idle_since.elapsed() < self.idle_timeout);
-            *idle = keep;
-            expired
-        };
-        drop(expired);
-        if let Some(list) = &self.shared {
-            // A shared connection expires only when no stream is using it.
-            list.lock().conns.retain(|c| {
-                c.is_usable() && (c.active.load(Relaxed) > 0 || c.idle_for() < self.idle_timeout)
-            });
+impl Drop for DialTask {
+    fn drop(&mut self) {
+        if self.tx.is_some() {
+            self.done(Err(DialError::Failed("dial task ended".into())));
         }
     }
 }
@@ -773,7 +424,7 @@ fn spawn_reaper(pool: Weak<PoolInner>) {
             };
             tokio::time::sleep(period).await;
             match pool.upgrade() {
-                Some(inner) => inner.reap_expired(),
+                Some(inner) => inner.lock().reap(Instant::now()),
                 None => return,
             }
         }

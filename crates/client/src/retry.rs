@@ -51,6 +51,8 @@ impl RetryPolicy {
     pub fn reason(&self, outcome: &Outcome) -> Option<RetryReason> {
         let s = &self.settings;
         match outcome {
+            // The server says it did not process the request: retrying cannot run it twice.
+            Outcome::Io(IoKind::GoAway | IoKind::RefusedStream) => Some(RetryReason::Unprocessed),
             Outcome::Status(code) if s.on_status.contains(code) => Some(RetryReason::Status(*code)),
             Outcome::ConnectError | Outcome::Timeout(Phase::Connect) if s.on_connect_error => {
                 Some(RetryReason::Connect)
@@ -58,8 +60,6 @@ impl RetryPolicy {
             Outcome::Timeout(Phase::Write | Phase::Read) if s.on_timeout => {
                 Some(RetryReason::Timeout)
             }
-            // The server did not process the request: always safe to send again.
-            Outcome::Io(IoKind::GoAway | IoKind::RefusedStream) => Some(RetryReason::Unprocessed),
             Outcome::Io(IoKind::Reset | IoKind::Truncated) if s.on_reset => {
                 Some(RetryReason::Reset)
             }

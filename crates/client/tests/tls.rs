@@ -22,7 +22,11 @@ use std::{
     },
     time::Duration,
 };
-use support::*;
+use support::{
+    h2server::CHAT_BODY,
+    scripted::{Event, Reply, Scripted, Then},
+    *,
+};
 use tokio::{net::TcpListener, task::JoinHandle};
 
 /// A test CA and a server certificate for 127.0.0.1 signed by it.
@@ -78,7 +82,8 @@ impl Drop for TlsServer {
     }
 }
 
-async fn serve(pki: &Pki, alpn: &[&[u8]], delay: Duration) -> TlsServer {
+/// A TLS acceptor with the test certificate, offering `alpn`.
+fn acceptor(pki: &Pki, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -90,11 +95,26 @@ async fn serve(pki: &Pki, alpn: &[&[u8]], delay: Duration) -> TlsServer {
         )
         .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+async fn serve(pki: &Pki, alpn: &[&[u8]], delay: Duration) -> TlsServer {
+    serve_slow_handshake(pki, alpn, delay, Duration::ZERO).await
+}
+
+/// Like `serve`, but every TLS handshake waits `handshake_delay` before the server answers.
+async fn serve_slow_handshake(
+    pki: &Pki,
+    alpn: &[&[u8]],
+    delay: Duration,
+    handshake_delay: Duration,
+) -> TlsServer {
+    let acceptor = acceptor(pki, alpn);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Seen::default());
-    let task = tokio::spawn(accept_loop(listener, acceptor, seen.clone(), delay));
+    let delays = (handshake_delay, delay);
+    let task = tokio::spawn(accept_loop(listener, acceptor, seen.clone(), delays));
     TlsServer { url, seen, task }
 }
 
@@ -102,12 +122,13 @@ async fn accept_loop(
     listener: TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
     seen: Arc<Seen>,
-    delay: Duration,
+    (handshake_delay, delay): (Duration, Duration),
 ) {
     let mut conns = tokio::task::JoinSet::new();
     while let Ok((tcp, _)) = listener.accept().await {
         let (acceptor, seen) = (acceptor.clone(), seen.clone());
         conns.spawn(async move {
+            tokio::time::sleep(handshake_delay).await;
             // A client that rejects the certificate aborts the handshake: not a connection.
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
@@ -318,4 +339,78 @@ async fn http2_refuses_a_server_that_does_not_pick_h2() {
     let detail = ex.detail.unwrap_or_default();
     assert!(detail.contains("h2") && detail.contains("ALPN"), "{detail}");
     assert!(server.seen.versions.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn auto_over_http1_does_not_lend_a_connection_the_server_closed_while_idle() {
+    // ALPN picks HTTP/1.1 under `http = "auto"`; the server closes a keep-alive connection
+    // after 100 ms idle. That connection must get the idle check every HTTP/1.1 connection
+    // gets, not be lent again and fail as if the server had cut an answer.
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let idle_close = Then::CloseWhenIdle(Duration::from_millis(100));
+    let server = Scripted::start_tls(acceptor(&pki, &[b"http/1.1"]), move |_, _| {
+        Some(Reply::json(CHAT_BODY).then(idle_close))
+    })
+    .await;
+    let origin = Origin::parse(&format!("https://{}", server.addr)).unwrap();
+    let client = Client::new(origin, trusting(&pki, &dir, HttpVersion::Auto)).unwrap();
+    let first = client.execute(&chat()).await;
+    assert_eq!(first.outcome, Outcome::Ok, "{:?}", first.detail);
+    let closed = Event::Closed {
+        conn: 0,
+        reset: false,
+    };
+    assert!(eventually(|| server.events().contains(&closed)).await);
+    let second = client.execute(&chat()).await;
+    assert_eq!(second.outcome, Outcome::Ok, "{:?}", second.detail);
+    assert!(!second.reused, "a connection the server closed is not lent");
+    // The healthy part: the new connection is kept alive and reused.
+    let third = client.execute(&chat()).await;
+    assert_eq!(third.outcome, Outcome::Ok, "{:?}", third.detail);
+    assert!(third.reused);
+    assert_eq!(third.conn_id, second.conn_id);
+    assert_eq!(
+        server.events(),
+        vec![
+            Event::Accepted { conn: 0 },
+            Event::Request { conn: 0, index: 0 },
+            Event::Replied { conn: 0, index: 0 },
+            closed,
+            Event::Accepted { conn: 1 },
+            Event::Request { conn: 1, index: 1 },
+            Event::Replied { conn: 1, index: 1 },
+            Event::Request { conn: 1, index: 2 },
+            Event::Replied { conn: 1, index: 2 },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_request_cancelled_while_dialling_leaves_its_connection_to_the_pool() {
+    // `http = "auto"`: nobody else dials while the first connection finds out the protocol.
+    // Its request gives up (cancelled) during the slow handshake; the connection must still
+    // count as dialled and serve the next request, not hold its room forever.
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Duration::from_millis(300);
+    let server = serve_slow_handshake(&pki, &[b"http/1.1"], Duration::ZERO, slow).await;
+    let settings = ClientSettings {
+        max_connections: 1,
+        ..trusting(&pki, &dir, HttpVersion::Auto)
+    };
+    let client = client(&server, settings);
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), client.execute(&chat())).await;
+    assert!(gave_up.is_err(), "cancelled while dialling");
+    let next = client.execute(&chat()).await;
+    assert_eq!(next.outcome, Outcome::Ok, "{:?}", next.detail);
+    assert!(
+        next.reused,
+        "served by the connection dialled for the cancelled request"
+    );
+    assert_eq!(server.seen.connections.load(Relaxed), 1);
+    assert_eq!(
+        *server.seen.versions.lock().unwrap(),
+        vec![Version::HTTP_11]
+    );
 }

@@ -1,6 +1,7 @@
-//! Shared helpers for the client acceptance tests: mock-upstream in-process on port 0, a scripted upstream (`scripted`), request specs, settings.
+//! Shared helpers for the client acceptance tests: mock-upstream in-process on port 0, scripted upstreams (`scripted` for HTTP/1.1, `h2server` for HTTP/2), request specs, settings.
 #![allow(dead_code)]
 
+pub mod h2server;
 pub mod scripted;
 
 use bytes::Bytes;

@@ -1,6 +1,7 @@
 //! A scripted HTTP/1.1 upstream on a loopback socket for the misbehaving-upstream tests: raw
-//! tokio sockets, a reply chosen per request by the test's script, and a log of everything the
-//! server did, so a test can compare the client's outcomes with the server's own account.
+//! tokio sockets (or TLS over them, `start_tls`), a reply chosen per request by the test's
+//! script, and a log of everything the server did, so a test can compare the client's outcomes
+//! with the server's own account.
 #![allow(dead_code)]
 
 use std::{
@@ -8,9 +9,27 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
 };
+
+/// A server-side connection: TCP, or TLS over TCP.
+trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The TCP socket underneath (for a reset).
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Socket for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Socket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
 
 /// What the server does after writing a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,6 +200,22 @@ impl Scripted {
     pub async fn start(
         script: impl Fn(usize, &[u8]) -> Option<Reply> + Send + Sync + 'static,
     ) -> Scripted {
+        Scripted::start_with(None, script).await
+    }
+
+    /// Like [`Scripted::start`], over TLS (`acceptor` holds the certificate and the ALPN
+    /// protocols offered); a connection is logged as accepted once its TLS handshake completed.
+    pub async fn start_tls(
+        acceptor: tokio_rustls::TlsAcceptor,
+        script: impl Fn(usize, &[u8]) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Scripted {
+        Scripted::start_with(Some(acceptor), script).await
+    }
+
+    async fn start_with(
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        script: impl Fn(usize, &[u8]) -> Option<Reply> + Send + Sync + 'static,
+    ) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -192,14 +227,20 @@ impl Scripted {
             tokio::spawn(async move {
                 let mut conn = 0;
                 while let Ok((socket, _)) = listener.accept().await {
-                    push(&log, Event::Accepted { conn });
-                    let task = tokio::spawn(serve(
-                        socket,
-                        conn,
-                        log.clone(),
-                        requests.clone(),
-                        script.clone(),
-                    ));
+                    let (log, requests, script) = (log.clone(), requests.clone(), script.clone());
+                    let task = match tls.clone() {
+                        None => {
+                            push(&log, Event::Accepted { conn });
+                            tokio::spawn(serve(socket, conn, log, requests, script))
+                        }
+                        Some(acceptor) => tokio::spawn(async move {
+                            let Ok(socket) = acceptor.accept(socket).await else {
+                                return;
+                            };
+                            push(&log, Event::Accepted { conn });
+                            serve(socket, conn, log, requests, script).await
+                        }),
+                    };
                     tasks.lock().unwrap().push(task);
                     conn += 1;
                 }
@@ -258,7 +299,7 @@ fn push(log: &Mutex<Vec<(Instant, Event)>>, e: Event) {
 }
 
 async fn serve(
-    mut socket: TcpStream,
+    mut socket: impl Socket,
     conn: usize,
     log: Arc<Mutex<Vec<(Instant, Event)>>>,
     requests: Arc<Mutex<Vec<Vec<u8>>>>,
@@ -314,7 +355,7 @@ async fn serve(
             }
             Then::Reset => {
                 // Linger 0: the close resets the connection (RST), which is what this reply is for.
-                let _ = socket.set_zero_linger();
+                let _ = socket.tcp().set_zero_linger();
                 push(&log, Event::Closed { conn, reset: true });
                 return;
             }
@@ -326,7 +367,7 @@ async fn serve(
 }
 
 /// Reads one request (head plus a `content-length` body); `None` when the client closed.
-async fn read_request(socket: &mut TcpStream, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
+async fn read_request(socket: &mut impl Socket, pending: &mut Vec<u8>) -> Option<Vec<u8>> {
     loop {
         if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&pending[..end]).to_lowercase();
