@@ -312,7 +312,11 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
         Metric::Rps => {
             let per_second = |r: &RunResult| -> Vec<f64> {
                 // The first and last seconds are partial; warm-up seconds are few and similar on both sides.
-                let pts: Vec<f64> = r.series.iter().map(|p| p.completed as f64).collect();
+                let pts: Vec<f64> = r
+                    .series
+                    .iter()
+                    .map(|p| p.completed as f64 / p.span.max(1) as f64)
+                    .collect();
                 pts.get(1..pts.len().saturating_sub(1))
                     .unwrap_or(&[])
                     .to_vec()
