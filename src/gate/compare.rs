@@ -426,6 +426,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn latency_is_judged_by_blocks_and_a_note_says_when_it_cannot_be() {
+        let results = crate::report::fixture::comparison();
+        let opts = CompareOptions::default();
+        let c = compare(&results, &results, &opts).unwrap();
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        assert!(c.passed());
+        let p99 = c.rows.iter().find(|r| r.metric.name() == "p(99)").unwrap();
+        let ci = p99.interval.unwrap();
+        assert!(ci.low < 0.0 && ci.high > 0.0, "{ci:?}");
+        // A file from before series points kept histograms: the per-request fallback, noted.
+        let mut old = results.clone();
+        for p in old.runs.iter_mut().flat_map(|r| r.series.iter_mut()) {
+            p.hdr = None;
+        }
+        let c = compare(&old, &results, &opts).unwrap();
+        assert_eq!(c.notes.len(), results.runs.len(), "{:?}", c.notes);
+        assert!(
+            c.notes[0].contains("resampling single requests"),
+            "{}",
+            c.notes[0]
+        );
+        assert!(c.passed());
+    }
+
+    #[test]
     fn metric_lists_split_outside_parentheses() {
         let m = parse_metrics("p50, p(99.9, ttft),rate(status=429) ,rps").unwrap();
         let names: Vec<String> = m.iter().map(|m| m.name()).collect();
