@@ -1,8 +1,11 @@
-//! Render benchmark: every output (results.json, report.html with inline SVG, 7 PNGs, summary.md, 12 .hlog) for a 12-run report. Prints the time; the target is under 1 s (not asserted).
+//! Render benchmark: every output (results.json, report.html with inline SVG, 7 PNGs, summary.md, 12 .hlog) for a 12-run report, and `compare` of two 12-run files (block bootstrap). Prints the times; the targets are under 1 s (not asserted).
 //!
 //! `cargo bench --bench report`
 
-use relaybench::report::{self, fixture};
+use relaybench::{
+    gate::{compare, CompareOptions},
+    report::{self, fixture},
+};
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -30,4 +33,20 @@ fn main() {
         html / 1024,
         if median < Duration::from_secs(1) { "met" } else { "NOT met" }
     );
+    // The gate: 12 runs against 12, default metrics (p50, p90, p99 by block bootstrap, rates).
+    let opts = CompareOptions::default();
+    let t = Instant::now();
+    let c = compare(&results, &results, &opts).expect("comparable");
+    let took = t.elapsed();
+    println!(
+        "compare, 12 runs × {} metrics: {:.0} ms; target < 1000 ms: {}",
+        opts.metrics.len(),
+        took.as_secs_f64() * 1e3,
+        if took < Duration::from_secs(1) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    assert!(c.passed());
 }

@@ -164,6 +164,19 @@ fn four_shards_merge_to_what_the_upstream_saw() {
         .map(|s| completed(&s["runs"][0]["series"]))
         .sum();
     assert_eq!(completed(&run["series"]), shard_total);
+    // Each merged point carries the sum of the shards' histograms of that second, so its
+    // percentiles are exact rather than the maximum over shards.
+    let mut series_union = relaybench::metrics::series::new_series_histogram();
+    for p in run["series"].as_array().unwrap() {
+        if let Some(hdr) = p["hdr"].as_str() {
+            let h = decode(hdr).unwrap();
+            assert_eq!(p["completed"].as_u64().unwrap(), h.len());
+            let p99 = h.value_at_quantile(0.99) as f64 / 1000.0;
+            assert_eq!(p["p99_ms"].as_f64().unwrap(), p99);
+            series_union.add(&h).unwrap();
+        }
+    }
+    assert_eq!(series_union.len(), shard_total);
     let seconds = run["series"].as_array().unwrap().len();
     assert!(
         (10..=12).contains(&seconds),

@@ -1,6 +1,7 @@
 //! Baseline comparison: per run and metric, the change between two results files and whether it is a regression — beyond the tolerance *and* significant given the samples.
 
 use super::{
+    blocks::{self, BlockStat, Blocks},
     stats::{self, Cdf, Interval},
     threshold::{Metric, Stat},
 };
@@ -186,8 +187,12 @@ pub fn compare(
     for run in &current.runs {
         match baseline.runs.iter().find(|b| b.name == run.name) {
             Some(base) => {
+                let pair = Pair::new(base, run, opts);
+                if let Some(note) = pair.fallback_note() {
+                    notes.push(note);
+                }
                 for metric in &opts.metrics {
-                    rows.push(compare_metric(base, run, metric, opts));
+                    rows.push(compare_metric(&pair, metric, opts));
                 }
             }
             None => notes.push(format!("run `{}` is not in the baseline", run.name)),
@@ -230,12 +235,51 @@ fn names(r: &ResultsFile) -> String {
     }
 }
 
-fn compare_metric(
-    base: &RunResult,
-    cur: &RunResult,
-    metric: &Metric,
-    o: &CompareOptions,
-) -> Compared {
+/// One run in both files, with its latency blocks when both sides have enough (see [`blocks`]).
+struct Pair<'a> {
+    /// The baseline's run.
+    base: &'a RunResult,
+    /// The current run.
+    cur: &'a RunResult,
+    /// Latency blocks of (baseline, current); `None` when a side has fewer than [`blocks::MIN_BLOCKS`].
+    blocks: Option<(Blocks, Blocks)>,
+    /// Whether a latency statistic is compared at all (blocks are only built then).
+    wants_latency: bool,
+}
+
+impl<'a> Pair<'a> {
+    fn new(base: &'a RunResult, cur: &'a RunResult, opts: &CompareOptions) -> Pair<'a> {
+        let wants_latency = opts.metrics.iter().any(is_block_metric);
+        let blocks = wants_latency
+            .then(|| Some((Blocks::of(&base.series)?, Blocks::of(&cur.series)?)))
+            .flatten();
+        Pair {
+            base,
+            cur,
+            blocks,
+            wants_latency,
+        }
+    }
+
+    /// Says so when latency is judged without blocks (too few seconds, or an older file).
+    fn fallback_note(&self) -> Option<String> {
+        (self.wants_latency && self.blocks.is_none()).then(|| {
+            format!(
+                "run `{}`: fewer than {} seconds with requests (or a results file without per-second histograms) on one side: latency is judged by resampling single requests, which does not see bursts of noise; run longer for a block bootstrap",
+                self.cur.name,
+                blocks::MIN_BLOCKS
+            )
+        })
+    }
+}
+
+/// Whether `m` is judged by the block bootstrap when blocks exist: latency percentiles and mean.
+fn is_block_metric(m: &Metric) -> bool {
+    matches!(m, Metric::Timing { stat: Stat::Percentile(_) | Stat::Mean, histogram } if histogram == "latency")
+}
+
+fn compare_metric(pair: &Pair<'_>, metric: &Metric, o: &CompareOptions) -> Compared {
+    let (base, cur) = (pair.base, pair.cur);
     let (b, c) = (metric.observe(base), metric.observe(cur));
     let mut row = Compared {
         run: cur.name.clone(),
@@ -248,7 +292,7 @@ fn compare_metric(
     let (Some(bv), Some(cv)) = (b, c) else {
         return row;
     };
-    row.interval = interval(base, cur, metric);
+    row.interval = interval(pair, metric, (bv, cv));
     let delta = cv - bv;
     let beyond = if metric.is_rate() {
         delta.abs() > (o.tolerance * bv).max(o.min_rate_change)
@@ -273,9 +317,24 @@ fn compare_metric(
     row
 }
 
-/// The significance interval for `metric`, in the metric's unit, when it has one.
-fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interval> {
+/// The significance interval for `metric`, in the metric's unit, when it has one; `observed` are the two sides' values.
+fn interval(pair: &Pair<'_>, metric: &Metric, observed: (f64, f64)) -> Option<Interval> {
+    let (base, cur) = (pair.base, pair.cur);
     match metric {
+        Metric::Timing { stat, .. } if is_block_metric(metric) && pair.blocks.is_some() => {
+            let (bb, cb) = pair.blocks.as_ref()?;
+            let stat = match stat {
+                Stat::Percentile(p) => BlockStat::Quantile(p / 100.0),
+                _ => BlockStat::Mean,
+            };
+            // Observed values are in ms; the blocks hold µs.
+            let ci =
+                blocks::block_difference(bb, cb, stat, (observed.0 * 1000.0, observed.1 * 1000.0));
+            Some(Interval {
+                low: ci.low / 1000.0,
+                high: ci.high / 1000.0,
+            })
+        }
         Metric::Timing { stat, histogram } => {
             let hb = base.histograms.get(histogram)?.histogram().ok()?;
             let hc = cur.histograms.get(histogram)?.histogram().ok()?;
@@ -313,12 +372,16 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
         Metric::Rps => {
             let per_second = |r: &RunResult| -> Vec<f64> {
                 // The first and last seconds are partial; warm-up seconds are few and similar on both sides.
-                let pts: Vec<f64> = r.series.iter().map(|p| p.completed as f64).collect();
+                let pts: Vec<f64> = r
+                    .series
+                    .iter()
+                    .map(|p| p.completed as f64 / p.span.max(1) as f64)
+                    .collect();
                 pts.get(1..pts.len().saturating_sub(1))
                     .unwrap_or(&[])
                     .to_vec()
             };
-            stats::mean_difference(
+            stats::welch_difference(
                 stats::moments(&per_second(base)),
                 stats::moments(&per_second(cur)),
             )
@@ -327,13 +390,12 @@ fn interval(base: &RunResult, cur: &RunResult, metric: &Metric) -> Option<Interv
     }
 }
 
-/// Batch-means interval for a latency percentile from the per-second series.
+/// Batch-means interval for a latency percentile from the per-second series: part of the
+/// fallback for runs without blocks.
 ///
-/// The bootstrap treats requests as independent; on a shared machine they are not — noise
-/// comes in bursts (another job's build, a GC pause) that move many neighbouring requests
-/// together. Treating each second as one observation of the percentile and comparing the two
-/// runs' per-second values with Welch's t captures that burst noise; the gate uses the wider
-/// of the two intervals.
+/// The per-request bootstrap treats requests as independent; on a shared machine they are
+/// not. Each second's percentile, compared with Welch's t, sees some of that burst noise, so
+/// the fallback uses the wider of the two intervals.
 fn batch_means(base: &RunResult, cur: &RunResult, histogram: &str, p: f64) -> Option<Interval> {
     if histogram != "latency" {
         return None;
@@ -363,6 +425,31 @@ fn batch_means(base: &RunResult, cur: &RunResult, histogram: &str, p: f64) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_is_judged_by_blocks_and_a_note_says_when_it_cannot_be() {
+        let results = crate::report::fixture::comparison();
+        let opts = CompareOptions::default();
+        let c = compare(&results, &results, &opts).unwrap();
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        assert!(c.passed());
+        let p99 = c.rows.iter().find(|r| r.metric.name() == "p(99)").unwrap();
+        let ci = p99.interval.unwrap();
+        assert!(ci.low < 0.0 && ci.high > 0.0, "{ci:?}");
+        // A file from before series points kept histograms: the per-request fallback, noted.
+        let mut old = results.clone();
+        for p in old.runs.iter_mut().flat_map(|r| r.series.iter_mut()) {
+            p.hdr = None;
+        }
+        let c = compare(&old, &results, &opts).unwrap();
+        assert_eq!(c.notes.len(), results.runs.len(), "{:?}", c.notes);
+        assert!(
+            c.notes[0].contains("resampling single requests"),
+            "{}",
+            c.notes[0]
+        );
+        assert!(c.passed());
+    }
 
     #[test]
     fn metric_lists_split_outside_parentheses() {

@@ -3,10 +3,12 @@
 //! * [`threshold`]: the `[[threshold]]` expression grammar (`p99 < 800ms`), scopes, evaluation.
 //! * [`compare`]: `relaybench compare` / `run --baseline`: per run and metric, a regression only
 //!   when the change exceeds the tolerance *and* its 99 % confidence interval excludes zero.
-//! * [`stats`]: the bootstrap and normal-approximation tests behind `compare`.
+//! * [`blocks`]: the block bootstrap of latency percentiles and means over the series' per-second histograms.
+//! * [`stats`]: Student's t, Welch, proportions, and the per-request bootstrap used where there are no blocks.
 //! * [`live`]: `abort_on_fail`, judged on the one-second series while a run is going.
 //! * [`ci`]: junit.xml, the Markdown summary, `::error`/`::warning` lines.
 
+pub mod blocks;
 pub mod ci;
 pub mod compare;
 pub mod live;

@@ -1,17 +1,20 @@
-//! The statistics behind noise-aware comparison: a seeded bootstrap of percentile differences from HDR histograms, and normal-approximation tests for means and proportions.
+//! The statistics behind noise-aware comparison: Student's t (exact quantiles from `statrs`), Welch's interval, proportions, and the per-request bootstrap of a percentile used where a run has no blocks.
 //!
-//! Written here rather than pulled from a crate because each piece is a few lines on top of
-//! `rand_distr` and must read HdrHistograms directly.
+//! Latency percentiles and means are normally judged by the block bootstrap of
+//! [`super::blocks`]; this module holds what it and the other metrics build on.
 //!
-//! **Percentiles.** Resampling n values with replacement from a histogram and taking the
-//! k-th smallest (k = ⌈q·n⌉) is the same as evaluating the histogram's inverse CDF at the
-//! k-th smallest of n uniforms, which is Beta(k, n+1−k)-distributed. So one bootstrap
-//! replicate of a percentile costs one Beta draw and one binary search, whatever n is: the
-//! bootstrap is exact for the recorded data and cheap enough to run 2,000 replicates.
+//! **Per-request bootstrap (the fallback).** Resampling n values with replacement from a
+//! histogram and taking the k-th smallest (k = ⌈q·n⌉) is the same as evaluating the
+//! histogram's inverse CDF at the k-th smallest of n uniforms, which is Beta(k, n+1−k)-
+//! distributed, so a replicate costs one Beta draw and one binary search. It treats requests
+//! as independent, so it is too sure of itself when noise comes in bursts; `compare` uses it
+//! only for runs too short for blocks (and for histograms other than latency), widened by a
+//! batch-means interval over the per-second percentiles, and says so in a note.
 
 use hdrhistogram::Histogram;
 use rand::{rngs::SmallRng, SeedableRng};
 use rand_distr::{Beta, Distribution};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// Bootstrap replicates per compared percentile.
 pub const REPLICATES: usize = 2000;
@@ -103,8 +106,22 @@ pub fn quantile_difference(baseline: &Cdf, current: &Cdf, q: f64) -> Option<Inte
     })
 }
 
-/// z for the two-sided `CONFIDENCE` level (99%).
-const Z: f64 = 2.5758;
+/// The two-sided `CONFIDENCE` quantile of Student's t with `df` degrees of freedom (the normal's for huge or infinite `df`), exact from `statrs`.
+pub fn t_quantile(df: f64) -> f64 {
+    let p = 1.0 - (1.0 - CONFIDENCE) / 2.0;
+    let normal = || {
+        Normal::new(0.0, 1.0)
+            .map(|n| n.inverse_cdf(p))
+            .unwrap_or(2.5758)
+    };
+    if !df.is_finite() || df > 1e7 {
+        return normal();
+    }
+    // Fewer than one degree of freedom only arises from degenerate inputs; one is the most cautious real value.
+    StudentsT::new(0.0, 1.0, df.max(1.0))
+        .map(|t| t.inverse_cdf(p))
+        .unwrap_or_else(|_| normal())
+}
 
 /// Normal-approximation CI of a difference of means, from each side's mean, standard deviation and count.
 pub fn mean_difference(
@@ -115,21 +132,15 @@ pub fn mean_difference(
         return None;
     }
     let se = (s1 * s1 / n1 + s2 * s2 / n2).sqrt();
+    let z = t_quantile(f64::INFINITY);
     let d = m2 - m1;
     Some(Interval {
-        low: d - Z * se,
-        high: d + Z * se,
+        low: d - z * se,
+        high: d + z * se,
     })
 }
 
-/// Two-sided 99 % quantiles of Student's t for 1..=30 degrees of freedom.
-const T99: [f64; 30] = [
-    63.657, 9.925, 5.841, 4.604, 4.032, 3.707, 3.499, 3.355, 3.250, 3.169, 3.106, 3.055, 3.012,
-    2.977, 2.947, 2.921, 2.898, 2.878, 2.861, 2.845, 2.831, 2.819, 2.807, 2.797, 2.787, 2.779,
-    2.771, 2.763, 2.756, 2.750,
-];
-
-/// Welch's CI of a difference of means for small samples (Student's t, Welch–Satterthwaite degrees of freedom).
+/// Welch's CI of a difference of means (Student's t, Welch–Satterthwaite degrees of freedom).
 pub fn welch_difference(
     (m1, s1, n1): (f64, f64, f64),
     (m2, s2, n2): (f64, f64, f64),
@@ -138,22 +149,23 @@ pub fn welch_difference(
         return None;
     }
     let (v1, v2) = (s1 * s1 / n1, s2 * s2 / n2);
+    Some(t_interval(m2 - m1, (v1, n1 - 1.0), (v2, n2 - 1.0)))
+}
+
+/// `d ± t·se` for a difference whose two sides have variance estimates `v` on `df` degrees of
+/// freedom each; the interval's degrees of freedom are Welch–Satterthwaite's.
+pub fn t_interval(d: f64, (v1, df1): (f64, f64), (v2, df2): (f64, f64)) -> Interval {
     let se = (v1 + v2).sqrt();
     let df = if se == 0.0 {
         f64::INFINITY
     } else {
-        (v1 + v2).powi(2) / (v1 * v1 / (n1 - 1.0) + v2 * v2 / (n2 - 1.0))
+        (v1 + v2).powi(2) / (v1 * v1 / df1.max(1.0) + v2 * v2 / df2.max(1.0))
     };
-    let t = if df.is_finite() && df < 30.0 {
-        T99[(df.floor() as usize).clamp(1, 30) - 1]
-    } else {
-        Z
-    };
-    let d = m2 - m1;
-    Some(Interval {
+    let t = t_quantile(df);
+    Interval {
         low: d - t * se,
         high: d + t * se,
-    })
+    }
 }
 
 impl Interval {
@@ -178,9 +190,10 @@ pub fn proportion_difference((x1, n1): (u64, u64), (x2, n2): (u64, u64)) -> Opti
     let (p1, p2) = (p(x1, n1), p(x2, n2));
     let se = (p1 * (1.0 - p1) / (n1 as f64 + 2.0) + p2 * (1.0 - p2) / (n2 as f64 + 2.0)).sqrt();
     let d = p2 - p1;
+    let z = t_quantile(f64::INFINITY);
     Some(Interval {
-        low: d - Z * se,
-        high: d + Z * se,
+        low: d - z * se,
+        high: d + z * se,
     })
 }
 
@@ -233,6 +246,28 @@ mod tests {
         let (b, c) = (Cdf::new(&base).unwrap(), Cdf::new(&slow).unwrap());
         let ci = quantile_difference(&b, &c, 0.5).unwrap();
         assert!(ci.low > 5_000.0, "{ci:?}");
+    }
+
+    #[test]
+    fn t_quantiles_are_exact_for_any_degrees_of_freedom() {
+        // Two-sided 99 %: t(0.995) from published tables, and the normal's 2.5758 in the limit.
+        for (df, t) in [
+            (1.0, 63.657),
+            (5.0, 4.032),
+            (30.0, 2.750),
+            (31.0, 2.744),
+            (60.0, 2.660),
+            (120.0, 2.617),
+        ] {
+            assert!(
+                (t_quantile(df) - t).abs() < 5e-4,
+                "df {df}: {}",
+                t_quantile(df)
+            );
+        }
+        assert!((t_quantile(f64::INFINITY) - 2.5758).abs() < 1e-4);
+        // Between tabulated values it moves smoothly (the old table jumped from t to z at 30).
+        assert!(t_quantile(30.5) < t_quantile(30.0) && t_quantile(30.5) > t_quantile(31.0));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use hdrhistogram::{
 };
 use serde::{Deserialize, Serialize};
 
-/// Highest value tracked: one hour in microseconds. Larger values are clamped (and counted as the max).
+/// Highest value tracked: one hour in microseconds. Larger values are recorded as one hour,
+/// and counted (`StoredHistogram::clamped`) so that a report can say so.
 pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
 
 /// A fresh histogram of microseconds, 3 significant digits.
@@ -16,10 +17,12 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Records `value` (µs), clamped into the trackable range so nothing is ever dropped.
-pub fn record_clamped<T: hdrhistogram::Counter>(h: &mut Histogram<T>, value: u64) {
+/// Returns true when the value was above the range (the caller counts it).
+pub fn record_clamped<T: hdrhistogram::Counter>(h: &mut Histogram<T>, value: u64) -> bool {
     let v = value.clamp(1, MAX_TRACKABLE_US);
     // Cannot fail: the value is within bounds and counts are u64.
     let _ = h.record(v);
+    value > MAX_TRACKABLE_US
 }
 
 /// Serializes with HdrHistogram's V2 + DEFLATE format, base64-encoded, as every HdrHistogram implementation reads it.
@@ -105,6 +108,9 @@ pub struct StoredHistogram {
     pub summary: Summary,
     /// HdrHistogram V2 compressed, base64; values in µs (or milli-tokens/s for rates).
     pub hdr: String,
+    /// Values above the trackable range (1 h) that were recorded as 1 h (0 in files written before it was counted).
+    #[serde(default)]
+    pub clamped: u64,
 }
 
 impl StoredHistogram {
@@ -114,6 +120,7 @@ impl StoredHistogram {
             unit: "ms".into(),
             summary: Summary::of_micros(h),
             hdr: encode(h),
+            clamped: 0,
         }
     }
 
@@ -140,9 +147,12 @@ mod tests {
     #[test]
     fn encoding_is_lossless() {
         let mut h = new_histogram();
+        let mut clamped = 0;
         for v in [1, 20_000, 20_500, 21_000, 5_000_000, MAX_TRACKABLE_US * 2] {
-            record_clamped(&mut h, v);
+            clamped += u64::from(record_clamped(&mut h, v));
         }
+        assert_eq!(clamped, 1, "only the value above 1 h is counted as clamped");
+        assert_eq!(h.max(), h.highest_equivalent(MAX_TRACKABLE_US));
         let back = decode(&encode(&h)).unwrap();
         assert_eq!(back, h);
         assert_eq!(back.max(), h.max());

@@ -78,6 +78,8 @@ pub struct Recorder {
     origin: Instant,
     /// Latency and timing histograms, in [`Slot`] order; see [`Recorder::histograms`].
     histograms: [Histogram<u64>; SLOTS],
+    /// Values above each histogram's range (1 h), recorded as 1 h; same order.
+    clamped: [u64; SLOTS],
     /// Outcome counts after warm-up.
     pub outcomes: BTreeMap<Outcome, u64>,
     /// Outcome counts during warm-up.
@@ -119,6 +121,7 @@ impl Recorder {
         Recorder {
             origin,
             histograms: std::array::from_fn(|_| new_histogram()),
+            clamped: [0; SLOTS],
             outcomes: BTreeMap::new(),
             warmup_outcomes: BTreeMap::new(),
             attempts: 0,
@@ -233,7 +236,9 @@ impl Recorder {
     }
 
     fn put(&mut self, slot: Slot, value: u64) {
-        record_clamped(&mut self.histograms[slot as usize], value);
+        if record_clamped(&mut self.histograms[slot as usize], value) {
+            self.clamped[slot as usize] += 1;
+        }
     }
 
     /// Every histogram with its stable name ([`TIMING_HISTOGRAMS`], then [`TOKENS_PER_S`]).
@@ -242,6 +247,13 @@ impl Recorder {
             .iter()
             .enumerate()
             .map(|(i, h)| (slot_name(i), h))
+    }
+
+    /// Values of histogram `name` that were above its range and recorded as 1 h.
+    pub fn clamped(&self, name: &str) -> u64 {
+        (0..SLOTS)
+            .find(|i| slot_name(*i) == name)
+            .map_or(0, |i| self.clamped[i])
     }
 
     /// Moves the current bucket forward to the second of `now`, returning the finished one if the second changed.
@@ -267,6 +279,9 @@ impl Recorder {
         for (mine, theirs) in self.histograms.iter_mut().zip(&other.histograms) {
             // Same bounds on both sides, so adding cannot fail.
             let _ = mine.add(theirs);
+        }
+        for (mine, theirs) in self.clamped.iter_mut().zip(&other.clamped) {
+            *mine += theirs;
         }
         add_counts(&mut self.outcomes, &other.outcomes);
         add_counts(&mut self.warmup_outcomes, &other.warmup_outcomes);
@@ -386,5 +401,20 @@ mod tests {
             "3 tokens / 0.8 s: {:?}",
             value("tokens_per_s")
         );
+    }
+
+    #[test]
+    fn values_above_an_hour_are_counted_per_histogram_and_merged() {
+        let mut a = Recorder::new(Instant::now());
+        a.put(Slot::Latency, super::super::histogram::MAX_TRACKABLE_US + 1);
+        a.put(Slot::Latency, 5_000);
+        a.put(Slot::Ttft, u64::MAX);
+        let mut b = Recorder::new(Instant::now());
+        b.put(Slot::Latency, 7_200_000_000);
+        a.merge(&b);
+        assert_eq!(a.clamped("latency"), 2);
+        assert_eq!(a.clamped("ttft"), 1);
+        assert_eq!(a.clamped("service"), 0);
+        assert_eq!(a.clamped("no such histogram"), 0);
     }
 }

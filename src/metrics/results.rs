@@ -186,7 +186,7 @@ pub struct RunResult {
     pub ledger_error: Option<String>,
     /// Histograms by name (`latency`, `service`, `pool_wait`, ...); empty ones omitted.
     pub histograms: BTreeMap<String, StoredHistogram>,
-    /// One point per second.
+    /// The time series: one point per second, or per `span` seconds in a long run (see `metrics::series`).
     pub series: Vec<SeriesPoint>,
     /// What the pool did.
     pub pool: PoolStats,
@@ -228,7 +228,11 @@ impl RunResult {
         let histograms = recorder
             .histograms()
             .filter(|(_, h)| !h.is_empty())
-            .map(|(name, h)| (name.to_string(), StoredHistogram::named(name, h)))
+            .map(|(name, h)| {
+                let mut stored = StoredHistogram::named(name, h);
+                stored.clamped = recorder.clamped(name);
+                (name.to_string(), stored)
+            })
             .collect();
         RunResult {
             name: format!("{}/{}", identity.target, identity.variant),

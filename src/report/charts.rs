@@ -337,7 +337,7 @@ fn percentile_label(x: f64) -> String {
 struct TimeLines {
     /// Y axis title.
     y_desc: &'static str,
-    /// (strong, light) values of one second.
+    /// (strong, light) values of one point.
     value: fn(&crate::metrics::SeriesPoint) -> (f64, f64),
 }
 
@@ -345,7 +345,7 @@ fn time_extent(results: &ResultsFile) -> f64 {
     results
         .runs
         .iter()
-        .flat_map(|r| r.series.last().map(|p| p.t as f64 + 1.0))
+        .flat_map(|r| r.series.last().map(|p| p.end() as f64))
         .fold(1.0, f64::max)
 }
 
@@ -378,12 +378,20 @@ fn throughput_over_time<DB: DrawingBackend>(
 ) -> Result<(), Err> {
     let lines = TimeLines {
         y_desc: "requests / s",
-        value: |p| (p.completed as f64, p.ok as f64),
+        // A downsampled point holds `span` seconds: per second is its mean rate.
+        value: |p| {
+            let span = p.span.max(1) as f64;
+            (p.completed as f64 / span, p.ok as f64 / span)
+        },
     };
     let hi = results
         .runs
         .iter()
-        .flat_map(|r| r.series.iter().map(|p| p.completed as f64))
+        .flat_map(|r| {
+            r.series
+                .iter()
+                .map(|p| p.completed as f64 / p.span.max(1) as f64)
+        })
         .fold(1.0, f64::max)
         * 1.08;
     let chart = ChartBuilder::on(area)
@@ -427,12 +435,17 @@ where
                     .map(|(a, b)| Rectangle::new([(*a, lo), (*b, hi)], color.mix(0.15).filled())),
             )
             .map_err(e)?;
-        // A point sits at the middle of its second; empty seconds are left out (0 has no place on a log axis).
+        // A point sits at the middle of its span; empty spans are left out (0 has no place on a log axis).
         let points = |pick: fn((f64, f64)) -> f64| {
             run.series
                 .iter()
                 .filter(move |p| p.completed > 0)
-                .map(move |p| (p.t as f64 + 0.5, pick(value(p)).max(lo)))
+                .map(move |p| {
+                    (
+                        p.t as f64 + p.span.max(1) as f64 / 2.0,
+                        pick(value(p)).max(lo),
+                    )
+                })
         };
         chart
             .draw_series(LineSeries::new(

@@ -8,7 +8,7 @@ use crate::{
     metrics::{
         histogram::{new_histogram, record_clamped, StoredHistogram},
         results::{BreakerEvent, HostInfo, ScenarioInfo, ToolInfo, SCHEMA_VERSION},
-        ResultsFile, RunResult, SeriesPoint, TokenTotals,
+        Outcome, Phase, ResultsFile, RunResult, SecondBucket, SeriesCollector, TokenTotals,
     },
 };
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -132,13 +132,8 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
     let latency_dist = LogNormal::new(spec.median_ms.ln(), 0.5).expect("valid lognormal");
     let mut hists: BTreeMap<&str, hdrhistogram::Histogram<u64>> = BTreeMap::new();
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut series: Vec<SeriesPoint> = (0..SECONDS)
-        .map(|t| SeriesPoint {
-            t,
-            ..Default::default()
-        })
-        .collect();
-    let mut per_second: Vec<Vec<f64>> = vec![Vec::new(); SECONDS as usize];
+    // Through the same collector a run uses, so points carry their histograms as measured ones do.
+    let mut buckets: Vec<SecondBucket> = (0..SECONDS).map(SecondBucket::new).collect();
     for i in 0..spec.requests {
         let second = (i * SECONDS / spec.requests.max(1)) as usize;
         let roll: f64 = rng.gen();
@@ -163,29 +158,20 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
                 40_000 + rng.gen_range(0..60_000),
             );
         }
-        let p = &mut series[second];
-        p.completed += 1;
-        match key {
-            "ok" => p.ok += 1,
-            "timeout_pool" => p.timeouts += 1,
-            _ => p.errors += 1,
-        }
-        per_second[second].push(ms);
-    }
-    for (p, values) in series.iter_mut().zip(&mut per_second) {
-        values.sort_by(f64::total_cmp);
-        let q = |q: f64| {
-            values
-                .get(((values.len() as f64 - 1.0) * q) as usize)
-                .copied()
+        let outcome = match key {
+            "ok" => Outcome::Ok,
+            "timeout_pool" => Outcome::Timeout(Phase::Pool),
+            _ => Outcome::Status(503),
         };
-        p.p50_ms = q(0.5).unwrap_or(0.0);
-        p.p90_ms = q(0.9).unwrap_or(0.0);
-        p.p99_ms = q(0.99).unwrap_or(0.0);
-        p.max_ms = values.last().copied().unwrap_or(0.0);
-        p.in_flight = (spec.max_connections as u64 * 3).min(150);
-        p.open_connections = spec.max_connections as u64;
+        buckets[second].add(outcome, us);
     }
+    let mut collector = SeriesCollector::default();
+    for (second, bucket) in buckets.into_iter().enumerate() {
+        collector.add(bucket);
+        let in_flight = (spec.max_connections as u64 * 3).min(150);
+        collector.sample(second as u64, in_flight, spec.max_connections as u64);
+    }
+    let series = collector.finish();
     let histograms = hists
         .iter()
         .map(|(name, h)| (name.to_string(), StoredHistogram::named(name, h)))
@@ -289,5 +275,5 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
 }
 
 fn record(hists: &mut BTreeMap<&str, hdrhistogram::Histogram<u64>>, name: &'static str, v: u64) {
-    record_clamped(hists.entry(name).or_insert_with(new_histogram), v);
+    let _ = record_clamped(hists.entry(name).or_insert_with(new_histogram), v);
 }

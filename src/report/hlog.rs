@@ -1,7 +1,8 @@
 //! One `.hlog` per run in HdrHistogram's interval log format, readable by `HistogramLogProcessor` and the hdrhistogram crate's `IntervalLogIterator`.
 //!
-//! results.json keeps one histogram per metric for the whole measured window (per-second data is
-//! kept as percentiles only), so each metric becomes one interval covering the run. Latency is
+//! Each metric becomes one interval covering the run, from the whole-window histogram in
+//! results.json (the series' per-second latency histograms keep only 2 significant digits,
+//! so they are not written as intervals). Latency is
 //! written untagged — the interval HdrHistogram's tools read by default — and the other metrics
 //! as tagged intervals (`Tag=ttft`, ...). Values are µs (tokens/s histograms: milli-tokens/s);
 //! the max column is divided by 1000, i.e. in ms, as `#[MaxValueDivisor]` records.

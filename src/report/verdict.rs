@@ -373,6 +373,9 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
             )),
         ]);
     }
+    if let Some(line) = clamped_note(run) {
+        out.push(line);
+    }
     let open_periods = breaker_open_periods(run);
     if !open_periods.is_empty() {
         let total: f64 = open_periods.iter().map(|(a, b)| b - a).sum();
@@ -412,6 +415,27 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
     out
 }
 
+/// "N values above 1 h were clamped", per histogram, when any were: their true value is unknown, so every figure above them is a lower bound.
+fn clamped_note(run: &RunResult) -> Option<Line> {
+    let clamped: Vec<String> = run
+        .histograms
+        .iter()
+        .filter(|(_, h)| h.clamped > 0)
+        .map(|(name, h)| format!("{name}: {}", h.clamped))
+        .collect();
+    if clamped.is_empty() {
+        return None;
+    }
+    let total: u64 = run.histograms.values().map(|h| h.clamped).sum();
+    Some(vec![
+        Span::Strong(run.name.clone()),
+        Span::Plain(format!(
+            ": {total} values above 1 h were clamped to 1 h ({}); percentiles and max at that height are lower bounds.",
+            clamped.join(", ")
+        )),
+    ])
+}
+
 /// Periods (seconds since the run started) during which the breaker was open; an open period still open at the end runs to the end of the measurement.
 pub fn breaker_open_periods(run: &RunResult) -> Vec<(f64, f64)> {
     let mut periods = Vec::new();
@@ -431,7 +455,7 @@ pub fn breaker_open_periods(run: &RunResult) -> Vec<(f64, f64)> {
     if let Some(start) = opened {
         let end = run
             .measured_seconds
-            .max(run.series.last().map_or(0.0, |p| p.t as f64 + 1.0))
+            .max(run.series.last().map_or(0.0, |p| p.end() as f64))
             .max(start);
         periods.push((start, end));
     }
@@ -581,6 +605,37 @@ mod tests {
         assert!(
             late[0].contains("the generator fell behind its schedule"),
             "{late:?}"
+        );
+    }
+
+    fn text(line: &Line) -> String {
+        line.iter()
+            .map(|s| match s {
+                Span::Plain(t) | Span::Strong(t) => t.as_str(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clamped_values_are_told() {
+        let mut results = fixture::comparison();
+        assert!(verdict(&results)
+            .notes
+            .iter()
+            .all(|l| !text(l).contains("clamped")));
+        let run = &mut results.runs[0];
+        run.histograms.get_mut("latency").unwrap().clamped = 3;
+        run.histograms.get_mut("service").unwrap().clamped = 1;
+        let v = verdict(&results);
+        let line = v
+            .notes
+            .iter()
+            .map(text)
+            .find(|l| l.contains("clamped"))
+            .expect("a note on clamped values");
+        assert!(
+            line.contains("4 values above 1 h were clamped to 1 h (latency: 3, service: 1)"),
+            "{line}"
         );
     }
 

@@ -9,11 +9,12 @@
 //! What is not, and says so:
 //! * pool peaks (`peak_open`, `peak_waiting`) are sums of per-shard peaks — an upper bound of the
 //!   true simultaneous peak, since shards need not peak in the same instant;
-//! * the one-second series is aligned by wall-clock second (each shard's `load_started_unix_ms`,
-//!   rounded to the nearest second): counts and gauges are summed, but per-second `p50/p90/p99`
-//!   are the maximum across shards (results keep no per-second histograms to add), an upper
-//!   bound; `max_ms` is exact. Alignment assumes the shards' clocks agree (NTP), as any
-//!   wall-clock comparison across machines does;
+//! * the series is aligned by wall-clock second (each shard's `load_started_unix_ms`, rounded
+//!   to the nearest second; a downsampled point goes to the span its start falls in): counts
+//!   and gauges are summed and the points' latency histograms add, so per-point percentiles
+//!   are exact — except when a shard's file predates per-point histograms, where they are the
+//!   maximum across shards, an upper bound. Alignment assumes the shards' clocks agree (NTP),
+//!   as any wall-clock comparison across machines does;
 //! * each shard has its own circuit breaker: merged `breaker_events` are all shards' events on
 //!   one time axis;
 //! * `host` is the first shard's machine; `thresholds` are dropped (run the gate on the merged file).
@@ -406,7 +407,7 @@ fn sum_maps<'a>(maps: impl Iterator<Item = &'a BTreeMap<String, u64>>) -> BTreeM
 fn merge_histograms(
     parts: &[(&Part, &RunResult)],
 ) -> Result<BTreeMap<String, StoredHistogram>, (String, String)> {
-    let mut sums: BTreeMap<String, (String, hdrhistogram::Histogram<u64>)> = BTreeMap::new();
+    let mut sums: BTreeMap<String, (String, hdrhistogram::Histogram<u64>, u64)> = BTreeMap::new();
     for (p, r) in parts {
         for (name, stored) in &r.histograms {
             let bad = |e: String| {
@@ -417,58 +418,99 @@ fn merge_histograms(
             };
             let h = decode(&stored.hdr).map_err(bad)?;
             match sums.get_mut(name) {
-                Some((_, total)) => total.add(&h).map_err(|e| bad(format!("{e:?}")))?,
+                Some((_, total, clamped)) => {
+                    total.add(&h).map_err(|e| bad(format!("{e:?}")))?;
+                    *clamped += stored.clamped;
+                }
                 None => {
-                    sums.insert(name.clone(), (stored.unit.clone(), h));
+                    sums.insert(name.clone(), (stored.unit.clone(), h, stored.clamped));
                 }
             }
         }
     }
     Ok(sums
         .into_iter()
-        .map(|(name, (unit, h))| {
+        .map(|(name, (unit, h, clamped))| {
             let stored = StoredHistogram {
                 unit,
                 summary: Summary::of_micros(&h),
                 hdr: encode(&h),
+                clamped,
             };
             (name, stored)
         })
         .collect())
 }
 
-/// Aligns each shard's series on the common wall-clock axis and adds the counts (see module doc).
+/// One merged span of the series: counts, each shard's last gauges, and the latency so far.
+struct MergedSpan {
+    /// Counts (gauges are filled from `gauges` at the end).
+    point: SeriesPoint,
+    /// Per shard, the gauges of its latest point in this span.
+    gauges: Vec<Option<(u64, u64)>>,
+    /// The sum of the shards' span histograms; `None` once a point with requests had none (an older file).
+    latency: Option<hdrhistogram::Histogram<u64>>,
+}
+
+/// Aligns each shard's series on the common wall-clock axis and adds them (see module doc).
 fn merge_series(parts: &[(&Part, &RunResult)], offsets: &[u64]) -> Vec<SeriesPoint> {
-    let mut by_second: BTreeMap<u64, SeriesPoint> = BTreeMap::new();
-    for ((_, r), off) in parts.iter().zip(offsets) {
+    // Shards of one scenario run equally long, so they downsampled to the same span; should
+    // they differ, the coarser one is used (spans divide each other, so that stays exact).
+    let span = parts
+        .iter()
+        .flat_map(|(_, r)| r.series.iter().map(|p| p.span.max(1)))
+        .max()
+        .unwrap_or(1);
+    let mut spans: BTreeMap<u64, MergedSpan> = BTreeMap::new();
+    for (shard, ((_, r), off)) in parts.iter().zip(offsets).enumerate() {
         for p in &r.series {
             // Rounded to the nearest second: with --start-at, shards start within milliseconds.
             let t = (off + p.t * 1000 + 500) / 1000;
-            let m = by_second.entry(t).or_insert_with(|| SeriesPoint {
-                t,
-                ..Default::default()
+            let start = t / span * span;
+            let m = spans.entry(start).or_insert_with(|| MergedSpan {
+                point: SeriesPoint::empty(start, span),
+                gauges: vec![None; parts.len()],
+                latency: Some(crate::metrics::series::new_series_histogram()),
             });
-            m.completed += p.completed;
-            m.ok += p.ok;
-            m.timeouts += p.timeouts;
-            m.errors += p.errors;
-            m.in_flight += p.in_flight;
-            m.open_connections += p.open_connections;
-            m.p50_ms = m.p50_ms.max(p.p50_ms);
-            m.p90_ms = m.p90_ms.max(p.p90_ms);
-            m.p99_ms = m.p99_ms.max(p.p99_ms);
-            m.max_ms = m.max_ms.max(p.max_ms);
+            let g = &mut m.point;
+            g.completed += p.completed;
+            g.ok += p.ok;
+            g.timeouts += p.timeouts;
+            g.errors += p.errors;
+            g.clamped += p.clamped;
+            g.p50_ms = g.p50_ms.max(p.p50_ms);
+            g.p90_ms = g.p90_ms.max(p.p90_ms);
+            g.p99_ms = g.p99_ms.max(p.p99_ms);
+            g.max_ms = g.max_ms.max(p.max_ms);
+            m.gauges[shard] = Some((p.in_flight, p.open_connections));
+            let added = match (&mut m.latency, p.latency()) {
+                (Some(sum), Some(Ok(h))) => sum.add(&h).is_ok(),
+                (_, None) => p.completed == 0,
+                _ => false,
+            };
+            if !added {
+                m.latency = None;
+            }
         }
     }
-    let Some(last) = by_second.keys().next_back().copied() else {
+    let Some(last) = spans.keys().next_back().copied() else {
         return Vec::new();
     };
-    (0..=last)
-        .map(|t| {
-            by_second.remove(&t).unwrap_or(SeriesPoint {
-                t,
-                ..Default::default()
-            })
+    (0..=last / span)
+        .map(|i| match spans.remove(&(i * span)) {
+            None => SeriesPoint::empty(i * span, span),
+            Some(mut m) => {
+                for (in_flight, open) in m.gauges.iter().flatten() {
+                    m.point.in_flight += in_flight;
+                    m.point.open_connections += open;
+                }
+                // With every shard's histogram the percentiles are exact; without, the
+                // maxima above stand (an upper bound).
+                if let Some(h) = &m.latency {
+                    m.point.set_latency(h, true);
+                }
+                m.point
+            }
         })
         .collect()
 }
