@@ -163,12 +163,16 @@ impl WorkerContext {
             .request(spec.body.len(), prepared.max_tokens, warmup);
         self.shared.in_flight.fetch_add(1, Relaxed);
         let client = &self.shared.client;
-        let execute = async {
-            #[cfg(feature = "fixtures")]
-            test_panic(spec);
-            client.execute_guarded(spec, &mut spend).await
+        // Pinned where it is made and polled through a reference: the request's future is
+        // large, and every move of it is a copy on the hot path.
+        let ended = {
+            let execute = std::pin::pin!(async {
+                #[cfg(feature = "fixtures")]
+                test_panic(spec);
+                client.execute_guarded(spec, &mut spend).await
+            });
+            self.cancel.or_cancelled(execute).await
         };
-        let ended = caught(self.cancel.or_cancelled(execute)).await;
         self.shared.in_flight.fetch_sub(1, Relaxed);
         let exchange = match ended {
             Ok(Some(Ok(exchange))) => exchange,
@@ -293,20 +297,6 @@ fn test_panic(spec: &RequestSpec) {
     }
 }
 
-/// `work`'s output, or the message of a panic inside it. A request that panics must end as an
-/// outcome (`internal_error`) and leave the worker, its counters and the run going.
-async fn caught<F: Future>(work: F) -> Result<F::Output, String> {
-    let mut work = std::pin::pin!(work);
-    std::future::poll_fn(|cx| {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
-        }
-    })
-    .await
-}
-
 /// The text of a panic payload (`panic!` with a literal or a formatted message).
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -328,19 +318,25 @@ struct LocalCancel {
 }
 
 impl LocalCancel {
-    /// `work`'s output, or `None` when the worker's requests are cancelled first.
-    async fn or_cancelled<F: Future>(&self, work: F) -> Option<F::Output> {
-        let mut work = std::pin::pin!(work);
+    /// `work`'s output, `Ok(None)` when the worker's requests are cancelled first, or the
+    /// message of a panic inside it: a request that panics must end as an outcome
+    /// (`internal_error`) and leave the worker, its counters and the run going.
+    async fn or_cancelled<F: Future>(
+        &self,
+        mut work: std::pin::Pin<&mut F>,
+    ) -> Result<Option<F::Output>, String> {
         let mut parked = Parked {
             cancel: self,
             key: None,
         };
         std::future::poll_fn(|cx| {
-            if let Poll::Ready(output) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
+            match std::panic::catch_unwind(AssertUnwindSafe(|| work.as_mut().poll(cx))) {
+                Ok(Poll::Ready(output)) => return Poll::Ready(Ok(Some(output))),
+                Err(payload) => return Poll::Ready(Err(panic_message(payload.as_ref()))),
+                Ok(Poll::Pending) => {}
             }
             if self.fired.get() {
-                return Poll::Ready(None);
+                return Poll::Ready(Ok(None));
             }
             parked.park(cx.waker());
             Poll::Pending

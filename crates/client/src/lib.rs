@@ -245,12 +245,14 @@ impl Client {
     /// spend) and told what each one used. `Err` when the guard refused the first attempt:
     /// nothing was sent and the request has no outcome. A refused retry ends the request with
     /// its last attempt's outcome and a `detail` naming the guard's reason.
-    pub async fn execute_guarded(
-        &self,
-        spec: &RequestSpec,
-        guard: &mut dyn AttemptGuard,
-    ) -> Result<Exchange, Refused> {
-        self.run(spec, guard).await
+    pub fn execute_guarded<'a>(
+        &'a self,
+        spec: &'a RequestSpec,
+        guard: &'a mut dyn AttemptGuard,
+    ) -> impl std::future::Future<Output = Result<Exchange, Refused>> + 'a {
+        // `run`'s future itself, not one wrapped around it: it is large, and a wrapper would
+        // copy it on every request.
+        self.run(spec, guard)
     }
 
     /// The one composition of the policies (see the module doc); generic so that `execute`'s
@@ -273,21 +275,32 @@ impl Client {
             let last = (ex.attempts > 0).then_some(ex.outcome);
             let ticket = match decide::admit(&self.breaker, last, now) {
                 Ok(ticket) => ticket,
-                Err(stop) => return Ok(conclude(ex, stop, now)),
+                Err(stop) => {
+                    conclude(&mut ex, stop, now);
+                    return Ok(ex);
+                }
             };
             if let Err(why) = guard.admit() {
                 return match last {
                     None => Err(Refused { why }),
-                    Some(last) => Ok(conclude(ex, decide::guard_refused(last, why), now)),
+                    Some(last) => {
+                        conclude(&mut ex, decide::guard_refused(last, why), now);
+                        Ok(ex)
+                    }
                 };
             }
             ex.attempts += 1;
             if let Some(reason) = retrying.take() {
                 ex.retries.push(reason);
             }
-            let attempt = self
-                .attempt_until(spec, &mut ex, guard, progress.deadline())
-                .await;
+            // Awaited in place (not through a helper future): the attempt's future is large, and
+            // each layer around it would copy it on every request.
+            let attempt = match progress.deadline() {
+                None => self.attempt(spec, &mut ex, guard).await,
+                Some(at) => tokio::time::timeout_at(at.into(), self.attempt(spec, &mut ex, guard))
+                    .await
+                    .unwrap_or_else(|_| Attempt::failed(Outcome::Timeout(Phase::Deadline))),
+            };
             let ended = attempt.at.unwrap_or_else(Instant::now);
             let outcome = attempt.ended.outcome;
             (ex.outcome, ex.finished) = (outcome, ended);
@@ -301,30 +314,16 @@ impl Client {
             });
             let budget = self.budget.as_deref();
             match decide::after_attempt(&self.retry, budget, &mut progress, &attempt.ended, ended) {
-                Next::Stop(stop) => return Ok(conclude(ex, stop, ended)),
+                Next::Stop(stop) => {
+                    conclude(&mut ex, stop, ended);
+                    return Ok(ex);
+                }
                 Next::Retry { wait, reason } => {
                     retrying = Some(reason);
                     tokio::time::sleep(wait).await;
                     now = Instant::now();
                 }
             }
-        }
-    }
-
-    /// One attempt, cut short by the request's deadline.
-    async fn attempt_until<G: AttemptGuard + ?Sized>(
-        &self,
-        spec: &RequestSpec,
-        ex: &mut Exchange,
-        guard: &mut G,
-        deadline: Option<Instant>,
-    ) -> Attempt {
-        let attempt = self.attempt(spec, ex, guard);
-        match deadline {
-            None => attempt.await,
-            Some(at) => tokio::time::timeout_at(at.into(), attempt)
-                .await
-                .unwrap_or_else(|_| Attempt::failed(Outcome::Timeout(Phase::Deadline))),
         }
     }
 
@@ -434,12 +433,11 @@ impl Client {
 /// Ends `ex` as `stop` says; `at` is when the request gave up (the last attempt's end, or the
 /// refusal).
 #[inline]
-fn conclude(mut ex: Exchange, stop: Stop, at: Instant) -> Exchange {
+fn conclude(ex: &mut Exchange, stop: Stop, at: Instant) {
     if let Some(detail) = stop.detail(ex.attempts > 0, ex.detail.as_deref()) {
         ex.detail = Some(detail);
     }
     ex.outcome = stop.outcome;
     ex.finished = at;
     ex.retry_not_before = stop.not_before;
-    ex
 }

@@ -75,7 +75,7 @@ pub enum CheckoutError {
 /// How the connection is lent.
 enum Lent {
     /// An HTTP/1.1 connection, owned by this request until given back.
-    H1(Conn),
+    H1(Box<Conn>),
     /// One stream of a shared HTTP/2 connection.
     H2(Arc<SharedConn>),
     /// Already given back.
@@ -272,38 +272,19 @@ impl Pool {
         let arrived = Instant::now();
         // Bound first: a guard in the scrutinee would be held across the wait.
         let arrival = inner.lock().arrive(arrived);
-        let (grant, pool_wait) = match arrival {
-            // Free at once: not waited for, no second clock read.
-            Ok(grant) => (grant, Duration::ZERO),
-            Err(rx) => {
-                inner.counters.wait_begin();
-                let _waiting = WaitGuard(&inner.counters);
-                let mut pending = Pending { rx, pool: inner };
-                let deadline = arrived + inner.pool_timeout;
-                match tokio::time::timeout_at(deadline.into(), &mut pending.rx).await {
-                    Ok(Ok(grant)) => (grant, arrived.elapsed()),
-                    _ => return Err(CheckoutError::PoolTimeout(inner.pool_timeout)),
-                }
-            }
-        };
-        let (lent, connect) = match grant {
-            Grant::H1(conn) => {
+        let (lent, pool_wait, connect) = match arrival {
+            // Free at once, a connection in hand: not waited for, no second clock read.
+            Ok(Grant::H1(conn)) => {
                 inner.counters.on_reuse();
-                (Lent::H1(conn), None)
+                (Lent::H1(conn), Duration::ZERO, None)
             }
-            Grant::H2(conn) => {
+            Ok(Grant::H2(conn)) => {
                 inner.counters.on_reuse();
-                (Lent::H2(conn), None)
+                (Lent::H2(conn), Duration::ZERO, None)
             }
-            Grant::Dial => {
-                let dial_from = Instant::now();
-                let lent = match self.dial().await? {
-                    Grant::H1(conn) => Lent::H1(conn),
-                    Grant::H2(conn) => Lent::H2(conn),
-                    Grant::Dial => unreachable!("a dial grants a connection"),
-                };
-                (lent, Some(dial_from.elapsed()))
-            }
+            // Waiting for a slot or dialling is the rare path: boxed, so the future every
+            // request awaits (and copies) stays small.
+            other => Box::pin(self.wait_or_dial(other, arrived)).await?,
         };
         let conn_id = match &lent {
             Lent::H1(conn) => conn.id(),
@@ -316,6 +297,48 @@ impl Pool {
             pool_wait,
             connect,
             conn_id,
+        })
+    }
+
+    /// The slow part of [`Pool::checkout`]: waits (FIFO, up to the pool timeout) for a grant
+    /// when none was free, and dials when the grant is room to dial.
+    async fn wait_or_dial(
+        &self,
+        arrival: Result<Grant, oneshot::Receiver<Grant>>,
+        arrived: Instant,
+    ) -> Result<(Lent, Duration, Option<Duration>), CheckoutError> {
+        let inner = &*self.inner;
+        let (grant, pool_wait) = match arrival {
+            Ok(grant) => (grant, Duration::ZERO),
+            Err(rx) => {
+                inner.counters.wait_begin();
+                let _waiting = WaitGuard(&inner.counters);
+                let mut pending = Pending { rx, pool: inner };
+                let deadline = arrived + inner.pool_timeout;
+                match tokio::time::timeout_at(deadline.into(), &mut pending.rx).await {
+                    Ok(Ok(grant)) => (grant, arrived.elapsed()),
+                    _ => return Err(CheckoutError::PoolTimeout(inner.pool_timeout)),
+                }
+            }
+        };
+        Ok(match grant {
+            Grant::H1(conn) => {
+                inner.counters.on_reuse();
+                (Lent::H1(conn), pool_wait, None)
+            }
+            Grant::H2(conn) => {
+                inner.counters.on_reuse();
+                (Lent::H2(conn), pool_wait, None)
+            }
+            Grant::Dial => {
+                let dial_from = Instant::now();
+                let lent = match self.dial().await? {
+                    Grant::H1(conn) => Lent::H1(conn),
+                    Grant::H2(conn) => Lent::H2(conn),
+                    Grant::Dial => unreachable!("a dial grants a connection"),
+                };
+                (lent, pool_wait, Some(dial_from.elapsed()))
+            }
         })
     }
 
