@@ -38,6 +38,7 @@ pub async fn run_schedule(
             // One wait on the stop signal for the whole schedule, not one per arrival.
             let draining = ctx.stop.reached(StopStage::Draining);
             tokio::pin!(draining);
+            let mut stopping = false;
             while let Some(offset) = pacer.next_arrival(&mut schedule_rng) {
                 let mine = arrival % workers == index;
                 arrival += 1;
@@ -45,10 +46,17 @@ pub async fn run_schedule(
                     continue;
                 }
                 let due = ctx.timeline.start + offset;
-                tokio::select! {
-                    biased;
-                    _ = &mut draining => break,
-                    _ = precise_sleep::sleep_until(due) => {}
+                // Once the run stops, arrivals already due still belong to it — a dispatcher
+                // running late must not lose them — and later ones do not.
+                if !stopping {
+                    tokio::select! {
+                        biased;
+                        _ = &mut draining => stopping = true,
+                        _ = precise_sleep::sleep_until(due) => {}
+                    }
+                }
+                if stopping && due > Instant::now() {
+                    break;
                 }
                 let warmup = due < ctx.timeline.warmup_end;
                 if !warmup && !ctx.claim_request() {
