@@ -18,21 +18,7 @@ if [ $# -eq 0 ]; then
   set -- "$CARGO_TARGET_DIR/release/relaybench"
 fi
 
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server { listen 127.0.0.1:$PORT; location / { default_type application/json; return 200 '{"ok":true}'; } }
-}
-NGX
-"$NGINX" -c "$WORK/nginx.conf" & PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.05; done
+start_nginx "$PORT" '{"ok":true}'
 
 # Total instructions of one run of `quick` with N requests.
 total() {

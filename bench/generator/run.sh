@@ -21,21 +21,7 @@ cargo build --release -q --bin relaybench
 RB=$CARGO_TARGET_DIR/release/relaybench
 
 BODY='{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":1,"total_tokens":6}}'
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server { listen 127.0.0.1:$PORT; location / { default_type application/json; return 200 '$BODY'; } }
-}
-NGX
-"$NGINX" -c "$WORK/nginx.conf" & PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.05; done
+start_nginx "$PORT" "$BODY"
 URL="http://127.0.0.1:$PORT/"
 
 wrk_rps() { wrk -t"$1" -c"$2" -d"${DURATION}s" "$URL" | awk '/Requests\/sec/ {print $2}'; }

@@ -21,7 +21,6 @@ cargo build --release -q -p mock-upstream
 MOCK=$CARGO_TARGET_DIR/release/mock-upstream
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 10,000 sockets each side need the hard limit
 
-wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]}'
 cat > "$WORK/post.lua" <<LUA
@@ -35,26 +34,8 @@ LUA
 MOCK_PID=$!; PIDS+=($MOCK_PID)
 wait_port $MOCK_PORT
 REPLY=$(curl -s -X POST -H 'content-type: application/json' -d "$BODY" http://127.0.0.1:$MOCK_PORT/v1/chat/completions)
-ESCAPED=${REPLY//\'/\\\'}
-cat > "$WORK/nginx.conf" <<NGX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK; proxy_temp_path $WORK; fastcgi_temp_path $WORK; uwsgi_temp_path $WORK; scgi_temp_path $WORK;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { default_type application/json; return 200 '$ESCAPED'; }
-  }
-}
-NGX
-"$NGINX" -c "$WORK/nginx.conf" -p "$WORK" &
-NGINX_PID=$!; PIDS+=($NGINX_PID)
-wait_port $NGINX_PORT
+start_nginx "$NGINX_PORT" "$REPLY"
+NGINX_PID=${PIDS[-1]}
 
 rps() { wrk -t1 -c64 -d${DURATION}s -s "$WORK/post.lua" "$1" | awk '/Requests\/sec/ {print $2}'; }
 echo "reply body: ${#REPLY} bytes (same body from both servers); load average: $(cut -d" " -f1-3 /proc/loadavg)"
