@@ -4,7 +4,10 @@
 # 0 pass, 1 threshold or regression, 2 configuration error, 3 nothing measured, 130 interrupted.
 #
 # Tolerances are wide on purpose (shared 2-core runners): a change must be beyond 50 % (and
-# 2 ms) *and* statistically significant to fail. Re-record the baseline with
+# 2 ms) *and* statistically significant to fail. Only the median, the rate and the error and
+# timeout rates are compared with the baseline: on a shared runner the tail (p90, p99) is the
+# neighbours' (one CI run saw p99 3.3 ms -> 9.4 ms with p50 +0.1 ms, the same commit), so the
+# tail is held by the scenario's absolute thresholds instead. Re-record the baseline with
 #   bash scripts/gate.sh --record
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +23,4 @@ if [[ "${1:-}" == "--record" ]]; then
 fi
 exec "$bin" run scenarios/ci-gate.toml --out "$out" --quiet \
     --baseline "$baseline" --tolerance 50% --min-change 2ms \
-    --metrics p50,p90,p99,error_rate,timeout_rate,rps
+    --metrics p50,error_rate,timeout_rate,rps

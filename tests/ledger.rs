@@ -286,10 +286,12 @@ grace = "200ms"
         "1.5 s of arrivals were in flight: {:?}",
         r.outcomes
     );
+    // What was in flight when the grace period ended is what got cancelled (a request may
+    // still finish in the instant between the count and the cancellation).
+    let at_stop = r.ledger.in_flight_at_stop;
     assert!(
-        r.ledger.in_flight_at_stop >= cancelled.min(r.ledger.in_flight_at_stop),
-        "{:?}",
-        r.ledger
+        cancelled <= at_stop && at_stop <= cancelled + 2,
+        "{cancelled} cancelled, {at_stop} in flight at the stop"
     );
     mock.shutdown().await;
 }
