@@ -15,6 +15,8 @@
 //! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
 //!   shards' results exactly (`merge`).
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
+//! * [`search`]: `relaybench search` — the largest (or smallest) knob value meeting an objective, by
+//!   bisection over normal runs.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`cli`]: the `relaybench` command line and its exit codes.
 //! * [`units`]: durations, sizes and percentages as users write them (from the client crate,
@@ -28,5 +30,6 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod search;
 pub mod shard;
 pub use relaybench_client::units;

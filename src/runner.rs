@@ -43,7 +43,7 @@ pub enum RunError {
 }
 
 /// Pause between runs so one run's connections and backlog do not leak into the next.
-const COOL_DOWN: Duration = Duration::from_millis(500);
+pub(crate) const COOL_DOWN: Duration = Duration::from_millis(500);
 
 /// Checks what can be checked before any load is sent (keys present, URLs valid, mix buildable).
 pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
@@ -87,42 +87,73 @@ pub async fn execute(
         if i > 0 {
             tokio::time::sleep(COOL_DOWN).await;
         }
-        // Each run gets its own stop stages; the user's interrupt is forwarded into it.
-        let run_stop = Stop::new();
-        let forward = {
-            let (outer, inner) = (stop.clone(), run_stop.clone());
-            tokio::spawn(async move {
-                outer.reached(StopStage::Draining).await;
-                inner.interrupt();
-                // A second Ctrl-C cuts the grace period short.
-                while !outer.was_hurried() {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                inner.hurry();
-            })
-        };
-        let result = execute_one(scenario, planned, &run_stop, i as u64, |p| {
+        let result = execute_forwarded(scenario, planned, stop, i as u64, |p| {
             on_progress(planned, p)
         })
         .await;
-        forward.abort();
         runs.push(result?);
     }
-    Ok(ResultsFile {
+    Ok(results_file(
+        scenario,
+        scenario_file,
+        &plan.name,
+        started_at,
+        stop.was_interrupted(),
+        runs,
+    ))
+}
+
+/// The results file around `runs`.
+pub(crate) fn results_file(
+    scenario: &Scenario,
+    scenario_file: &Path,
+    name: &str,
+    started_at: String,
+    interrupted: bool,
+    runs: Vec<RunResult>,
+) -> ResultsFile {
+    ResultsFile {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo::current(),
         host: HostInfo::current(),
         scenario: ScenarioInfo {
-            name: plan.name.clone(),
+            name: name.to_string(),
             file: scenario_file.display().to_string(),
             resolved: serde_json::to_value(scenario).unwrap_or(serde_json::Value::Null),
         },
         started_at,
-        interrupted: stop.was_interrupted(),
+        interrupted,
         runs,
         thresholds: Vec::new(),
         shard: None,
-    })
+        search: Vec::new(),
+    }
+}
+
+/// Runs one planned run with its own stop stages, the user's interrupt forwarded into them.
+pub(crate) async fn execute_forwarded(
+    scenario: &Scenario,
+    planned: &PlannedRun,
+    stop: &Stop,
+    index: u64,
+    on_progress: impl FnMut(&Progress),
+) -> Result<RunResult, RunError> {
+    let run_stop = Stop::new();
+    let forward = {
+        let (outer, inner) = (stop.clone(), run_stop.clone());
+        tokio::spawn(async move {
+            outer.reached(StopStage::Draining).await;
+            inner.interrupt();
+            // A second Ctrl-C cuts the grace period short.
+            while !outer.was_hurried() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            inner.hurry();
+        })
+    };
+    let result = execute_one(scenario, planned, &run_stop, index, on_progress).await;
+    forward.abort();
+    result
 }
 
 async fn execute_one(
@@ -237,7 +268,7 @@ fn api_key(target: &Target) -> Result<Option<String>, RunError> {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

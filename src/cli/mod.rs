@@ -5,6 +5,7 @@ mod merge;
 mod progress;
 mod quick;
 mod run;
+mod search;
 mod validate;
 
 use crate::{
@@ -80,6 +81,25 @@ enum Command {
         /// Write a junit.xml with one test case per run × metric.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+    },
+    /// Find the largest (or smallest) value of one knob that meets an objective: `[search]` in the scenario, or these flags.
+    Search {
+        /// The scenario (TOML).
+        scenario: PathBuf,
+        /// Output folder (default: reports/<scenario>/search-<timestamp>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario value, as with `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Print the plan (knob, range, worst-case probes, time and spend) and run nothing.
+        #[arg(long)]
+        validate: bool,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        search: search::SearchArgs,
     },
     /// Merge the results of `run --shard I/N` shards into one results file.
     Merge {
@@ -199,6 +219,21 @@ pub fn main() -> ExitCode {
                 ),
             }
         }
+        Command::Search {
+            scenario,
+            out,
+            mut sets,
+            validate,
+            quiet,
+            search,
+        } => {
+            sets.extend(search.as_sets());
+            match load(&scenario, &sets) {
+                Err(code) => code,
+                Ok(s) if validate => search::validate(&s, &scenario),
+                Ok(s) => search::run(&s, &s.name_or(&stem(&scenario)), &scenario, out, quiet),
+            }
+        }
         Command::Compare {
             baseline,
             current,
@@ -227,6 +262,7 @@ pub fn main() -> ExitCode {
             Ok(s) => {
                 let plan = Plan::new(s.name_or(&stem(&scenario)), &s);
                 print!("{}", validate::describe_plan(&s, &plan));
+                print!("{}", crate::search::describe::plan(&s));
                 exit::OK
             }
         },
@@ -295,6 +331,11 @@ fn merge_into(
     other: crate::metrics::ResultsFile,
     file: &std::path::Path,
 ) {
+    let offset = merged.runs.len();
+    merged.search.extend(other.search.into_iter().map(|mut s| {
+        s.probes.iter_mut().for_each(|p| p.run_index += offset);
+        s
+    }));
     for mut run in other.runs {
         if merged.runs.iter().any(|r| r.name == run.name) {
             run.name = format!("{} [{}]", run.name, file.display());

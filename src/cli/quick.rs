@@ -184,5 +184,6 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         pricing: Default::default(),
         report: Default::default(),
         thresholds: Vec::new(),
+        search: None,
     })
 }

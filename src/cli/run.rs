@@ -247,7 +247,7 @@ fn save(results: &ResultsFile, path: &Path) -> std::io::Result<()> {
     report::json::write(results, path)
 }
 
-fn timestamp() -> String {
+pub(super) fn timestamp() -> String {
     let fmt = time::macros::format_description!("[year][month][day]-[hour][minute][second]");
     time::OffsetDateTime::now_utc()
         .format(&fmt)

@@ -207,6 +207,12 @@ fn partition_point(len: usize, below: impl Fn(usize) -> bool) -> usize {
     lo
 }
 
+/// CI of one run's `stat` (µs) around `value`, its whole-run figure: the spread of resampling its blocks, with t on `len − 1` degrees of freedom.
+pub fn block_interval(blocks: &Blocks, stat: BlockStat, value: f64) -> Interval {
+    let v = blocks.variance(stat, value, SEED);
+    t_interval(value, (v, blocks.len() as f64 - 1.0), (0.0, 1.0))
+}
+
 /// CI of `current − baseline` for `stat` (µs): `d` is the difference of the whole-run
 /// figures; its spread comes from resampling each side's blocks (see the module doc).
 pub fn block_difference(

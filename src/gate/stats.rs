@@ -106,6 +106,22 @@ pub fn quantile_difference(baseline: &Cdf, current: &Cdf, q: f64) -> Option<Inte
     })
 }
 
+/// Per-request bootstrap CI of one histogram's `q` quantile (the fallback where a run has too few blocks).
+pub fn quantile_interval(cdf: &Cdf, q: f64) -> Option<Interval> {
+    let beta = cdf.order_statistic(q)?;
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let mut reps: Vec<f64> = (0..REPLICATES)
+        .map(|_| cdf.replicate(&beta, &mut rng) as f64)
+        .collect();
+    reps.sort_by(f64::total_cmp);
+    let tail = (1.0 - CONFIDENCE) / 2.0;
+    let at = |p: f64| reps[((p * REPLICATES as f64) as usize).min(REPLICATES - 1)];
+    Some(Interval {
+        low: at(tail),
+        high: at(1.0 - tail),
+    })
+}
+
 /// The two-sided `CONFIDENCE` quantile of Student's t with `df` degrees of freedom (the normal's for huge or infinite `df`), exact from `statrs`.
 pub fn t_quantile(df: f64) -> f64 {
     let p = 1.0 - (1.0 - CONFIDENCE) / 2.0;
@@ -194,6 +210,23 @@ pub fn proportion_difference((x1, n1): (u64, u64), (x2, n2): (u64, u64)) -> Opti
     Some(Interval {
         low: d - z * se,
         high: d + z * se,
+    })
+}
+
+/// Wald CI of one proportion, `x` events out of `n`. Unlike [`proportion_difference`] it adds no
+/// pseudo-events: zero events is a clear zero here, because a single run can never show a
+/// rate below about 1/n and repeating it would not either (the search uses it to decide
+/// whether a probe is worth repeating).
+pub fn proportion_interval(x: u64, n: u64) -> Option<Interval> {
+    if n == 0 {
+        return None;
+    }
+    let p = x as f64 / n as f64;
+    let se = (p * (1.0 - p) / n as f64).sqrt();
+    let z = t_quantile(f64::INFINITY);
+    Some(Interval {
+        low: p - z * se,
+        high: p + z * se,
     })
 }
 

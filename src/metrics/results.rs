@@ -37,6 +37,90 @@ pub struct ResultsFile {
     /// Sharded load: which share of the scenario this file holds (`run --shard`), or which shards it merges (`merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<ShardInfo>,
+    /// `relaybench search`: one entry per target searched; each probe's run is in `runs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<SearchResult>,
+}
+
+/// What `relaybench search` found for one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchResult {
+    /// Target name.
+    pub target: String,
+    /// The knob turned: `rate`, `users`, or a `[client]` key such as `max_connections`.
+    pub knob: String,
+    /// Unit of the knob's values: `req/s`, `users`, `ms` (durations), or empty for counts.
+    pub unit: String,
+    /// `max` (largest value meeting the objective) or `min` (smallest).
+    pub goal: crate::scenario::search::Goal,
+    /// The objective's checks, as written.
+    pub objective: Vec<String>,
+    /// The range searched, low end first.
+    pub range: [f64; 2],
+    /// The answer: the value closest to the hard end that met the objective; `null` when none did.
+    pub found: Option<f64>,
+    /// `[low, high]`: for `max`, low met the objective and high did not; for `min`, high met it
+    /// and low did not. `null` on a side no probe settled (e.g. the whole range passed).
+    pub interval: [Option<f64>; 2],
+    /// Why the search ended.
+    pub stopped_because: StopReason,
+    /// Every probe in the order run (repeats of a value included).
+    pub probes: Vec<SearchProbe>,
+    /// Observations the reader must know: non-monotone pairs, values decided by repeats.
+    #[serde(default)]
+    pub notes: Vec<String>,
+    /// Wall time this target's search took, in seconds.
+    pub elapsed_seconds: f64,
+}
+
+/// Why a search ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The bracket is as narrow as the knob's resolution.
+    Converged,
+    /// The next probe would not have fitted in the time left.
+    Budget,
+    /// The spend guard (`max_requests`/`max_cost_usd`, counted over the whole search) is used up.
+    SpendGuard,
+    /// Even the hard end of the range met the objective.
+    RangeAllPass,
+    /// Not even the easy end of the range met the objective.
+    RangeAllFail,
+    /// The easy end failed but the hard end passed: the knob does not act monotonically.
+    NonMonotone,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl StopReason {
+    /// The name written in results.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopReason::Converged => "converged",
+            StopReason::Budget => "budget",
+            StopReason::SpendGuard => "spend_guard",
+            StopReason::RangeAllPass => "range_all_pass",
+            StopReason::RangeAllFail => "range_all_fail",
+            StopReason::NonMonotone => "non_monotone",
+            StopReason::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One probe of a search: a normal run at one knob value, judged against the objective.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchProbe {
+    /// The knob's value (ms for durations).
+    pub value: f64,
+    /// Every check of the objective held on this run.
+    pub passed: bool,
+    /// Some check's confidence interval straddled its limit, so the value was probed again.
+    pub within_noise: bool,
+    /// Index of this probe's run in `runs`.
+    pub run_index: usize,
 }
 
 /// Which share of a sharded scenario a results file holds.

@@ -46,6 +46,8 @@ pub enum Kind {
     TtftSpectrum,
     /// Inter-token latency by percentile.
     ItlSpectrum,
+    /// A search's probes: the knob on x, the objective's figures on y.
+    Capacity,
 }
 
 impl Kind {
@@ -59,6 +61,7 @@ impl Kind {
             Kind::Pool => "pool",
             Kind::TtftSpectrum => "ttft-percentiles",
             Kind::ItlSpectrum => "itl-percentiles",
+            Kind::Capacity => "capacity",
         }
     }
 
@@ -72,6 +75,7 @@ impl Kind {
             Kind::Pool => "Connection pool",
             Kind::TtftSpectrum => "Time to first token by percentile",
             Kind::ItlSpectrum => "Inter-token latency by percentile",
+            Kind::Capacity => "Capacity: every probe of the search",
         }
     }
 
@@ -85,19 +89,24 @@ impl Kind {
             Kind::Pool => "Connections opened, most open at once, most requests waiting for a slot, and failed dials. Many waiting with few open means the pool is the bottleneck.",
             Kind::TtftSpectrum => "Time to the first content token of streamed responses, by percentile.",
             Kind::ItlSpectrum => "Gap between consecutive tokens of streamed responses, by percentile.",
+            Kind::Capacity => "Each probe at its knob value: filled dots met the objective, crosses did not; red lines are the objective's limits, the dashed line the answer.",
         }
     }
 }
 
 /// The charts a results file has data for, in report order.
 pub fn kinds(data: &ChartData) -> Vec<Kind> {
-    let mut k = vec![
+    let mut k = Vec::new();
+    if !data.results.search.is_empty() {
+        k.push(Kind::Capacity);
+    }
+    k.extend([
         Kind::LatencySpectrum,
         Kind::LatencyOverTime,
         Kind::ThroughputOverTime,
         Kind::Outcomes,
         Kind::Pool,
-    ];
+    ]);
     if data.any("ttft") {
         k.push(Kind::TtftSpectrum);
     }
@@ -152,6 +161,7 @@ fn fonts() {
 pub fn size(kind: Kind, runs: usize) -> (u32, u32) {
     match kind {
         Kind::Outcomes | Kind::Pool => (WIDTH, 110 + 44 * runs.max(1) as u32),
+        Kind::Capacity => (WIDTH, super::capacity::HEIGHT),
         _ => (WIDTH, 440),
     }
 }
@@ -209,6 +219,7 @@ fn draw<DB: DrawingBackend>(
         Kind::ThroughputOverTime => throughput_over_time(&area, data.results)?,
         Kind::Outcomes => outcomes(&area, data.results)?,
         Kind::Pool => pool(&area, data.results)?,
+        Kind::Capacity => super::capacity::draw(&area, data.results, &PALETTE)?,
     }
     area.present().map_err(e)
 }

@@ -122,6 +122,7 @@ pub fn results(specs: &[RunSpec], seed: u64) -> ResultsFile {
         interrupted: false,
         runs: specs.iter().map(|s| run(s, &mut rng)).collect(),
         thresholds: Vec::new(),
+        search: Vec::new(),
         shard: None,
     }
 }

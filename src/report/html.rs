@@ -70,6 +70,7 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         t = escape(&title)
     );
     header(&mut h, results);
+    search(&mut h, results, charts);
     verdict(&mut h, &model::verdict(results));
     h.push_str("\n<h2 id=\"comparison\">Comparison</h2><p class=\"note\">Best value per column highlighted; – where a run has no such metric. Latency is measured from each request's intended start. Hover a header for its meaning.</p>");
     table(&mut h, "comparison", &model::comparison(results));
@@ -79,7 +80,7 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         table(&mut h, "breakdown", &breakdown);
     }
     h.push_str("\n<h2 id=\"charts\">Charts</h2>");
-    for c in charts {
+    for c in charts.iter().filter(|c| c.kind != Kind::Capacity) {
         let _ = write!(
             h,
             "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
@@ -98,6 +99,48 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         "\n<p class=\"note\">Re-render with <code>relaybench report results.json</code>. Each run's histograms are in its <code>.hlog</code> (HdrHistogram interval log).</p>\n</body></html>\n"
     );
     h
+}
+
+/// A search leads the page: its answer in one sentence per target, then the capacity chart.
+fn search(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
+    if results.search.is_empty() {
+        return;
+    }
+    h.push_str("\n<h2 id=\"search\">Search</h2>");
+    for r in &results.search {
+        let _ = write!(
+            h,
+            "\n<div class=\"verdict {}\"><p><strong>{}</strong>: {}</p>",
+            if r.found.is_some() { "pass" } else { "fail" },
+            escape(&r.target),
+            escape(&crate::search::describe::sentence(r))
+        );
+        let _ = write!(
+            h,
+            "<p class=\"note\">{} probe(s) in {:.0}s; stopped: {}.</p>",
+            r.probes.len(),
+            r.elapsed_seconds,
+            r.stopped_because.name()
+        );
+        if !r.notes.is_empty() {
+            h.push_str("<ul>");
+            for n in &r.notes {
+                let _ = write!(h, "<li>{}</li>", escape(n));
+            }
+            h.push_str("</ul>");
+        }
+        h.push_str("</div>");
+    }
+    for c in charts.iter().filter(|c| c.kind == Kind::Capacity) {
+        let _ = write!(
+            h,
+            "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
+            id = c.kind.id(),
+            title = escape(c.kind.title()),
+            caption = escape(c.kind.caption()),
+            svg = strip_xml_prolog(&c.svg),
+        );
+    }
 }
 
 /// plotters' SVG may start with an XML declaration, which is not allowed inside HTML.

@@ -42,6 +42,21 @@ pub fn render(results: &ResultsFile) -> String {
             ""
         }
     );
+    if !results.search.is_empty() {
+        m.push_str("## Search\n\n");
+        for r in &results.search {
+            let _ = writeln!(
+                m,
+                "**{}**: {}\n",
+                escape(&r.target),
+                escape(&crate::search::describe::sentence(r))
+            );
+            for note in &r.notes {
+                let _ = writeln!(m, "- {}", escape(note));
+            }
+        }
+        m.push('\n');
+    }
     let v = model::verdict(results);
     m.push_str("## Verdict\n\n");
     for l in &v.headline {

@@ -3,12 +3,13 @@
 //! * [`model`]: the comparison tables every output shows (computed once).
 //! * [`verdict`]: the verdict — thresholds, the best run, and what limited each run (computed causes).
 //! * [`html`], [`markdown`], [`terminal`]: lay the model out.
-//! * [`charts`]: plotters charts, inline SVG for the HTML and PNG files.
+//! * [`charts`]: plotters charts, inline SVG for the HTML and PNG files; [`capacity`]: a search's chart.
 //! * [`hlog`]: HdrHistogram interval logs.
 //! * [`json`]: results.json reading (with located errors) and writing.
 //! * `fixture`: synthetic results for tests and benchmarks (only with `cfg(test)` or the
 //!   `fixtures` feature, which the crate's own tests and benches turn on).
 
+pub mod capacity;
 pub mod charts;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixture;

@@ -23,6 +23,25 @@ const SHOWN: [&str; 12] = [
 
 /// The table as text.
 pub fn summary_table(results: &ResultsFile) -> String {
+    let mut out = String::new();
+    for r in &results.search {
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            r.target,
+            crate::search::describe::sentence(r)
+        );
+        for note in &r.notes {
+            let _ = writeln!(out, "  note: {note}");
+        }
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out + &table_and_notes(results)
+}
+
+fn table_and_notes(results: &ResultsFile) -> String {
     let full = model::comparison(results);
     let columns: Vec<&model::Column> = SHOWN
         .iter()

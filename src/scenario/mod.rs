@@ -6,6 +6,7 @@ pub mod parse;
 pub mod plan;
 pub mod pricing;
 pub mod schema;
+pub mod search;
 
 pub use error::ScenarioError;
 pub use model::{

@@ -39,6 +39,9 @@ pub struct Scenario {
     /// Pass/fail checks (`[[threshold]] check = "p99 < 800ms"`); a failed one makes `run` exit 1.
     #[serde(default, rename = "threshold", skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::gate::ThresholdSpec>,
+    /// `relaybench search`: the knob to turn, its range, the goal and the objective (`run` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<super::search::SearchSpec>,
 }
 
 /// `[matrix]` in the JSON Schema: each key (a `[client]` setting, dotted for sub-tables) holds

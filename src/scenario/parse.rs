@@ -390,6 +390,14 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     if s.client.max_connections == 0 {
         return fail("client.max_connections", "must be at least 1".into());
     }
+    if let Some(search) = &s.search {
+        if let Err(e) = search.knob(s) {
+            return fail(&e.key, e.message);
+        }
+        if s.client.max_connections == 0 {
+            return fail("client.max_connections", "must be at least 1".into());
+        }
+    }
     crate::gate::check_thresholds(s, source).map_err(|e| ScenarioError {
         file: path.to_path_buf(),
         line: e.line,

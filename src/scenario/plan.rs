@@ -145,6 +145,24 @@ pub fn variants(scenario: &Scenario) -> Result<Vec<(String, ClientSettings)>, Va
     Ok(out)
 }
 
+/// `client` with one dotted key (`max_connections`, `timeouts.pool`) set to `value`, checked as a variant is: the knob of `search`.
+pub fn with_client_key(
+    client: &ClientSettings,
+    dotted: &str,
+    value: toml::Value,
+) -> Result<ClientSettings, VariantError> {
+    let mut table = toml::Table::try_from(client).map_err(|e| VariantError {
+        key: "client".into(),
+        message: e.to_string(),
+    })?;
+    let key = format!("search.knob ({dotted})");
+    set_path(&mut table, dotted, value).map_err(|message| VariantError {
+        key: key.clone(),
+        message,
+    })?;
+    build(&table, &key)
+}
+
 fn build(table: &toml::Table, key: &str) -> Result<ClientSettings, VariantError> {
     toml::Value::Table(table.clone())
         .try_into()

@@ -168,6 +168,7 @@ pub fn merge(inputs: &[(String, ResultsFile)]) -> Result<Merged, MergeError> {
         interrupted: parts.iter().any(|p| p.results.interrupted),
         runs,
         thresholds: Vec::new(),
+        search: Vec::new(),
         shard: Some(ShardInfo {
             index: None,
             count,

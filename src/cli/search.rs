@@ -1,0 +1,217 @@
+//! `relaybench search`: flags that override the `[search]` table, the search itself, its outputs and exit code.
+
+use super::{exit, fail};
+use crate::{
+    load::Stop,
+    metrics::results::StopReason,
+    report,
+    scenario::Scenario,
+    search::{self, describe, SearchEvent},
+};
+use std::path::{Path, PathBuf};
+
+/// Flags that override `[search]` keys (each becomes `--set search.KEY=VALUE`).
+#[derive(clap::Args, Debug, Default)]
+pub struct SearchArgs {
+    /// What to turn: rate, users, or a numeric [client] key (max_connections, timeouts.pool, ...).
+    #[arg(long)]
+    pub knob: Option<String>,
+    /// Low and high end: `10,2000`, or durations `100ms,5s`.
+    #[arg(long, value_name = "LO,HI")]
+    pub range: Option<String>,
+    /// `max` (capacity) or `min` (sizing).
+    #[arg(long)]
+    pub goal: Option<String>,
+    /// A check every probe must pass (repeatable; replaces the table's list): --objective "p99 < 800ms".
+    #[arg(long)]
+    pub objective: Vec<String>,
+    /// Measured time per probe, after the warm-up.
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Wall time for the whole search.
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// Continuous knobs: stop at this relative bracket width ("3%").
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// Extra probes of a value within noise of a limit.
+    #[arg(long)]
+    pub repeats: Option<u32>,
+}
+
+impl SearchArgs {
+    /// The flags as `--set` overrides, after the user's own `--set`s.
+    pub fn as_sets(&self) -> Vec<String> {
+        let quote = |t: &str| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut sets = Vec::new();
+        let mut put = |key: &str, value: String| sets.push(format!("search.{key}={value}"));
+        if let Some(k) = &self.knob {
+            put("knob", quote(k));
+        }
+        if let Some(r) = &self.range {
+            let ends: Vec<String> = r
+                .split(',')
+                .map(|e| {
+                    let e = e.trim();
+                    if e.parse::<f64>().is_ok() {
+                        e.to_string()
+                    } else {
+                        quote(e)
+                    }
+                })
+                .collect();
+            put("range", format!("[{}]", ends.join(", ")));
+        }
+        if let Some(g) = &self.goal {
+            put("goal", quote(g));
+        }
+        if !self.objective.is_empty() {
+            let list: Vec<String> = self.objective.iter().map(|o| quote(o)).collect();
+            put("objective", format!("[{}]", list.join(", ")));
+        }
+        for (key, v) in [
+            ("step", &self.step),
+            ("budget", &self.budget),
+            ("resolution", &self.resolution),
+        ] {
+            if let Some(v) = v {
+                put(key, quote(v));
+            }
+        }
+        if let Some(n) = self.repeats {
+            put("repeats", n.to_string());
+        }
+        sets
+    }
+}
+
+/// Prints the search plan (`search --validate`).
+pub fn validate(s: &Scenario, source: &Path) -> u8 {
+    if s.search.is_none() {
+        return fail(exit::USAGE, no_table(source));
+    }
+    print!("{}", describe::plan(s));
+    exit::OK
+}
+
+fn no_table(source: &Path) -> String {
+    format!(
+        "{}: no [search] table; add one (see docs/search.md) or give --knob, --range and --objective",
+        source.display()
+    )
+}
+
+/// Runs the search and returns the exit code: 0 when an answer was found, 1 when no value met
+/// the objective, 2 on bad input, 3 when nothing was measured, 130 on Ctrl-C.
+pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet: bool) -> u8 {
+    if s.search.is_none() {
+        return fail(exit::USAGE, no_table(source));
+    }
+    if let Err(e) = crate::runner::preflight(s) {
+        return fail(exit::USAGE, format!("{}: {e}", source.display()));
+    }
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from("reports")
+            .join(name)
+            .join(format!("search-{}", super::run::timestamp()))
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(
+                exit::NOT_MEASURED,
+                format!("cannot start the async runtime: {e}"),
+            )
+        }
+    };
+    if !quiet {
+        eprint!("{}", describe::plan(s));
+    }
+    let stop = Stop::new();
+    let results = runtime.block_on(async {
+        let interrupt = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("\ninterrupted: finishing the current probe's in-flight requests (Ctrl-C again to cancel them), then writing what the search found");
+                    stop.interrupt();
+                }
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    stop.hurry();
+                }
+            })
+        };
+        let results = search::search(s, source, name, &stop, |event| {
+            if !quiet {
+                progress(event);
+            }
+        })
+        .await;
+        interrupt.abort();
+        results
+    });
+    let results = match results {
+        Ok(r) => r,
+        Err(e @ crate::runner::RunError::MissingKey { .. }) => {
+            return fail(exit::USAGE, format!("{}: {e}", source.display()))
+        }
+        Err(e) => return fail(exit::NOT_MEASURED, e),
+    };
+    let written = match report::write_all(&results, &out) {
+        Ok(w) => w,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    print!("{}", report::terminal::summary_table(&results));
+    println!(
+        "\nreport: {}  (results: {})",
+        written.html.display(),
+        written.results.display()
+    );
+    if results.interrupted {
+        return exit::INTERRUPTED;
+    }
+    let measured = results
+        .runs
+        .iter()
+        .any(|r| r.count("ok") > 0 || r.outcomes.keys().any(|k| k.starts_with("status_")));
+    if !measured {
+        return fail(
+            exit::NOT_MEASURED,
+            "no request got a response from any target: nothing was measured",
+        );
+    }
+    let all_found = results
+        .search
+        .iter()
+        .all(|r| r.found.is_some() && r.stopped_because != StopReason::NonMonotone);
+    if all_found {
+        exit::OK
+    } else {
+        exit::FAILED
+    }
+}
+
+fn progress(event: SearchEvent) {
+    match event {
+        SearchEvent::Target(name) => eprintln!("searching `{name}`"),
+        SearchEvent::Probe { value, run, probe } => {
+            let p99 = run
+                .summary("latency")
+                .map(|s| crate::gate::threshold::format_ms(s.p99))
+                .unwrap_or_else(|| "–".into());
+            eprintln!(
+                "  probe {value}: p99 {p99}, errors {:.2}% → {}{}",
+                run.error_rate() * 100.0,
+                if probe.passed { "pass" } else { "fail" },
+                if probe.within_noise {
+                    " (within noise of a limit)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+}
