@@ -42,12 +42,19 @@ pub fn sentence(r: &SearchResult) -> String {
         reason => format!("; stopped: {}", reason.name()),
     };
     match (r.found, r.interval) {
-        (Some(found), [Some(lo), Some(hi)]) => format!(
-            "{head}: {} (between {} and {}{stopped})",
-            v(found),
-            v(lo),
-            v(hi)
-        ),
+        (Some(found), [Some(lo), Some(hi)]) => {
+            // The bounds share the answer's unit; durations keep theirs (`250ms`).
+            let bound = |x: f64| match r.unit.as_str() {
+                "ms" => v(x),
+                _ => value_text("", x),
+            };
+            format!(
+                "{head}: {} (between {} and {}{stopped})",
+                v(found),
+                bound(lo),
+                bound(hi)
+            )
+        }
         (Some(found), _) if r.stopped_because == StopReason::RangeAllPass => {
             let edge = match r.goal {
                 Goal::Max => "at least",
