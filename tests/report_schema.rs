@@ -170,3 +170,41 @@ fn shard_and_merged_files_match_the_schema() {
     bad["shard"]["surprise"] = json!(1);
     assert!(errors_for(&bad).join("\n").contains("$.shard.surprise"));
 }
+
+#[test]
+fn search_results_match_the_schema() {
+    use relaybench::metrics::results::{SearchProbe, SearchResult, StopReason};
+    let mut results = fixture::comparison();
+    results.search.push(SearchResult {
+        target: "relay".into(),
+        knob: "rate".into(),
+        unit: "req/s".into(),
+        goal: relaybench::scenario::search::Goal::Max,
+        objective: vec!["p99 < 300ms".into()],
+        range: [10.0, 200.0],
+        found: Some(76.2),
+        interval: [Some(76.2), None],
+        stopped_because: StopReason::Budget,
+        probes: vec![SearchProbe {
+            value: 76.2,
+            passed: true,
+            within_noise: false,
+            run_index: 0,
+        }],
+        notes: vec!["76.2 req/s was probed 2 times".into()],
+        elapsed_seconds: 12.5,
+    });
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(v["search"][0]["interval"], json!([76.2, null]));
+    assert_eq!(v["search"][0]["stopped_because"], "budget");
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let mut bad = v.clone();
+    bad["search"][0]["stopped_because"] = json!("bored");
+    bad["search"][0]["probes"][0]["surprise"] = json!(1);
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("$.search[0].stopped_because"), "{errors}");
+    assert!(
+        errors.contains("$.search[0].probes[0].surprise"),
+        "{errors}"
+    );
+}

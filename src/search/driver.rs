@@ -130,7 +130,7 @@ async fn search_target(
         cost_usd: 0.0,
     };
     let longest = probe_length(scenario, spec);
-    while let Next::Probe(value) = search.next() {
+    while let Next::Probe(value) = search.next_step() {
         if stop.stage() != StopStage::Running {
             search.stop(StopReason::Interrupted);
             break;
@@ -184,7 +184,7 @@ async fn search_target(
         probes.push(probe);
         search.record(value, obs);
     }
-    let stopped_because = match search.next() {
+    let stopped_because = match search.next_step() {
         Next::Done(reason) => reason,
         // Unreachable: every break above stops the search first.
         Next::Probe(_) => StopReason::Interrupted,

@@ -107,7 +107,7 @@ impl Search {
     }
 
     /// What to probe next, or why the search is over.
-    pub fn next(&mut self) -> Next {
+    pub fn next_step(&mut self) -> Next {
         if let Some(reason) = self.stopped {
             return Next::Done(reason);
         }
@@ -279,7 +279,7 @@ pub fn worst_case_probes(params: Params) -> usize {
             });
             let mut n = 0;
             let (easy, _) = s.ends();
-            while let Next::Probe(v) = s.next() {
+            while let Next::Probe(v) = s.next_step() {
                 n += 1;
                 let passed = if v == easy {
                     true
@@ -309,7 +309,7 @@ pub fn worst_case_probes(params: Params) -> usize {
 /// Drives a search to its end with a synchronous probe function (for tests and planning).
 pub fn run(params: Params, mut probe: impl FnMut(f64) -> Observation) -> Search {
     let mut s = Search::new(params);
-    while let Next::Probe(v) = s.next() {
+    while let Next::Probe(v) = s.next_step() {
         let obs = probe(v);
         s.record(v, obs);
     }

@@ -146,13 +146,13 @@ fn a_non_monotone_knob_is_reported_not_hidden() {
 fn stopping_from_outside_keeps_what_is_known() {
     let mut s = Search::new(params((1.0, 1000.0), Goal::Max, true));
     for _ in 0..3 {
-        let Next::Probe(v) = s.next() else {
+        let Next::Probe(v) = s.next_step() else {
             panic!("not done yet")
         };
         s.record(v, clear(v <= 300.0));
     }
     s.stop(StopReason::Budget);
-    assert_eq!(s.next(), Next::Done(StopReason::Budget));
+    assert_eq!(s.next_step(), Next::Done(StopReason::Budget));
     assert_eq!(s.interval(), [Some(32.0), Some(1000.0)]);
 }
 
