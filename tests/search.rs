@@ -288,7 +288,12 @@ fn validate_prints_the_plan_with_worst_cases() {
 #[test]
 fn bad_search_tables_name_file_line_and_key() {
     let s = Session::new();
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            "budget = \"2m\"",
+            "budget = \"2s\"",
+            "cannot fit a single probe",
+        ),
         ("knob = \"rate\"", "knob = \"users\"", "search.knob"),
         (
             "knob = \"rate\"",

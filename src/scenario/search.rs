@@ -165,6 +165,16 @@ impl SearchSpec {
             ));
         }
         let w = &s.workload;
+        let probe = w.warmup.0 + self.step.0 + w.grace.0;
+        if self.budget.0 < probe {
+            return Err(err(
+                "budget",
+                format!(
+                    "{} cannot fit a single probe (warm-up {} + step {} + grace {}); raise it or shorten `step`",
+                    self.budget, w.warmup, self.step, w.grace
+                ),
+            ));
+        }
         let kind = match self.knob.as_str() {
             "rate" => {
                 if !matches!(w.model, LoadModel::Constant | LoadModel::Poisson) {

@@ -103,6 +103,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_limit_at_the_observed_value_is_noise_and_a_distant_one_is_not() {
+        let results = crate::report::fixture::comparison();
+        let run = &results.runs[0];
+        let check = |text: String| text.parse::<Check>().unwrap();
+        let p99 = check("p99 < 1ms".into()).metric.observe(run).unwrap();
+        let far = check(format!("p99 < {}ms", p99 * 10.0));
+        let (obs, judged) = judge(&[far], run);
+        assert!(obs.passed && !obs.within_noise, "{judged:?}");
+        let at = check(format!("p99 < {p99}ms"));
+        let (obs, judged) = judge(&[at.clone()], run);
+        assert!(!obs.passed && obs.within_noise, "{judged:?}");
+        // A clear failure elsewhere settles the probe: no repeat would change it.
+        let hopeless = check(format!("p99 < {}ms", p99 / 10.0));
+        let (obs, _) = judge(&[at, hopeless], run);
+        assert!(!obs.passed && !obs.within_noise);
+    }
+
+    #[test]
     fn zero_errors_is_clear_and_one_in_two_hundred_is_not() {
         let z = proportion_interval(0, 200).unwrap();
         assert!(z.high < 0.01);
