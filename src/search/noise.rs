@@ -112,7 +112,7 @@ mod tests {
         let (obs, judged) = judge(&[far], run);
         assert!(obs.passed && !obs.within_noise, "{judged:?}");
         let at = check(format!("p99 < {p99}ms"));
-        let (obs, judged) = judge(&[at.clone()], run);
+        let (obs, judged) = judge(std::slice::from_ref(&at), run);
         assert!(!obs.passed && obs.within_noise, "{judged:?}");
         // A clear failure elsewhere settles the probe: no repeat would change it.
         let hopeless = check(format!("p99 < {}ms", p99 / 10.0));
