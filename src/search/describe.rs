@@ -172,6 +172,9 @@ pub fn plan(s: &Scenario) -> String {
                     (n * tries).min(max)
                 );
             }
+            (Some(n), None) if tries == 1 => {
+                let _ = write!(line, "at most {n} attempts (no retries)");
+            }
             (Some(n), None) => {
                 let _ = write!(
                     line,

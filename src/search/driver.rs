@@ -71,17 +71,13 @@ pub async fn search(
         let left = spec.budget.0.saturating_sub(start.elapsed());
         let share = left / (scenario.targets.len() - i) as u32;
         on_event(SearchEvent::Target(&target.name));
-        let result = search_target(
+        let job = Job {
             scenario,
             spec,
-            &knob,
+            knob: &knob,
             target,
-            share,
-            stop,
-            &mut runs,
-            &mut on_event,
-        )
-        .await?;
+        };
+        let result = search_target(&job, share, stop, &mut runs, &mut on_event).await?;
         found.push(result);
     }
     let mut results = runner::results_file(
@@ -104,17 +100,31 @@ struct Spent {
     cost_usd: f64,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What is searched: one target of the scenario, by the knob of its `[search]`.
+struct Job<'a> {
+    /// The whole scenario (probes are copies of it).
+    scenario: &'a Scenario,
+    /// Its `[search]` table.
+    spec: &'a SearchSpec,
+    /// The knob, checked and resolved.
+    knob: &'a Knob,
+    /// The target searched.
+    target: &'a Target,
+}
+
 async fn search_target(
-    scenario: &Scenario,
-    spec: &SearchSpec,
-    knob: &Knob,
-    target: &Target,
+    job: &Job<'_>,
     share: Duration,
     stop: &Stop,
     runs: &mut Vec<RunResult>,
     on_event: &mut impl FnMut(SearchEvent),
 ) -> Result<SearchResult, RunError> {
+    let Job {
+        scenario,
+        spec,
+        knob,
+        target,
+    } = *job;
     let began = Instant::now();
     let mut search = Search::new(Params {
         range: knob.range,
@@ -189,6 +199,26 @@ async fn search_target(
         // Unreachable: every break above stops the search first.
         Next::Probe(_) => StopReason::Interrupted,
     };
+    notes.extend(observations(&search, &probes, knob));
+    Ok(SearchResult {
+        target: target.name.clone(),
+        knob: knob.name.clone(),
+        unit: knob.kind.unit().into(),
+        goal: spec.goal,
+        objective: spec.objective.iter().map(|c| c.text.clone()).collect(),
+        range: [knob.range.0, knob.range.1],
+        found: search.found(),
+        interval: search.interval(),
+        stopped_because,
+        probes,
+        notes,
+        elapsed_seconds: began.elapsed().as_secs_f64(),
+    })
+}
+
+/// What the reader must know beyond the answer: non-monotone pairs, values decided by repeats.
+fn observations(search: &Search, probes: &[SearchProbe], knob: &Knob) -> Vec<String> {
+    let mut notes = Vec::new();
     for (passed, failed) in search.non_monotone() {
         notes.push(format!(
             "non-monotone: the objective held at {} but not at {}; the search assumes one knee, so treat the answer with care",
@@ -206,20 +236,7 @@ async fn search_target(
             ));
         }
     }
-    Ok(SearchResult {
-        target: target.name.clone(),
-        knob: knob.name.clone(),
-        unit: knob.kind.unit().into(),
-        goal: spec.goal,
-        objective: spec.objective.iter().map(|c| c.text.clone()).collect(),
-        range: [knob.range.0, knob.range.1],
-        found: search.found(),
-        interval: search.interval(),
-        stopped_because,
-        probes,
-        notes,
-        elapsed_seconds: began.elapsed().as_secs_f64(),
-    })
+    notes
 }
 
 /// The target with its spend limits reduced to what the search has left; `None` when nothing is left.
