@@ -207,3 +207,88 @@ pub fn plan(s: &Scenario) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(
+        goal: Goal,
+        found: Option<f64>,
+        interval: [Option<f64>; 2],
+        why: StopReason,
+    ) -> SearchResult {
+        SearchResult {
+            target: "relay".into(),
+            knob: "rate".into(),
+            unit: "req/s".into(),
+            goal,
+            objective: vec!["p99 < 800ms".into(), "error_rate < 1%".into()],
+            range: [10.0, 2000.0],
+            found,
+            interval,
+            stopped_because: why,
+            probes: Vec::new(),
+            notes: Vec::new(),
+            elapsed_seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn one_sentence_for_every_ending() {
+        let s = |g, f, i, w| sentence(&result(g, f, i, w));
+        assert_eq!(
+            s(
+                Goal::Max,
+                Some(76.0),
+                [Some(76.0), Some(79.0)],
+                StopReason::Converged
+            ),
+            "max rate meeting p99 < 800ms and error_rate < 1%: 76 req/s (between 76 and 79)"
+        );
+        assert!(s(
+            Goal::Max,
+            Some(76.0),
+            [Some(76.0), Some(200.0)],
+            StopReason::Budget
+        )
+        .ends_with("(between 76 and 200; stopped: budget)"));
+        assert!(s(
+            Goal::Max,
+            Some(2000.0),
+            [Some(2000.0), None],
+            StopReason::RangeAllPass
+        )
+        .ends_with(": at least 2000 req/s (the whole range met it)"));
+        assert!(s(
+            Goal::Max,
+            None,
+            [None, Some(10.0)],
+            StopReason::RangeAllFail
+        )
+        .ends_with(": none in 10 req/s–2000 req/s (even 10 req/s failed)"));
+        assert!(
+            s(Goal::Max, None, [None, Some(10.0)], StopReason::NonMonotone)
+                .contains("non-monotone")
+        );
+        assert!(s(
+            Goal::Max,
+            Some(20.0),
+            [Some(20.0), None],
+            StopReason::Budget
+        )
+        .ends_with("20 req/s so far (no failing value seen; stopped: budget)"));
+        let mut pool = result(
+            Goal::Min,
+            Some(45.0),
+            [Some(44.0), Some(45.0)],
+            StopReason::Converged,
+        );
+        pool.knob = "max_connections".into();
+        pool.unit = String::new();
+        assert_eq!(
+            sentence(&pool),
+            "min max_connections meeting p99 < 800ms and error_rate < 1%: 45 (between 44 and 45)"
+        );
+    }
+}
