@@ -333,3 +333,36 @@ fn bad_search_tables_name_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [search] table"));
 }
+
+#[test]
+fn max_requests_counts_over_the_whole_search() {
+    let s = Session::new();
+    let file = s.write(
+        "guarded.toml",
+        &CAPACITY
+            .replace(
+                "[[target]]\nname = \"relay\"",
+                "[[target]]\nname = \"relay\"\nmax_requests = 30",
+            )
+            .replace("step = \"2s\"", "step = \"1s\"")
+            .replace("warmup = \"500ms\"", "warmup = \"0s\""),
+    );
+    let out = s.relaybench(&["search", file.to_str().unwrap(), "--out", "out", "-q"]);
+    let r = results(&s, "out");
+    let search = &r["search"][0];
+    assert_eq!(search["stopped_because"], "spend_guard", "{}", text(&out));
+    let sent: u64 = r["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| run["attempts"].as_u64().unwrap() + run["warmup_attempts"].as_u64().unwrap())
+        .sum();
+    assert!(
+        sent <= 30,
+        "{sent} attempts sent over the search; the guard is 30"
+    );
+    assert!(
+        r["runs"].as_array().unwrap().len() >= 2,
+        "the guard spans probes"
+    );
+}

@@ -170,13 +170,20 @@ async fn search_target(
         let run_index = runs.len();
         runs.push(run);
         let run = &runs[run_index];
-        if stop.was_interrupted() {
-            // Cut short by Ctrl-C: kept in `runs`, but its figures are not a verdict.
+        // Cut short by Ctrl-C or the spend guard: kept in `runs`, but its figures are not a verdict.
+        let cut = if stop.was_interrupted() {
+            Some((StopReason::Interrupted, "interrupted"))
+        } else if run.stopped_early.is_some() {
+            Some((StopReason::SpendGuard, "cut short by the spend guard"))
+        } else {
+            None
+        };
+        if let Some((reason, why)) = cut {
             notes.push(format!(
-                "the probe at {} was interrupted; its run is kept but not judged",
+                "the probe at {} was {why}; its run is kept but not judged",
                 format_value(knob.kind, value)
             ));
-            search.stop(StopReason::Interrupted);
+            search.stop(reason);
             break;
         }
         let (obs, _) = noise::judge(&spec.objective, run);
