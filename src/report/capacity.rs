@@ -123,6 +123,8 @@ fn draw_panel<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(knob)
         .y_desc(panel.title.as_str())
+        .x_label_formatter(&|v| trim(*v))
+        .y_label_formatter(&|v| trim(*v))
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
         .light_line_style(WHITE.mix(0.0))
@@ -176,12 +178,27 @@ fn draw_panel<DB: DrawingBackend>(
             .label(format!("{}: failed", s.target))
             .legend(move |(x, y)| Cross::new((x + 9, y), 6, color.stroke_width(2)));
     }
+    // Failing probes sit high on the hard side: the legend goes on the other one.
+    let goal_min = results
+        .search
+        .first()
+        .is_some_and(|s| s.goal == crate::scenario::search::Goal::Min);
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(if goal_min {
+            SeriesLabelPosition::UpperRight
+        } else {
+            SeriesLabelPosition::UpperLeft
+        })
         .background_style(WHITE.mix(0.88))
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 14))
         .draw()
         .map_err(e)
+}
+
+/// An axis number without trailing zeros (`40`, `2.5`).
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
