@@ -126,6 +126,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         warmup: args.warmup.unwrap_or_default(),
         grace: Dur::secs(5),
         threads: args.threads,
+        stop_on_saturation: false,
+        saturation_window: crate::load::saturation::DEFAULT_WINDOW,
         segment: None,
         mix: vec![RequestTemplate {
             kind: RequestKind::Http,
@@ -184,5 +186,6 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         pricing: Default::default(),
         report: Default::default(),
         thresholds: Vec::new(),
+        slo: Default::default(),
     })
 }

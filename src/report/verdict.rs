@@ -412,6 +412,28 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
             Strong(format!(": stopped early by a spend guard — {why}.")),
         ]);
     }
+    if let Some(slo) = &run.slo {
+        out.push(vec![
+            Strong(run.name.clone()),
+            Plain(format!(
+                ": {} of arrivals were good (ok and within the SLO: {}), {} good req/s.",
+                share(run, run.good_count()),
+                slo.describe(),
+                Format::OneDecimal.text(run.goodput_rate()),
+            )),
+        ]);
+    }
+    if let Some(s) = &run.saturated {
+        out.push(vec![
+            Strong(run.name.clone()),
+            Strong(format!(
+                ": saturated — stopped {} s into the measured phase ({}): {}.",
+                Format::OneDecimal.text(s.at_s),
+                s.reason.key(),
+                s.detail
+            )),
+        ]);
+    }
     out
 }
 
