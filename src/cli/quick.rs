@@ -63,6 +63,10 @@ pub struct QuickArgs {
     /// Per-request deadline across all attempts, e.g. 30s.
     #[arg(short = 't', long)]
     pub timeout: Option<Dur>,
+    /// Per-request latency SLO, e.g. 200ms: requests that end ok within it (from their intended
+    /// start) are good, reported as goodput beside the rest.
+    #[arg(long, value_name = "DUR")]
+    pub slo_latency: Option<Dur>,
     /// Retries (default 0, as in oha).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -186,6 +190,9 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         pricing: Default::default(),
         report: Default::default(),
         thresholds: Vec::new(),
-        slo: Default::default(),
+        slo: crate::metrics::Slo {
+            latency: args.slo_latency,
+            ..Default::default()
+        },
     })
 }

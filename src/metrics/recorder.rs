@@ -176,7 +176,8 @@ impl Recorder {
                 self.error_samples.insert(outcome, detail.clone());
             }
         }
-        let latency = micros(ex.finished.saturating_duration_since(done.intended));
+        let latency_d = ex.finished.saturating_duration_since(done.intended);
+        let latency = micros(latency_d);
         self.put(Slot::Latency, latency);
         if let Some(sent) = ex.sent {
             self.put(
@@ -197,7 +198,7 @@ impl Recorder {
             self.record_tokens(ex);
         }
         // A few comparisons on figures already measured (see `slo`): no allocation per request.
-        let good = self.slo.is_good(done.intended, ex);
+        let good = self.slo.is_good(latency_d, ex);
         self.good += u64::from(good);
         let flushed = self.roll_to(ex.finished);
         self.bucket.add(outcome, latency, good);

@@ -56,22 +56,20 @@ impl Slo {
     }
 
     /// Whether a finished request is good: `ok`, and within every limit that applies to it.
-    /// `intended` is where its latency starts (see `Recorder::record`).
-    pub fn is_good(&self, intended: Instant, ex: &Exchange) -> bool {
-        if ex.outcome != Outcome::Ok {
-            return false;
-        }
-        let within = |limit: Option<Dur>, value: Option<Duration>| match (limit, value) {
-            (Some(limit), Some(value)) => value <= limit.0,
-            // No limit, or a limit that does not apply to this request.
-            _ => true,
-        };
-        within(
-            self.latency,
-            Some(ex.finished.saturating_duration_since(intended)),
-        ) && within(self.ttft, ttft(ex))
-            && within(self.tpot, tpot(ex))
-            && self.itl_p99.is_none_or(|limit| itl_p99_within(ex, limit.0))
+    /// `latency` is its end-to-end latency, from its intended start (see `Recorder::record`).
+    pub fn is_good(&self, latency: Duration, ex: &Exchange) -> bool {
+        // Each figure is computed only when its limit is set; a limit that does not apply to
+        // this request (no such figure) holds.
+        ex.outcome == Outcome::Ok
+            && self.latency.is_none_or(|l| latency <= l.0)
+            && self.ttft.is_none_or(|l| ttft(ex).is_none_or(|v| v <= l.0))
+            && self.tpot.is_none_or(|l| tpot(ex).is_none_or(|v| v <= l.0))
+            && self.itl_p99.is_none_or(|l| itl_p99_within(ex, l.0))
+    }
+
+    /// [`Slo::is_good`] for a request intended to start at `intended`.
+    pub fn is_good_since(&self, intended: Instant, ex: &Exchange) -> bool {
+        self.is_good(ex.finished.saturating_duration_since(intended), ex)
     }
 }
 
@@ -147,14 +145,14 @@ mod tests {
         let t0 = Instant::now();
         let slo = Slo::default();
         assert!(slo.is_unset());
-        assert!(slo.is_good(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(5))));
+        assert!(slo.is_good_since(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(5))));
         for failed in [
             Outcome::Status(503),
             Outcome::Cancelled,
             Outcome::BadResponse,
             Outcome::InternalError,
         ] {
-            assert!(!slo.is_good(t0, &Exchange::unsent(failed, t0 + ms(1))));
+            assert!(!slo.is_good_since(t0, &Exchange::unsent(failed, t0 + ms(1))));
         }
     }
 
@@ -165,13 +163,13 @@ mod tests {
             latency: limit(100),
             ..Slo::default()
         };
-        assert!(slo.is_good(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(100))));
-        assert!(!slo.is_good(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(101))));
+        assert!(slo.is_good_since(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(100))));
+        assert!(!slo.is_good_since(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(101))));
         // Sent at once but intended 50 ms earlier (queued): 120 ms of latency.
         let late = t0 + ms(50);
-        assert!(!slo.is_good(t0, &Exchange::unsent(Outcome::Ok, late + ms(70))));
+        assert!(!slo.is_good_since(t0, &Exchange::unsent(Outcome::Ok, late + ms(70))));
         // A fast failure is never good.
-        assert!(!slo.is_good(t0, &Exchange::unsent(Outcome::Status(500), t0 + ms(1))));
+        assert!(!slo.is_good_since(t0, &Exchange::unsent(Outcome::Status(500), t0 + ms(1))));
     }
 
     #[test]
@@ -183,12 +181,12 @@ mod tests {
             itl_p99: limit(1),
             ..Slo::default()
         };
-        assert!(slo.is_good(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(500))));
+        assert!(slo.is_good_since(t0, &Exchange::unsent(Outcome::Ok, t0 + ms(500))));
         // One token: TTFT applies, TPOT and ITL do not.
         let one = streamed(t0, 1, &[]);
-        assert!(slo.is_good(t0, &one));
+        assert!(slo.is_good_since(t0, &one));
         let slow_first = streamed(t0, 2, &[]);
-        assert!(!slo.is_good(t0, &slow_first));
+        assert!(!slo.is_good_since(t0, &slow_first));
     }
 
     #[test]
@@ -201,15 +199,15 @@ mod tests {
             ttft: limit(n),
             ..Slo::default()
         };
-        assert!(ttft(50).is_good(t0, &ex));
-        assert!(!ttft(49).is_good(t0, &ex));
+        assert!(ttft(50).is_good_since(t0, &ex));
+        assert!(!ttft(49).is_good_since(t0, &ex));
         // TPOT = 60 ms / 3 = 20 ms.
         let tpot = |n| Slo {
             tpot: limit(n),
             ..Slo::default()
         };
-        assert!(tpot(20).is_good(t0, &ex));
-        assert!(!tpot(19).is_good(t0, &ex));
+        assert!(tpot(20).is_good_since(t0, &ex));
+        assert!(!tpot(19).is_good_since(t0, &ex));
     }
 
     #[test]
@@ -222,20 +220,20 @@ mod tests {
         // 100 gaps: rank 99, so one gap may be above the limit, two may not.
         let mut gaps = vec![10; 100];
         gaps[7] = 500;
-        assert!(itl(10).is_good(t0, &streamed(t0, 5, &gaps)));
+        assert!(itl(10).is_good_since(t0, &streamed(t0, 5, &gaps)));
         gaps[50] = 500;
-        assert!(!itl(10).is_good(t0, &streamed(t0, 5, &gaps)));
-        assert!(itl(500).is_good(t0, &streamed(t0, 5, &gaps)));
+        assert!(!itl(10).is_good_since(t0, &streamed(t0, 5, &gaps)));
+        assert!(itl(500).is_good_since(t0, &streamed(t0, 5, &gaps)));
         // 200 gaps: rank 198, so two may be above.
         let mut gaps = vec![10; 200];
         gaps[1] = 90;
         gaps[2] = 90;
-        assert!(itl(10).is_good(t0, &streamed(t0, 5, &gaps)));
+        assert!(itl(10).is_good_since(t0, &streamed(t0, 5, &gaps)));
         gaps[3] = 90;
-        assert!(!itl(10).is_good(t0, &streamed(t0, 5, &gaps)));
+        assert!(!itl(10).is_good_since(t0, &streamed(t0, 5, &gaps)));
         // Fewer than 100 gaps: p99 is the largest.
-        assert!(!itl(10).is_good(t0, &streamed(t0, 5, &[10, 10, 11])));
-        assert!(itl(11).is_good(t0, &streamed(t0, 5, &[10, 10, 11])));
+        assert!(!itl(10).is_good_since(t0, &streamed(t0, 5, &[10, 10, 11])));
+        assert!(itl(11).is_good_since(t0, &streamed(t0, 5, &[10, 10, 11])));
     }
 
     #[test]
@@ -248,7 +246,7 @@ mod tests {
             tpot: limit(10),
             itl_p99: limit(10),
         };
-        assert!(slo.is_good(t0, &ex));
+        assert!(slo.is_good_since(t0, &ex));
         assert_eq!(
             slo.describe(),
             "latency ≤ 100ms, ttft ≤ 20ms, tpot ≤ 10ms, itl_p99 ≤ 10ms"
@@ -271,7 +269,7 @@ mod tests {
                 ..slo
             },
         ] {
-            assert!(!broken.is_good(t0, &ex), "{broken:?}");
+            assert!(!broken.is_good_since(t0, &ex), "{broken:?}");
         }
     }
 }

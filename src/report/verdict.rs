@@ -668,4 +668,42 @@ mod tests {
         run.breaker_events.truncate(1);
         assert_eq!(breaker_open_periods(&run), vec![(10.0, 30.0)]);
     }
+
+    #[test]
+    fn a_saturated_run_and_its_slo_are_told_in_the_notes() {
+        use crate::metrics::{Saturation, SaturationReason, Slo};
+        let mut results = fixture::comparison();
+        let run = &mut results.runs[0];
+        run.slo = Some(Slo {
+            latency: Some(crate::units::Dur::ms(500)),
+            ..Slo::default()
+        });
+        run.good = Some(run.count("ok") / 2);
+        run.saturated = Some(Saturation {
+            reason: SaturationReason::RateBelowTarget,
+            at_s: 4.0,
+            detail: "240 requests completed in 3 s (80.0 req/s) of 600 due".into(),
+        });
+        let name = run.name.clone();
+        let notes: Vec<String> = verdict(&results)
+            .notes
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|s| match s {
+                        Span::Plain(t) | Span::Strong(t) => t.as_str(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let saturated = format!(
+            "{name}: saturated — stopped 4.0 s into the measured phase (rate_below_target): 240 requests completed in 3 s (80.0 req/s) of 600 due."
+        );
+        assert!(notes.contains(&saturated), "{notes:#?}");
+        assert!(
+            notes.iter().any(|n| n.starts_with(&name)
+                && n.contains("were good (ok and within the SLO: latency ≤ 500ms)")),
+            "{notes:#?}"
+        );
+    }
 }
