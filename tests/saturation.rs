@@ -127,3 +127,50 @@ async fn without_the_switch_a_saturated_run_goes_on() {
     assert_eq!(r.saturated, None);
     assert!(r.measured_seconds >= 2.9, "{}", r.measured_seconds);
 }
+
+#[test]
+fn every_output_says_the_run_was_saturated() {
+    let s = util::Session::new();
+    let file = s.write(
+        "failing.toml",
+        r#"
+name = "failing"
+[[target]]
+name = "m"
+[target.mock]
+latency = "1ms"
+errors = { "503" = 1.0 }
+[workload]
+model = "constant"
+rate = 50
+threads = 1
+warmup = "1s"
+duration = "20s"
+grace = "1s"
+stop_on_saturation = true
+[client.retry]
+max_retries = 0
+"#,
+    );
+    let out = s.relaybench(&["run", file.to_str().unwrap(), "--out", "out"]);
+    let all = util::text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a saturated run is a finding: {all}"
+    );
+    let note = "m/default: saturated — stopped";
+    assert!(String::from_utf8_lossy(&out.stdout).contains(note), "{all}");
+    let summary = std::fs::read_to_string(s.path("out/summary.md")).unwrap();
+    assert!(
+        summary.contains("saturated — stopped") && summary.contains("(all\\_failing)"),
+        "{summary}"
+    );
+    let html = std::fs::read_to_string(s.path("out/report.html")).unwrap();
+    assert!(html.contains("saturated — stopped") && html.contains("(all_failing)"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("out/results.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["runs"][0]["saturated"]["reason"], "all_failing");
+    assert!(json["runs"][0]["saturated"]["at_s"].as_f64().unwrap() >= 3.0);
+}
