@@ -370,11 +370,13 @@ fn interval(pair: &Pair<'_>, metric: &Metric, observed: (f64, f64)) -> Option<In
             )
         }
         Metric::Rps | Metric::Goodput => {
-            let counted = |p: &crate::metrics::SeriesPoint| match metric {
-                Metric::Goodput => p.good,
-                _ => p.completed,
-            };
             let per_second = |r: &RunResult| -> Vec<f64> {
+                // A file from before goodput has no good counts: its ok ones were its good ones.
+                let counted = |p: &crate::metrics::SeriesPoint| match metric {
+                    Metric::Goodput if r.good.is_some() => p.good,
+                    Metric::Goodput => p.ok,
+                    _ => p.completed,
+                };
                 // The first and last seconds are partial; warm-up seconds are few and similar on both sides.
                 let pts: Vec<f64> = r
                     .series
