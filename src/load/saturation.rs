@@ -78,64 +78,121 @@ pub fn decide(
     in_flight_before: u64,
     window: &[Sample],
 ) -> Option<(SaturationReason, String)> {
-    let (first, last) = (window.first()?, window.last()?);
-    let secs = window.len() as u64;
-    let completed: u64 = window.iter().map(|s| s.completed).sum();
-    let ok: u64 = window.iter().map(|s| s.ok).sum();
-    if ok == 0 && completed >= secs.max(5) {
-        return Some((
-            SaturationReason::AllFailing,
-            format!("all {completed} requests that finished in {secs} s failed, none ok"),
-        ));
+    let w = Totals::of(in_flight_before, window)?;
+    if let Some(detail) = all_failing(&w) {
+        return Some((SaturationReason::AllFailing, detail));
     }
-    if !rules.open {
+    // The rate and in-flight criteria need a schedule, and an upstream that answers at a rate
+    // no longer rising: a pipeline still filling (or recovering) is not judged.
+    if !rules.open || !w.answering() {
         return None;
     }
-    // The upstream answers, at a rate that is no longer rising: a pipeline still filling (or
-    // recovering) is not judged.
-    let noise = |n: u64| 3.0f64.max(3.0 * (n as f64).sqrt());
-    let answering = completed >= secs
-        && (last.completed as f64) <= first.completed as f64 + noise(first.completed);
-    if !answering {
-        return None;
+    if let Some(detail) = rate_below_target(rules, &w) {
+        return Some((SaturationReason::RateBelowTarget, detail));
     }
-    let due: u64 = window.iter().map(|s| s.due).sum();
-    let (x0, x_end) = (in_flight_before, last.in_flight);
-    let rate = |n: u64| n as f64 / secs as f64;
-    let shortfall = due.saturating_sub(completed);
-    let behind = due > 0
-        && (completed as f64) < SHORTFALL * due as f64
-        && shortfall as f64 >= boundary_noise(x0.max(x_end));
-    let held = x_end.saturating_sub(x0) * 2 >= shortfall
-        || rules.max_in_flight.is_some_and(|cap| x_end >= cap);
-    if behind && held {
-        return Some((
-            SaturationReason::RateBelowTarget,
-            format!(
-                "{completed} requests completed in {secs} s ({:.1} req/s) of {due} due ({:.1} req/s, {:.0}% of the target), {x0} → {x_end} in flight",
-                rate(completed),
-                rate(due),
-                completed as f64 * 100.0 / due as f64,
-            ),
-        ));
+    in_flight_growing(&w).map(|detail| (SaturationReason::InFlightGrowing, detail))
+}
+
+/// A window's figures.
+struct Totals<'a> {
+    window: &'a [Sample],
+    first: Sample,
+    last: Sample,
+    secs: u64,
+    completed: u64,
+    ok: u64,
+    due: u64,
+    /// In-flight at the end of the second before the window, and at its end.
+    x0: u64,
+    x_end: u64,
+}
+
+impl<'a> Totals<'a> {
+    fn of(in_flight_before: u64, window: &'a [Sample]) -> Option<Totals<'a>> {
+        let (first, last) = (*window.first()?, *window.last()?);
+        Some(Totals {
+            window,
+            first,
+            last,
+            secs: window.len() as u64,
+            completed: window.iter().map(|s| s.completed).sum(),
+            ok: window.iter().map(|s| s.ok).sum(),
+            due: window.iter().map(|s| s.due).sum(),
+            x0: in_flight_before,
+            x_end: last.in_flight,
+        })
     }
-    let rising = std::iter::once(x0)
-        .chain(window.iter().map(|s| s.in_flight))
-        .collect::<Vec<_>>()
-        .windows(2)
-        .all(|w| w[1] > w[0]);
-    let schedule_flat = last.due as f64 <= 1.25 * first.due as f64 + noise(first.due);
-    let grown = x_end.saturating_sub(x0) as f64 >= boundary_noise(x_end).max(x0 as f64);
-    if rising && grown && schedule_flat {
-        return Some((
-            SaturationReason::InFlightGrowing,
-            format!(
-                "requests in flight rose every second for {secs} s, {x0} → {x_end}, while {completed} completed ({:.1} req/s)",
-                rate(completed)
-            ),
-        ));
+
+    /// At least one completion a second on average, and the last second's not above the first's beyond noise.
+    fn answering(&self) -> bool {
+        self.completed >= self.secs
+            && (self.last.completed as f64)
+                <= self.first.completed as f64 + count_noise(self.first.completed)
     }
-    None
+
+    /// Requests per second over the window.
+    fn rate(&self, n: u64) -> f64 {
+        n as f64 / self.secs as f64
+    }
+}
+
+fn all_failing(w: &Totals<'_>) -> Option<String> {
+    (w.ok == 0 && w.completed >= w.secs.max(5)).then(|| {
+        format!(
+            "all {} requests that finished in {} s failed, none ok",
+            w.completed, w.secs
+        )
+    })
+}
+
+fn rate_below_target(rules: &Rules, w: &Totals<'_>) -> Option<String> {
+    let shortfall = w.due.saturating_sub(w.completed);
+    let behind = w.due > 0
+        && (w.completed as f64) < SHORTFALL * w.due as f64
+        && shortfall as f64 >= boundary_noise(w.x0.max(w.x_end));
+    // The upstream, not the generator, holds what is missing: in flight, or queued at the cap.
+    let held = w.x_end.saturating_sub(w.x0) * 2 >= shortfall
+        || rules.max_in_flight.is_some_and(|cap| w.x_end >= cap);
+    (behind && held).then(|| {
+        format!(
+            "{} requests completed in {} s ({:.1} req/s) of {} due ({:.1} req/s, {:.0}% of the target), {} → {} in flight",
+            w.completed,
+            w.secs,
+            w.rate(w.completed),
+            w.due,
+            w.rate(w.due),
+            w.completed as f64 * 100.0 / w.due as f64,
+            w.x0,
+            w.x_end,
+        )
+    })
+}
+
+fn in_flight_growing(w: &Totals<'_>) -> Option<String> {
+    let mut previous = w.x0;
+    let rising = w.window.iter().all(|s| {
+        let up = s.in_flight > previous;
+        previous = s.in_flight;
+        up
+    });
+    let grown = w.x_end.saturating_sub(w.x0) as f64 >= boundary_noise(w.x_end).max(w.x0 as f64);
+    // A ramp's in-flight grows with its rate.
+    let schedule_flat = w.last.due as f64 <= 1.25 * w.first.due as f64 + count_noise(w.first.due);
+    (rising && grown && schedule_flat).then(|| {
+        format!(
+            "requests in flight rose every second for {} s, {} → {}, while {} completed ({:.1} req/s)",
+            w.secs,
+            w.x0,
+            w.x_end,
+            w.completed,
+            w.rate(w.completed)
+        )
+    })
+}
+
+/// How much a per-second count of about `n` moves by chance: three Poisson deviations, at least 3.
+fn count_noise(n: u64) -> f64 {
+    (3.0 * (n as f64).sqrt()).max(3.0)
 }
 
 /// How far completions can fall behind arrivals over a window by chance with `in_flight`
