@@ -8,9 +8,10 @@
 //! * [`client`]: the pooled HTTP client (the `relaybench-client` crate, `crates/client`) —
 //!   connection pool with a hard cap, phase timeouts, retries, budget, breaker — reporting one
 //!   `Exchange` per logical request, and the `Outcome` taxonomy every stage counts in.
-//! * [`load`]: the generator — worker threads, load models, the stop/grace/cancel sequence.
-//! * [`metrics`]: per-worker HDR recorders, the one-second series, and the
-//!   versioned `ResultsFile` every output is rendered from.
+//! * [`load`]: the generator — worker threads, load models, the stop/grace/cancel sequence,
+//!   and the saturation stop that ends a run the upstream cannot keep up with.
+//! * [`metrics`]: per-worker HDR recorders, the per-request SLO (good or not), the one-second
+//!   series, and the versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
 //! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
 //!   shards' results exactly (`merge`).

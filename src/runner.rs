@@ -194,6 +194,7 @@ async fn execute_one(
     ));
     let output = load::run(
         &scenario.workload,
+        scenario.slo,
         client.clone(),
         mix,
         guard.clone(),
@@ -225,6 +226,8 @@ async fn execute_one(
     result.cost_usd = price.map(|_| spend.cost_usd);
     result.spend = (price.is_some() || target.max_requests.is_some()).then_some(spend);
     result.stopped_early = guard.tripped();
+    result.slo = (!scenario.slo.is_unset()).then_some(scenario.slo);
+    result.saturated = output.saturated;
     result.load_started_unix_ms = crate::metrics::results::unix_ms_of(output.start);
     result.breaker_events = client
         .breaker_events()

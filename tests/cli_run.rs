@@ -157,7 +157,19 @@ fn quick_engine_hyper_speaks_http_1_1_through_hyper_and_says_so_in_the_results()
     let s = Session::new();
     let url = format!("{}/healthz", mock.base_url());
     let out = s.relaybench(&[
-        "quick", &url, "-n", "200", "-c", "4", "--engine", "hyper", "--out", "q", "--quiet",
+        "quick",
+        &url,
+        "-n",
+        "200",
+        "-c",
+        "4",
+        "--engine",
+        "hyper",
+        "--slo-latency",
+        "10s",
+        "--out",
+        "q",
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let results: serde_json::Value =
@@ -165,6 +177,11 @@ fn quick_engine_hyper_speaks_http_1_1_through_hyper_and_says_so_in_the_results()
     let run = &results["runs"][0];
     assert_eq!(run["settings"]["engine"], "hyper");
     assert_eq!(run["outcomes"]["ok"], 200, "{}", run["outcomes"]);
+    assert_eq!(run["slo"]["latency"], "10s");
+    assert_eq!(
+        run["good"], 200,
+        "every request well within --slo-latency 10s"
+    );
     assert_eq!(mock.stats().requests_total, 200);
     let wrong = s.relaybench(&["quick", &url, "--engine", "curl"]);
     assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));

@@ -190,6 +190,7 @@ fn search_results_match_the_schema() {
             passed: true,
             within_noise: false,
             run_index: 0,
+            saturated: Some(relaybench::metrics::SaturationReason::RateBelowTarget),
         }],
         notes: vec!["76.2 req/s was probed 2 times".into()],
         elapsed_seconds: 12.5,
@@ -207,4 +208,38 @@ fn search_results_match_the_schema() {
         errors.contains("$.search[0].probes[0].surprise"),
         "{errors}"
     );
+}
+
+#[test]
+fn goodput_and_saturation_match_the_schema() {
+    use relaybench::{
+        metrics::{Saturation, SaturationReason, Slo},
+        units::Dur,
+    };
+    let mut results = fixture::comparison();
+    let run = &mut results.runs[0];
+    run.slo = Some(Slo {
+        latency: Some(Dur::ms(800)),
+        ttft: Some(Dur::ms(200)),
+        tpot: Some(Dur::ms(30)),
+        itl_p99: Some(Dur::ms(50)),
+    });
+    run.good = Some(run.count("ok") / 2);
+    run.saturated = Some(Saturation {
+        reason: SaturationReason::InFlightGrowing,
+        at_s: 4.0,
+        detail: "requests in flight rose every second for 3 s, 20 → 70".into(),
+    });
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(v["runs"][0]["saturated"]["reason"], "in_flight_growing");
+    assert_eq!(v["runs"][0]["slo"]["latency"], "800ms");
+    assert!(v["runs"][0]["goodput_ratio"].is_number());
+    assert!(v["runs"][0]["series"][0]["good"].is_number());
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let mut bad = v.clone();
+    bad["runs"][0]["saturated"]["reason"] = json!("tired");
+    bad["runs"][0]["slo"]["p50"] = json!("1s");
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("$.runs[0].saturated.reason"), "{errors}");
+    assert!(errors.contains("$.runs[0].slo.p50"), "{errors}");
 }

@@ -87,3 +87,23 @@ fn missing_file_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.toml"));
 }
+
+#[test]
+fn unknown_slo_key_names_file_line_and_key() {
+    let bad = format!("{GOOD}[slo]\nlatency = \"800ms\"\nttfb = \"100ms\"\n");
+    assert_rejected(&bad, &["bad.toml:12:", "slo.ttfb", "unknown field `ttfb`"]);
+}
+
+#[test]
+fn slo_limit_without_unit_and_short_saturation_window_are_rejected() {
+    let bad = format!("{GOOD}[slo]\nlatency = 800\n");
+    assert_rejected(&bad, &["slo.latency", "no unit"]);
+    let bad = GOOD.replace(
+        "duration = \"1s\"",
+        "duration = \"1s\"\nstop_on_saturation = true\nsaturation_window = \"1s\"",
+    );
+    assert_rejected(
+        &bad,
+        &["bad.toml:11:", "workload.saturation_window", "at least"],
+    );
+}

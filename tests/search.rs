@@ -97,6 +97,72 @@ fn finds_the_capacity_of_a_known_upstream_and_re_renders_it() {
     assert!(md.contains("## Search"), "{md}");
 }
 
+/// The same upstream with a queue: past 80 req/s the backlog only grows, so the probe is
+/// ended by the saturation stop (on by default in `search`) and counted as failing.
+const QUEUED: &str = r#"
+[[target]]
+name = "relay"
+[target.mock]
+latency = "100ms"
+[target.mock.capacity]
+max_concurrent = 8
+max_queue = 100000
+[workload]
+model = "constant"
+rate = 20
+duration = "6s"
+warmup = "500ms"
+grace = "500ms"
+saturation_window = "2s"
+[client]
+max_connections = 2000
+retry = { max_retries = 0 }
+[search]
+knob = "rate"
+range = [40, 400]
+objective = ["p99 < 300ms"]
+step = "6s"
+budget = "3m"
+resolution = "30%"
+repeats = 0
+"#;
+
+#[test]
+fn probes_past_the_knee_end_early_as_saturated_and_fail() {
+    let s = Session::new();
+    let file = s.write("queued.toml", QUEUED);
+    let out = s.relaybench(&["search", file.to_str().unwrap(), "--out", "out", "-q"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&s, "out");
+    let search = &r["search"][0];
+    let probes = search["probes"].as_array().unwrap();
+    let found = search["found"].as_f64().unwrap();
+    assert!((60.0..=84.0).contains(&found), "found {found}: {search}");
+    let mut saturated = 0;
+    for p in probes {
+        let value = p["value"].as_f64().unwrap();
+        let run = &r["runs"][p["run_index"].as_u64().unwrap() as usize];
+        if value >= 120.0 {
+            // 1.5× the capacity and more: the backlog grows by 40+ a second.
+            assert!(p["saturated"].is_string(), "{value} req/s: {p}");
+            assert_eq!(p["passed"], false);
+            assert_eq!(run["saturated"]["reason"], p["saturated"]);
+            let measured = run["measured_seconds"].as_f64().unwrap();
+            assert!(measured < 5.5, "{value} req/s ran {measured} s of 6");
+            let ledger = &run["ledger"];
+            assert!(ledger.is_object() && run["ledger_error"].is_null(), "{run}");
+            saturated += 1;
+        }
+        if value <= 60.0 {
+            assert!(p.get("saturated").is_none(), "{value} req/s: {p}");
+            assert_eq!(p["passed"], true, "{value} req/s: {p}");
+        }
+    }
+    assert!(saturated >= 2, "{search}");
+    let notes = search["notes"].to_string();
+    assert!(notes.contains("saturated"), "{notes}");
+}
+
 /// The classic pool failure, as in scenarios/pool-search.toml but with 2 s probes after a 1 s warm-up.
 const POOL: &str = r#"
 [[target]]

@@ -43,9 +43,9 @@ fn main() {
             };
             let _ = relaybench::metrics::histogram::record_clamped(&mut whole, v);
             if i % 2 == 0 {
-                a.add(outcome, v)
+                a.add(outcome, v, outcome == Outcome::Ok)
             } else {
-                b.add(outcome, v)
+                b.add(outcome, v, outcome == Outcome::Ok)
             }
         }
         collector.add(a);

@@ -63,6 +63,10 @@ pub struct QuickArgs {
     /// Per-request deadline across all attempts, e.g. 30s.
     #[arg(short = 't', long)]
     pub timeout: Option<Dur>,
+    /// Per-request latency SLO, e.g. 200ms: requests that end ok within it (from their intended
+    /// start) are good, reported as goodput beside the rest.
+    #[arg(long, value_name = "DUR")]
+    pub slo_latency: Option<Dur>,
     /// Retries (default 0, as in oha).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -126,6 +130,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         warmup: args.warmup.unwrap_or_default(),
         grace: Dur::secs(5),
         threads: args.threads,
+        stop_on_saturation: false,
+        saturation_window: crate::load::saturation::DEFAULT_WINDOW,
         segment: None,
         mix: vec![RequestTemplate {
             kind: RequestKind::Http,
@@ -185,5 +191,9 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
         report: Default::default(),
         thresholds: Vec::new(),
         search: None,
+        slo: crate::metrics::Slo {
+            latency: args.slo_latency,
+            ..Default::default()
+        },
     })
 }

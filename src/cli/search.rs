@@ -206,10 +206,10 @@ fn progress(event: SearchEvent) {
                 "  probe {value}: p99 {p99}, errors {:.2}% → {}{}",
                 run.error_rate() * 100.0,
                 if probe.passed { "pass" } else { "fail" },
-                if probe.within_noise {
-                    " (within noise of a limit)"
-                } else {
-                    ""
+                match (probe.saturated, probe.within_noise) {
+                    (Some(reason), _) => format!(" (saturated: {})", reason.key()),
+                    (None, true) => " (within noise of a limit)".into(),
+                    (None, false) => String::new(),
                 }
             );
         }

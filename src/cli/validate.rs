@@ -30,6 +30,23 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
         (None, Some(reqs)) => out.push_str(&format!("expected: {reqs} requests per run (time depends on the upstream)\n")),
         (None, None) => {}
     }
+    if !scenario.slo.is_unset() {
+        out.push_str(&format!(
+            "slo: a request is good when ok and {} (limits that do not apply to it are not held against it)\n",
+            scenario.slo.describe()
+        ));
+    }
+    if w.stop_on_saturation {
+        out.push_str(&format!(
+            "stop on saturation: judged over {} windows after the warm-up{}\n",
+            w.saturation_window,
+            if w.is_open() {
+                ""
+            } else {
+                " (closed model: only when every request fails)"
+            }
+        ));
+    }
     for (i, m) in w.mix.iter().enumerate() {
         if let Some(checks) = describe_checks(m) {
             out.push_str(&format!("mix[{i}]: {checks}\n"));

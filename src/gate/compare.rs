@@ -369,13 +369,19 @@ fn interval(pair: &Pair<'_>, metric: &Metric, observed: (f64, f64)) -> Option<In
                 (events(cur), cur.offered()),
             )
         }
-        Metric::Rps => {
+        Metric::Rps | Metric::Goodput => {
             let per_second = |r: &RunResult| -> Vec<f64> {
+                // A file from before goodput has no good counts: its ok ones were its good ones.
+                let counted = |p: &crate::metrics::SeriesPoint| match metric {
+                    Metric::Goodput if r.good.is_some() => p.good,
+                    Metric::Goodput => p.ok,
+                    _ => p.completed,
+                };
                 // The first and last seconds are partial; warm-up seconds are few and similar on both sides.
                 let pts: Vec<f64> = r
                     .series
                     .iter()
-                    .map(|p| p.completed as f64 / p.span.max(1) as f64)
+                    .map(|p| counted(p) as f64 / p.span.max(1) as f64)
                     .collect();
                 pts.get(1..pts.len().saturating_sub(1))
                     .unwrap_or(&[])
@@ -449,6 +455,32 @@ mod tests {
             c.notes[0]
         );
         assert!(c.passed());
+    }
+
+    #[test]
+    fn goodput_regresses_when_fewer_requests_meet_the_slo() {
+        let base = crate::report::fixture::comparison();
+        let opts = CompareOptions {
+            metrics: parse_metrics("goodput,goodput_ratio").unwrap(),
+            ..CompareOptions::default()
+        };
+        let same = compare(&base, &base, &opts).unwrap();
+        assert!(same.passed());
+        assert!(same.rows.iter().any(|r| r.metric.name() == "goodput"));
+        // Half the requests stop meeting the SLO, every second alike.
+        let mut cur = base.clone();
+        for run in &mut cur.runs {
+            run.good = Some(run.count("ok") / 2);
+            for p in &mut run.series {
+                p.good = p.ok / 2;
+            }
+        }
+        let worse = compare(&base, &cur, &opts).unwrap();
+        assert!(!worse.passed());
+        for name in ["goodput", "goodput_ratio"] {
+            let row = worse.rows.iter().find(|r| r.metric.name() == name).unwrap();
+            assert_eq!(row.change, Change::Regression, "{name}: {row:?}");
+        }
     }
 
     #[test]

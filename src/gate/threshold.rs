@@ -6,8 +6,9 @@
 //!   `p(99.9)`, `min`, `max`, `mean`, optionally of a named histogram: `p99(ttft)`,
 //!   `p(99.9, itl)`, `mean(pool_wait)` (default `latency`); or a run figure: `timeout_rate`,
 //!   `error_rate`, `success_rate`, `unfinished_rate`, `dropped_rate`, `late_rate` (fractions of
+//!   arrivals), `goodput_ratio` (good requests — `ok` and within `[slo]` — as a fraction of
 //!   arrivals), `rate(status=429)`, `rate(outcome=timeout_pool)`, `retries_per_request`,
-//!   `rps`, `tokens_per_s`, `cost_per_1k`.
+//!   `rps`, `goodput` (good requests per second), `tokens_per_s`, `cost_per_1k`.
 //! * OP — `<`, `<=`, `>`, `>=`.
 //! * VALUE — a duration with a unit for timings (`800ms`, `2s`), a ratio for rates (`1%`,
 //!   `0.01`), a plain number otherwise (`cost_per_1k` also takes `$0.40`).
@@ -62,6 +63,10 @@ pub enum Metric {
     RetriesPerRequest,
     /// Requests per second over the measured window.
     Rps,
+    /// Good requests (`ok` and within the scenario's `[slo]`) per second over the measured window.
+    Goodput,
+    /// Fraction of arrivals that were good (`ok` and within the scenario's `[slo]`).
+    GoodputRatio,
     /// Output tokens per second over the measured window.
     TokensPerS,
     /// US dollars per 1,000 requests (needs the run's `cost_usd`).
@@ -163,6 +168,8 @@ impl Metric {
             },
             Metric::RetriesPerRequest => "retries_per_request".into(),
             Metric::Rps => "rps".into(),
+            Metric::Goodput => "goodput".into(),
+            Metric::GoodputRatio => "goodput_ratio".into(),
             Metric::TokensPerS => crate::metrics::recorder::TOKENS_PER_S.into(),
             Metric::CostPer1k => "cost_per_1k".into(),
         }
@@ -170,7 +177,14 @@ impl Metric {
 
     /// Whether a larger value is worse (latency, error rates, cost) or better (rps, tokens/s).
     pub fn higher_is_worse(&self) -> bool {
-        !matches!(self, Metric::Rps | Metric::TokensPerS | Metric::SuccessRate)
+        !matches!(
+            self,
+            Metric::Rps
+                | Metric::Goodput
+                | Metric::GoodputRatio
+                | Metric::TokensPerS
+                | Metric::SuccessRate
+        )
     }
 
     /// Whether the value is a fraction of requests.
@@ -180,6 +194,7 @@ impl Metric {
             Metric::TimeoutRate
                 | Metric::ErrorRate
                 | Metric::SuccessRate
+                | Metric::GoodputRatio
                 | Metric::UnfinishedRate
                 | Metric::DroppedRate
                 | Metric::LateRate
@@ -192,7 +207,7 @@ impl Metric {
         match self {
             Metric::Timing { .. } => format_ms(v),
             m if m.is_rate() => format!("{}%", round_sig(v * 100.0)),
-            Metric::Rps => format!("{} req/s", round_sig(v)),
+            Metric::Rps | Metric::Goodput => format!("{} req/s", round_sig(v)),
             Metric::TokensPerS => format!("{} tokens/s", round_sig(v)),
             Metric::CostPer1k => format!("${}", round_sig(v)),
             _ => round_sig(v),
@@ -229,6 +244,8 @@ impl Metric {
                 per_request(run.attempts.saturating_sub(run.scheduled) as f64)
             }
             Metric::Rps => Some(run.rps),
+            Metric::Goodput => Some(run.goodput_rate()),
+            Metric::GoodputRatio => of_arrivals(run.goodput_fraction()),
             Metric::TokensPerS => (run.measured_seconds > 0.0)
                 .then(|| run.tokens.output as f64 / run.measured_seconds),
             Metric::CostPer1k => per_request(run.cost_usd? * 1000.0),
@@ -272,6 +289,8 @@ impl FromStr for Metric {
             "late_rate" => Some(Metric::LateRate),
             "retries_per_request" => Some(Metric::RetriesPerRequest),
             "rps" => Some(Metric::Rps),
+            "goodput" => Some(Metric::Goodput),
+            "goodput_ratio" => Some(Metric::GoodputRatio),
             crate::metrics::recorder::TOKENS_PER_S => Some(Metric::TokensPerS),
             "cost_per_1k" => Some(Metric::CostPer1k),
             _ => None,
@@ -368,7 +387,7 @@ fn rate_metric(arg: &str) -> Result<Metric, String> {
 
 fn unknown_metric(t: &str) -> String {
     format!(
-        "unknown metric `{t}`; expected p50, p90, p99, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, unfinished_rate, dropped_rate, late_rate, rate(status=429), retries_per_request, rps, tokens_per_s or cost_per_1k"
+        "unknown metric `{t}`; expected p50, p90, p99, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, goodput_ratio, unfinished_rate, dropped_rate, late_rate, rate(status=429), retries_per_request, rps, goodput, tokens_per_s or cost_per_1k"
     )
 }
 
@@ -482,7 +501,7 @@ impl schemars::JsonSchema for Check {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "`METRIC OP VALUE`: METRIC is p50..p999, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, unfinished_rate, dropped_rate, late_rate, rate(status=429), rate(outcome=timeout_pool), retries_per_request, rps, tokens_per_s or cost_per_1k; OP is <, <=, > or >=; VALUE is a duration for timings, a ratio for rates, else a number.",
+            "description": "`METRIC OP VALUE`: METRIC is p50..p999, p(99.9), min, max, mean (optionally of a histogram: p99(ttft)), timeout_rate, error_rate, success_rate, goodput_ratio, unfinished_rate, dropped_rate, late_rate, rate(status=429), rate(outcome=timeout_pool), retries_per_request, rps, goodput, tokens_per_s or cost_per_1k; OP is <, <=, > or >=; VALUE is a duration for timings, a ratio for rates, else a number.",
             "type": "string",
             "pattern": r"^.+(<|>|<=|>=).+$",
             "examples": ["p99 < 800ms", "timeout_rate < 1%", "p99(ttft) <= 300ms"]
@@ -654,6 +673,30 @@ mod tests {
         assert_eq!((c.metric, c.op, c.value), (Metric::Rps, Op::Ge, 100.0));
         let c: Check = "cost_per_1k < $0.40".parse().unwrap();
         assert_eq!(c.value, 0.40);
+        let c: Check = "goodput_ratio > 95%".parse().unwrap();
+        assert_eq!(c.metric, Metric::GoodputRatio);
+        assert!((c.value - 0.95).abs() < 1e-12);
+        assert!(!c.metric.higher_is_worse());
+        assert_eq!(c.metric.format(0.5), "50%");
+        let c: Check = "goodput >= 80".parse().unwrap();
+        assert_eq!((c.metric.name(), c.value), ("goodput".to_string(), 80.0));
+        assert_eq!(c.metric.format(80.0), "80 req/s");
+    }
+
+    #[test]
+    fn goodput_is_measured_against_the_arrivals_like_every_rate() {
+        let mut run = crate::report::fixture::comparison().runs.remove(0);
+        run.arrivals = 200;
+        run.ledger.measured.arrivals = 200;
+        run.ledger.measured.refused_by_guard = 0;
+        run.measured_seconds = 10.0;
+        run.good = Some(150);
+        assert_eq!(Metric::GoodputRatio.observe(&run), Some(0.75));
+        assert_eq!(Metric::Goodput.observe(&run), Some(15.0));
+        // A file from before goodput: the `ok` requests are the good ones.
+        run.good = None;
+        let ok = run.count("ok") as f64;
+        assert_eq!(Metric::Goodput.observe(&run), Some(ok / 10.0));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Load generation: worker threads that drive the client by a load model, the run's timeline, and the stop/grace/cancel sequence.
+//! Load generation: worker threads that drive the client by a load model, the run's timeline, the stop/grace/cancel sequence, and the saturation stop.
 
 pub mod closed;
 pub mod guard;
@@ -6,6 +6,7 @@ pub mod open;
 pub mod overload;
 pub mod pacer;
 pub mod requests;
+pub mod saturation;
 pub mod stop;
 pub mod template;
 pub mod worker;
@@ -15,7 +16,7 @@ pub use stop::{Stop, StopStage};
 
 use crate::{
     client::Client,
-    metrics::{ledger::Ledger, Recorder, SeriesCollector, SeriesPoint},
+    metrics::{ledger::Ledger, Recorder, Saturation, SeriesCollector, SeriesPoint, Slo},
     scenario::{LoadModel, Workload},
 };
 use std::{
@@ -54,11 +55,16 @@ pub struct LoadOutput {
     pub start: Instant,
     /// Arrivals as the generator counted them, and what was in flight at the stop.
     pub ledger: Ledger,
+    /// Set when `stop_on_saturation` ended the run.
+    pub saturated: Option<Saturation>,
 }
 
-/// Drives `workload` through `client` until the workload's bounds or `stop` end it.
+/// Drives `workload` through `client` until the workload's bounds or `stop` end it; requests
+/// are classified good or not against `slo` as they are recorded.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     workload: &Workload,
+    slo: Slo,
     client: Client,
     mix: RequestMix,
     guard: Arc<guard::SpendGuard>,
@@ -95,12 +101,16 @@ pub async fn run(
         seed,
         guard,
         sequence: Arc::new(AtomicU64::new(0)),
+        slo,
     };
     let threads = workload.threads().max(1);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<WorkerOutput>();
     let handles = spawn_workers(workload, shared, threads, done_tx);
 
     let mut collector = SeriesCollector::default();
+    // Fed from what this loop already receives (buckets, its in-flight samples), never from a request.
+    let mut watch = saturation::SaturationWatch::for_workload(workload, seed);
+    let mut saturated = None;
     let mut outputs = Vec::new();
     let mut grace_end: Option<Instant> = None;
     let mut in_flight_at_stop: Option<(u64, u64)> = None;
@@ -134,17 +144,30 @@ pub async fn run(
         .unwrap_or(now + Duration::from_millis(10));
         tokio::select! {
             Some(out) = done_rx.recv() => outputs.push(out),
-            Some(bucket) = bucket_rx.recv() => collector.add(bucket),
+            Some(bucket) = bucket_rx.recv() => {
+                if let Some(w) = &mut watch {
+                    w.note_bucket(&bucket);
+                }
+                collector.add(bucket);
+            }
             _ = tokio::time::sleep_until(wake.into()) => {}
             _ = stop.reached(StopStage::Draining), if grace_end.is_none() => {}
         }
         if Instant::now() >= next_tick {
             let second = next_tick.duration_since(start).as_secs();
-            collector.sample(
-                second - 1,
-                in_flight.load(Relaxed),
-                client.open_connections(),
-            );
+            let in_flight_now = in_flight.load(Relaxed);
+            collector.sample(second - 1, in_flight_now, client.open_connections());
+            if let Some(w) = watch
+                .as_mut()
+                .filter(|_| stop.stage() == StopStage::Running)
+            {
+                w.note_in_flight(second - 1, in_flight_now);
+                if let Some(found) = w.check(second) {
+                    // The same path as the end of the duration: grace, cancel, ledger, report.
+                    saturated = Some(found);
+                    stop.advance(StopStage::Draining);
+                }
+            }
             next_tick += Duration::from_secs(1);
             on_progress(&Progress {
                 elapsed: start.elapsed().as_secs_f64(),
@@ -186,6 +209,7 @@ pub async fn run(
         measured_seconds,
         start,
         ledger,
+        saturated,
     }
 }
 

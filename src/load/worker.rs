@@ -57,6 +57,8 @@ pub struct Shared {
     pub guard: Arc<super::guard::SpendGuard>,
     /// Templated requests' global sequence number (`{{index}}`), counted only when the mix has templates.
     pub sequence: Arc<AtomicU64>,
+    /// The per-request limits a good request meets (`[slo]`).
+    pub slo: crate::metrics::Slo,
 }
 
 /// What a worker's tasks share: the run's shared state plus this worker's recorder and its side of the ledger.
@@ -106,7 +108,7 @@ impl WorkerContext {
     /// A context for worker number `index`.
     pub fn new(shared: Shared, index: usize) -> WorkerContext {
         WorkerContext {
-            recorder: RefCell::new(Recorder::new(shared.timeline.start)),
+            recorder: RefCell::new(Recorder::with_slo(shared.timeline.start, shared.slo)),
             ledger: RefCell::new([Tally::default(); 2]),
             body_buffer: RefCell::new(BytesMut::new()),
             cancel: LocalCancel::default(),

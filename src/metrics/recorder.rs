@@ -6,6 +6,7 @@
 use super::{
     histogram::{new_histogram, record_clamped},
     series::SecondBucket,
+    slo::Slo,
 };
 use crate::client::{Exchange, Outcome, RetryReason, Tokens};
 use hdrhistogram::Histogram;
@@ -84,6 +85,10 @@ pub struct Recorder {
     pub outcomes: BTreeMap<Outcome, u64>,
     /// Outcome counts during warm-up.
     pub warmup_outcomes: BTreeMap<Outcome, u64>,
+    /// The per-request limits a good request meets (`[slo]`; unset: every `ok` request is good).
+    slo: Slo,
+    /// Requests after warm-up that were good: `ok` and within the SLO.
+    pub good: u64,
     /// Attempts made (first tries + retries) after warm-up.
     pub attempts: u64,
     /// Attempts made during warm-up (the upstream saw and may bill them too).
@@ -118,7 +123,14 @@ pub struct TokenTotals {
 impl Recorder {
     /// A recorder for a run that started at `origin`.
     pub fn new(origin: Instant) -> Recorder {
+        Recorder::with_slo(origin, Slo::default())
+    }
+
+    /// A recorder for a run that started at `origin`, classifying requests against `slo`.
+    pub fn with_slo(origin: Instant, slo: Slo) -> Recorder {
         Recorder {
+            slo,
+            good: 0,
             origin,
             histograms: std::array::from_fn(|_| new_histogram()),
             clamped: [0; SLOTS],
@@ -142,7 +154,12 @@ impl Recorder {
         if done.warmup {
             *self.warmup_outcomes.entry(outcome).or_default() += 1;
             self.warmup_attempts += ex.attempts as u64;
-            return None;
+            // Counted in the second it ended (outside every statistic) so that the saturation
+            // watch sees all the upstream's completions, the warm-up's included.
+            let flushed = self.roll_to(ex.finished);
+            self.bucket.warmup_completed += 1;
+            self.bucket.warmup_ok += u64::from(outcome == Outcome::Ok);
+            return flushed;
         }
         *self.outcomes.entry(outcome).or_default() += 1;
         self.attempts += ex.attempts as u64;
@@ -159,7 +176,8 @@ impl Recorder {
                 self.error_samples.insert(outcome, detail.clone());
             }
         }
-        let latency = micros(ex.finished.saturating_duration_since(done.intended));
+        let latency_d = ex.finished.saturating_duration_since(done.intended);
+        let latency = micros(latency_d);
         self.put(Slot::Latency, latency);
         if let Some(sent) = ex.sent {
             self.put(
@@ -179,8 +197,11 @@ impl Recorder {
         if outcome == Outcome::Ok {
             self.record_tokens(ex);
         }
+        // A few comparisons on figures already measured (see `slo`): no allocation per request.
+        let good = self.slo.is_good(latency_d, ex);
+        self.good += u64::from(good);
         let flushed = self.roll_to(ex.finished);
-        self.bucket.add(outcome, latency);
+        self.bucket.add(outcome, latency, good);
         flushed
     }
 
@@ -287,6 +308,7 @@ impl Recorder {
         add_counts(&mut self.warmup_outcomes, &other.warmup_outcomes);
         add_counts(&mut self.retries, &other.retries);
         self.attempts += other.attempts;
+        self.good += other.good;
         self.warmup_attempts += other.warmup_attempts;
         self.tokens.input += other.tokens.input;
         self.tokens.output += other.tokens.output;

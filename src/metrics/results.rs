@@ -5,6 +5,7 @@ use super::{
     ledger::Ledger,
     recorder::{Recorder, TokenTotals},
     series::SeriesPoint,
+    slo::Slo,
 };
 use crate::client::{ClientSettings, PoolStats};
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,9 @@ pub struct SearchProbe {
     pub within_noise: bool,
     /// Index of this probe's run in `runs`.
     pub run_index: usize,
+    /// The probe was ended early because the upstream could not keep up; such a probe fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<SaturationReason>,
 }
 
 /// Which share of a sharded scenario a results file holds.
@@ -292,6 +296,22 @@ pub struct RunResult {
     /// Why the run stopped before its bounds (a spend guard), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// The per-request limits (`[slo]`) a good request met, when the scenario set any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+    /// Requests after warm-up that were good: ended `ok` and met every limit of `slo` that
+    /// applied to them (every `ok` one when there is no SLO). `None` in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub good: Option<u64>,
+    /// Good requests per second over the measured window (as `rps`).
+    #[serde(default)]
+    pub goodput: f64,
+    /// Good requests as a fraction of the arrivals (`offered()`, the denominator of every rate).
+    #[serde(default)]
+    pub goodput_ratio: f64,
+    /// Set when `stop_on_saturation` ended the run early: the upstream could not keep up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<Saturation>,
     /// Wall-clock time load started, ms since the Unix epoch: time zero of `series`, used to align shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_started_unix_ms: Option<u64>,
@@ -368,7 +388,39 @@ impl RunResult {
             spend: None,
             stopped_early: None,
             load_started_unix_ms: None,
+            slo: None,
+            good: Some(recorder.good),
+            goodput: 0.0,
+            goodput_ratio: 0.0,
+            saturated: None,
         }
+        .with_goodput()
+    }
+
+    /// Good requests: `good`, or the `ok` ones in files written before goodput existed.
+    pub fn good_count(&self) -> u64 {
+        self.good.unwrap_or_else(|| self.count("ok"))
+    }
+
+    /// Good requests per second over the measured window.
+    pub fn goodput_rate(&self) -> f64 {
+        if self.measured_seconds > 0.0 {
+            self.good_count() as f64 / self.measured_seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Fraction of arrivals that were good (unfinished ones count as not good, as in `success_rate`).
+    pub fn goodput_fraction(&self) -> f64 {
+        self.fraction(self.good_count())
+    }
+
+    /// This result with `goodput` and `goodput_ratio` computed from its counts (after building or merging).
+    pub fn with_goodput(mut self) -> RunResult {
+        self.goodput = self.goodput_rate();
+        self.goodput_ratio = self.goodput_fraction();
+        self
     }
 
     /// Count of one outcome key.
@@ -441,6 +493,40 @@ impl RunResult {
     pub fn summary(&self, histogram: &str) -> Option<&super::histogram::Summary> {
         self.histograms.get(histogram).map(|h| &h.summary)
     }
+}
+
+/// Why a run that `stop_on_saturation` watched was ended early.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaturationReason {
+    /// Open model: fewer than 98 % of the scheduled arrivals completed over the window while the upstream held the backlog.
+    RateBelowTarget,
+    /// Open model: requests in flight rose every second of the window and at least doubled.
+    InFlightGrowing,
+    /// Every request that finished in the window failed.
+    AllFailing,
+}
+
+impl SaturationReason {
+    /// The name written in results.json.
+    pub fn key(self) -> &'static str {
+        match self {
+            SaturationReason::RateBelowTarget => "rate_below_target",
+            SaturationReason::InFlightGrowing => "in_flight_growing",
+            SaturationReason::AllFailing => "all_failing",
+        }
+    }
+}
+
+/// The moment a run was found saturated, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Saturation {
+    /// Which criterion fired.
+    pub reason: SaturationReason,
+    /// Seconds into the measured phase (after warm-up) at the end of the window that showed it.
+    pub at_s: f64,
+    /// What was seen, in a sentence with its figures.
+    pub detail: String,
 }
 
 /// What identifies a run besides its measurements.

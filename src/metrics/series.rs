@@ -64,12 +64,18 @@ pub struct SecondBucket {
     pub completed: u64,
     /// Of which `ok`.
     pub ok: u64,
+    /// Of which good: `ok` and within the scenario's `[slo]`.
+    pub good: u64,
     /// Of which timeouts (any phase).
     pub timeouts: u64,
     /// Of which other errors.
     pub errors: u64,
     /// Latencies above the histogram's range (1 h), recorded as 1 h.
     pub clamped: u64,
+    /// Warm-up requests that finished in this second (in no statistic; the saturation watch counts them).
+    pub warmup_completed: u64,
+    /// Of which `ok`.
+    pub warmup_ok: u64,
     /// Latency (µs), [`SERIES_DIGITS`] significant digits.
     pub latency: Histogram<u64>,
 }
@@ -81,16 +87,20 @@ impl SecondBucket {
             second,
             completed: 0,
             ok: 0,
+            good: 0,
             timeouts: 0,
             errors: 0,
             clamped: 0,
+            warmup_completed: 0,
+            warmup_ok: 0,
             latency: new_series_histogram(),
         }
     }
 
-    /// Counts one finished request.
-    pub fn add(&mut self, outcome: Outcome, latency_us: u64) {
+    /// Counts one finished request; `good` when it met the SLO.
+    pub fn add(&mut self, outcome: Outcome, latency_us: u64, good: bool) {
         self.completed += 1;
+        self.good += u64::from(good);
         match outcome {
             Outcome::Ok => self.ok += 1,
             o if o.is_timeout() => self.timeouts += 1,
@@ -105,9 +115,12 @@ impl SecondBucket {
     fn merge(&mut self, other: &SecondBucket) {
         self.completed += other.completed;
         self.ok += other.ok;
+        self.good += other.good;
         self.timeouts += other.timeouts;
         self.errors += other.errors;
         self.clamped += other.clamped;
+        self.warmup_completed += other.warmup_completed;
+        self.warmup_ok += other.warmup_ok;
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
     }
@@ -137,6 +150,9 @@ pub struct SeriesPoint {
     pub completed: u64,
     /// Of which `ok`.
     pub ok: u64,
+    /// Of which good: `ok` and within the scenario's `[slo]` (every `ok` one without an SLO; 0 in files written before it existed).
+    #[serde(default)]
+    pub good: u64,
     /// Of which timeouts.
     pub timeouts: u64,
     /// Of which other errors.
@@ -168,6 +184,7 @@ impl Default for SeriesPoint {
             span: 1,
             completed: 0,
             ok: 0,
+            good: 0,
             timeouts: 0,
             errors: 0,
             p50_ms: 0.0,
@@ -201,6 +218,7 @@ impl SeriesPoint {
     fn add_counts(&mut self, b: &SecondBucket) {
         self.completed += b.completed;
         self.ok += b.ok;
+        self.good += b.good;
         self.timeouts += b.timeouts;
         self.errors += b.errors;
         self.clamped += b.clamped;
@@ -210,6 +228,7 @@ impl SeriesPoint {
     pub fn add_counts_of(&mut self, later: &SeriesPoint) {
         self.completed += later.completed;
         self.ok += later.ok;
+        self.good += later.good;
         self.timeouts += later.timeouts;
         self.errors += later.errors;
         self.clamped += later.clamped;

@@ -164,7 +164,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
             "timeout_pool" => Outcome::Timeout(Phase::Pool),
             _ => Outcome::Status(503),
         };
-        buckets[second].add(outcome, us);
+        buckets[second].add(outcome, us, key == "ok");
     }
     let mut collector = SeriesCollector::default();
     for (second, bucket) in buckets.into_iter().enumerate() {
@@ -272,7 +272,13 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         cost_usd: spec.cost_usd,
         stopped_early: None,
         load_started_unix_ms: None,
+        slo: None,
+        good: None,
+        goodput: 0.0,
+        goodput_ratio: 0.0,
+        saturated: None,
     }
+    .with_goodput()
 }
 
 fn record(hists: &mut BTreeMap<&str, hdrhistogram::Histogram<u64>>, name: &'static str, v: u64) {

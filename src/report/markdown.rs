@@ -97,12 +97,27 @@ pub fn render(results: &ResultsFile) -> String {
 }
 
 fn line(l: &Line) -> String {
-    l.iter()
-        .map(|s| match s {
-            Span::Plain(t) => escape(t),
-            Span::Strong(t) => format!("**{}**", escape(t)),
-        })
-        .collect()
+    let mut out = String::new();
+    let mut strong = String::new();
+    for s in l {
+        match s {
+            // Adjacent strong spans are one run of bold: `**a****b**` is not bold in Markdown.
+            Span::Strong(t) => strong.push_str(t),
+            Span::Plain(t) => {
+                flush_strong(&mut out, &mut strong);
+                out.push_str(&escape(t));
+            }
+        }
+    }
+    flush_strong(&mut out, &mut strong);
+    out
+}
+
+fn flush_strong(out: &mut String, strong: &mut String) {
+    if !strong.is_empty() {
+        out.push_str(&format!("**{}**", escape(strong)));
+        strong.clear();
+    }
 }
 
 /// One table in GFM: run column left-aligned, numbers right-aligned.
@@ -132,6 +147,16 @@ pub fn table(m: &mut String, t: &Table) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn adjacent_strong_spans_are_one_bold_run() {
+        let l = vec![
+            super::Span::Strong("a/b".into()),
+            super::Span::Strong(": saturated".into()),
+            super::Span::Plain(" then plain".into()),
+        ];
+        assert_eq!(super::line(&l), "**a/b: saturated** then plain");
+    }
     #[test]
     fn escapes_cells() {
         assert_eq!(super::escape("a|b <x> *y*"), "a\\|b &lt;x&gt; \\*y\\*");

@@ -150,6 +150,34 @@ fn finished_enough(runs: &[RunResult]) -> Vec<bool> {
         .collect()
 }
 
+/// Goodput columns, when any run was measured against an `[slo]`: without one they would
+/// repeat the `ok` requests per second and `success %` (which they equal), so they are left out.
+fn goodput_columns(runs: &[RunResult]) -> Vec<Column> {
+    use Better::*;
+    use Format::*;
+    if runs.iter().all(|r| r.slo.is_none()) {
+        return Vec::new();
+    }
+    vec![
+        col(
+            "goodput/s",
+            "good requests per second: ended ok and met every limit of the scenario's [slo] that applied to them",
+            Higher,
+            OneDecimal,
+            runs,
+            |r| r.slo.map(|_| r.goodput_rate()),
+        ),
+        col(
+            "goodput %",
+            "arrivals that were good (ok and within the [slo]); requests that never finished count as not good",
+            Higher,
+            Percent,
+            runs,
+            |r| r.slo.and_then(|_| percent(r, r.goodput_fraction())),
+        ),
+    ]
+}
+
 /// A percentage of the run's arrivals, absent when it had none.
 fn percent(r: &RunResult, rate: f64) -> Option<f64> {
     (r.offered() > 0).then_some(rate * 100.0)
@@ -170,7 +198,7 @@ pub fn comparison(results: &ResultsFile) -> Table {
     let runs = &results.runs;
     let per_request = |r: &RunResult, n: f64| (r.scheduled > 0).then(|| n / r.scheduled as f64);
     let eligible = finished_enough(runs);
-    let columns = vec![
+    let mut columns = vec![
         col(
             "requests",
             "arrivals measured (after warm-up): every request the load model asked for, counted where it was born",
@@ -230,6 +258,7 @@ pub fn comparison(results: &ResultsFile) -> Table {
             runs,
             |r| percent(r, r.success_rate()),
         ),
+        // Goodput columns follow; inserted here when a run has an SLO (see `goodput_columns`).
         Column {
             eligible: eligible.clone(),
             ..col(
@@ -341,6 +370,11 @@ pub fn comparison(results: &ResultsFile) -> Table {
             |r| r.cost_usd.and_then(|c| per_request(r, c * 1000.0)),
         ),
     ];
+    let after_success = columns
+        .iter()
+        .position(|c| c.header == "success %")
+        .map_or(columns.len(), |i| i + 1);
+    columns.splice(after_success..after_success, goodput_columns(runs));
     Table {
         rows: runs.iter().map(|r| r.name.clone()).collect(),
         columns,

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 /// Columns of the comparison that fit a terminal (a column no run has a value for is left out,
 /// so `dropped` and `late %` show for open models only).
-const SHOWN: [&str; 12] = [
+const SHOWN: [&str; 14] = [
     "requests",
     "req/s",
     "p50 ms",
@@ -14,6 +14,8 @@ const SHOWN: [&str; 12] = [
     "p99 ms",
     "max ms",
     "success %",
+    "goodput/s",
+    "goodput %",
     "errors %",
     "timeouts %",
     "unfinished %",

@@ -118,6 +118,11 @@ pub fn verdict(results: &ResultsFile) -> Verdict {
     let failed = results.thresholds.iter().filter(|t| !t.passed).count();
     let passed = (!results.thresholds.is_empty()).then_some(failed == 0);
     headline.push(match passed {
+        // A search's probes are judged against its objective, which the search section states.
+        None if !results.search.is_empty() => vec![Plain(
+            "The search judged each probe against its objective (above); no thresholds configured."
+                .into(),
+        )],
         None => vec![Plain("No thresholds configured.".into())],
         Some(true) => vec![Strong(format!(
             "PASS: all {} thresholds held.",
@@ -128,8 +133,11 @@ pub fn verdict(results: &ResultsFile) -> Verdict {
             results.thresholds.len()
         ))],
     });
-    if let Some(line) = best_line(results) {
-        headline.push(line);
+    // Probes of one knob are not rivals: "best by p99" would name the lightest load.
+    if results.search.is_empty() {
+        if let Some(line) = best_line(results) {
+            headline.push(line);
+        }
     }
     let max_in_flight = results
         .scenario
@@ -412,6 +420,28 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
             Strong(format!(": stopped early by a spend guard — {why}.")),
         ]);
     }
+    if let Some(slo) = &run.slo {
+        out.push(vec![
+            Strong(run.name.clone()),
+            Plain(format!(
+                ": {} of arrivals were good (ok and within the SLO: {}), {} good req/s.",
+                share(run, run.good_count()),
+                slo.describe(),
+                Format::OneDecimal.text(run.goodput_rate()),
+            )),
+        ]);
+    }
+    if let Some(s) = &run.saturated {
+        out.push(vec![
+            Strong(run.name.clone()),
+            Strong(format!(
+                ": saturated — stopped {} s into the measured phase ({}): {}.",
+                Format::OneDecimal.text(s.at_s),
+                s.reason.key(),
+                s.detail
+            )),
+        ]);
+    }
     out
 }
 
@@ -645,5 +675,43 @@ mod tests {
         assert_eq!(breaker_open_periods(&run), vec![(10.0, 15.0)]);
         run.breaker_events.truncate(1);
         assert_eq!(breaker_open_periods(&run), vec![(10.0, 30.0)]);
+    }
+
+    #[test]
+    fn a_saturated_run_and_its_slo_are_told_in_the_notes() {
+        use crate::metrics::{Saturation, SaturationReason, Slo};
+        let mut results = fixture::comparison();
+        let run = &mut results.runs[0];
+        run.slo = Some(Slo {
+            latency: Some(crate::units::Dur::ms(500)),
+            ..Slo::default()
+        });
+        run.good = Some(run.count("ok") / 2);
+        run.saturated = Some(Saturation {
+            reason: SaturationReason::RateBelowTarget,
+            at_s: 4.0,
+            detail: "240 requests completed in 3 s (80.0 req/s) of 600 due".into(),
+        });
+        let name = run.name.clone();
+        let notes: Vec<String> = verdict(&results)
+            .notes
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|s| match s {
+                        Span::Plain(t) | Span::Strong(t) => t.as_str(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let saturated = format!(
+            "{name}: saturated — stopped 4.0 s into the measured phase (rate_below_target): 240 requests completed in 3 s (80.0 req/s) of 600 due."
+        );
+        assert!(notes.contains(&saturated), "{notes:#?}");
+        assert!(
+            notes.iter().any(|n| n.starts_with(&name)
+                && n.contains("were good (ok and within the SLO: latency ≤ 500ms)")),
+            "{notes:#?}"
+        );
     }
 }

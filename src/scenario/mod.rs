@@ -10,7 +10,7 @@ pub mod search;
 
 pub use error::ScenarioError;
 pub use model::{
-    LoadModel, OnOverload, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario,
+    LoadModel, OnOverload, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario, Slo,
     Target, Workload,
 };
 pub use parse::{load, load_with, parse};

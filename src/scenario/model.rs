@@ -1,5 +1,6 @@
 //! The scenario as users write it: targets, workload, client settings. Every field is documented here and checked strictly.
 
+pub use crate::metrics::slo::Slo;
 use crate::{client::ClientSettings, units::Dur};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,6 +37,9 @@ pub struct Scenario {
     /// How the report judges the runs.
     #[serde(default)]
     pub report: ReportSettings,
+    /// Per-request service-level objective: a request is *good* when it ended `ok` and met every limit given here; `goodput` counts good requests per second.
+    #[serde(default, skip_serializing_if = "Slo::is_unset")]
+    pub slo: Slo,
     /// Pass/fail checks (`[[threshold]] check = "p99 < 800ms"`); a failed one makes `run` exit 1.
     #[serde(default, rename = "threshold", skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<crate::gate::ThresholdSpec>,
@@ -163,6 +167,15 @@ pub struct Workload {
     /// Generator threads (default: one fewer than the cores, at least one).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// End the run early — cleanly, through the grace period — and mark it `saturated` once the
+    /// upstream cannot keep up (open models: completions fall behind the schedule while the backlog
+    /// grows, or in-flight requests keep climbing; every model: every request in the window fails).
+    /// Watched after the warm-up, which should be at least as long as a request takes.
+    #[serde(default)]
+    pub stop_on_saturation: bool,
+    /// With `stop_on_saturation`: how long (whole seconds, at least 2) a criterion must hold before the run is ended.
+    #[serde(default = "default_saturation_window")]
+    pub saturation_window: Dur,
     /// The requests sent, picked by weight.
     #[serde(default = "default_mix")]
     pub mix: Vec<RequestTemplate>,
@@ -196,6 +209,10 @@ pub enum OnOverload {
     Queue,
     /// Never send it; count it as dropped.
     Drop,
+}
+
+fn default_saturation_window() -> Dur {
+    crate::load::saturation::DEFAULT_WINDOW
 }
 
 fn default_max_queue() -> usize {

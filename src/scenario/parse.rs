@@ -246,6 +246,16 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         }
     }
     let w = &s.workload;
+    let window = w.saturation_window.0;
+    if window < std::time::Duration::from_secs(2) || window.subsec_nanos() != 0 {
+        return fail(
+            "workload.saturation_window",
+            format!(
+                "`{}`: give whole seconds, at least \"2s\" (one second of samples is noise)",
+                w.saturation_window
+            ),
+        );
+    }
     if matches!(w.model, LoadModel::Ramp | LoadModel::Closed) && !w.stages.is_empty() {
         // A ramp's (or staged closed model's) length is the sum of its stages.
     } else if w.duration.is_none() && w.requests.is_none() {

@@ -46,6 +46,13 @@ pub struct SearchSpec {
     /// Extra probes of a value whose verdict is within noise of a limit; decided by the repeats.
     #[serde(default = "default_repeats")]
     pub repeats: u32,
+    /// End a probe early when the upstream cannot keep up with it (the workload's saturation stop) and count it as failing.
+    #[serde(default = "default_true")]
+    pub stop_on_saturation: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// A range end: a number (`rate`, `users`, counts) or a duration (`"250ms"`, for `timeouts.*`).

@@ -12,7 +12,7 @@
 use super::{
     noise,
     probe::{probe_length, probe_run},
-    strategy::{Next, Params, Search},
+    strategy::{Next, Observation, Params, Search},
 };
 use crate::{
     load::{Stop, StopStage},
@@ -186,12 +186,21 @@ async fn search_target(
             search.stop(reason);
             break;
         }
-        let (obs, _) = noise::judge(&spec.objective, run);
+        let (mut obs, _) = noise::judge(&spec.objective, run);
+        let saturated = run.saturated.as_ref().map(|s| s.reason);
+        if saturated.is_some() {
+            // The upstream could not keep up at this value: whatever the truncated figures say, it fails.
+            obs = Observation {
+                passed: false,
+                within_noise: false,
+            };
+        }
         let probe = SearchProbe {
             value,
             passed: obs.passed,
             within_noise: obs.within_noise,
             run_index,
+            saturated,
         };
         on_event(SearchEvent::Probe {
             value: format_value(knob.kind, value),
@@ -226,6 +235,19 @@ async fn search_target(
 /// What the reader must know beyond the answer: non-monotone pairs, values decided by repeats.
 fn observations(search: &Search, probes: &[SearchProbe], knob: &Knob) -> Vec<String> {
     let mut notes = Vec::new();
+    let saturated: Vec<String> = probes
+        .iter()
+        .filter_map(|p| {
+            p.saturated
+                .map(|r| format!("{} ({})", format_value(knob.kind, p.value), r.key()))
+        })
+        .collect();
+    if !saturated.is_empty() {
+        notes.push(format!(
+            "saturated, ended early and counted as failing: {}",
+            saturated.join(", ")
+        ));
+    }
     for (passed, failed) in search.non_monotone() {
         notes.push(format!(
             "non-monotone: the objective held at {} but not at {}; the search assumes one knee, so treat the answer with care",

@@ -38,6 +38,8 @@ pub fn configure_probe_workload(
     w.stages.clear();
     w.duration = Some(spec.step);
     w.requests = None;
+    // A probe past the knee says nothing more by running its whole step: it is a fail already.
+    w.stop_on_saturation = spec.stop_on_saturation;
     w
 }
 

@@ -360,6 +360,19 @@ fn merge_run(
         })
         .collect();
     out.stopped_early = (!stopped.is_empty()).then(|| stopped.join("; "));
+    out.good = parts
+        .iter()
+        .map(|(_, r)| r.good)
+        .try_fold(0, |sum, g| g.map(|g| sum + g));
+    // The earliest shard to find the upstream saturated speaks for the merged run.
+    out.saturated = parts
+        .iter()
+        .filter_map(|(p, r)| r.saturated.as_ref().map(|s| (p.index, s)))
+        .min_by(|a, b| a.1.at_s.total_cmp(&b.1.at_s))
+        .map(|(index, s)| crate::metrics::Saturation {
+            detail: format!("shard {index}: {}", s.detail),
+            ..s.clone()
+        });
     out.error_samples = BTreeMap::new();
     for (_, r) in parts {
         for (k, v) in &r.error_samples {
@@ -377,7 +390,7 @@ fn merge_run(
     }
     events.sort_by_key(|e| e.t_ms);
     out.breaker_events = events;
-    Ok(out)
+    Ok(out.with_goodput())
 }
 
 fn shard_count(parts: &[(&Part, &RunResult)]) -> u32 {
@@ -476,6 +489,7 @@ fn merge_series(parts: &[(&Part, &RunResult)], offsets: &[u64]) -> Vec<SeriesPoi
             let g = &mut m.point;
             g.completed += p.completed;
             g.ok += p.ok;
+            g.good += p.good;
             g.timeouts += p.timeouts;
             g.errors += p.errors;
             g.clamped += p.clamped;

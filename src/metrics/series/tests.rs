@@ -7,7 +7,7 @@ use rand::{rngs::SmallRng, Rng, SeedableRng};
 fn bucket(second: u64, values: &[u64]) -> SecondBucket {
     let mut b = SecondBucket::new(second);
     for v in values {
-        b.add(Outcome::Ok, *v);
+        b.add(Outcome::Ok, *v, true);
     }
     b
 }
