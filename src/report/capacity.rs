@@ -1,4 +1,4 @@
-//! The capacity chart of a search: the knob on x; above, the objective's latency figure, below, its rate figure; the limits as lines, each probe as a point (filled: passed, cross: failed), the answer marked.
+//! The capacity chart of a search: the knob on x; from the top, the objective's latency figure, its error-like rate, and the goodput ratio; the limits as lines, each probe as a point (filled: passed, cross: failed), the answer marked.
 
 use crate::{
     gate::threshold::{Check, Metric},
@@ -13,7 +13,7 @@ fn e<E: std::error::Error + Send + Sync>(err: DrawingAreaErrorKind<E>) -> Err {
 }
 
 /// Height of the chart.
-pub const HEIGHT: u32 = 620;
+pub const HEIGHT: u32 = 900;
 
 /// One panel: which metric it plots and the objective's limits on it.
 struct Panel {
@@ -24,19 +24,25 @@ struct Panel {
     scale: f64,
     /// Limits of the objective's checks on this metric, in axis units, with their text.
     limits: Vec<(f64, String)>,
+    /// Goodput and success: passing probes sit high, failing ones low.
+    higher_is_better: bool,
 }
 
-fn panels(searches: &[SearchResult]) -> [Panel; 2] {
+fn legend_position(goal_min: bool, higher_is_better: bool) -> SeriesLabelPosition {
+    match (goal_min, higher_is_better) {
+        (false, false) => SeriesLabelPosition::UpperLeft,
+        (true, false) => SeriesLabelPosition::UpperRight,
+        (false, true) => SeriesLabelPosition::LowerLeft,
+        (true, true) => SeriesLabelPosition::LowerRight,
+    }
+}
+
+fn panels(searches: &[SearchResult]) -> [Panel; 3] {
     let checks: Vec<Check> = searches
         .iter()
         .flat_map(|s| s.objective.iter().filter_map(|o| o.parse::<Check>().ok()))
         .collect();
-    let pick = |timing: bool, default: &str| {
-        let metric = checks
-            .iter()
-            .map(|c| c.metric.clone())
-            .find(|m| matches!(m, Metric::Timing { .. }) == timing && (timing || m.is_rate()))
-            .unwrap_or_else(|| default.parse().expect("a known metric"));
+    let panel = |metric: Metric, timing: bool| {
         let scale = if timing { 1.0 } else { 100.0 };
         let limits = checks
             .iter()
@@ -48,14 +54,34 @@ fn panels(searches: &[SearchResult]) -> [Panel; 2] {
         } else {
             format!("{} (%)", metric.name())
         };
+        let higher_is_better = matches!(metric, Metric::GoodputRatio | Metric::SuccessRate);
         Panel {
             metric,
             title,
             scale,
             limits,
+            higher_is_better,
         }
     };
-    [pick(true, "p99"), pick(false, "error_rate")]
+    let known = |name: &str| name.parse::<Metric>().expect("a known metric");
+    let timing = checks
+        .iter()
+        .map(|c| c.metric.clone())
+        .find(|m| matches!(m, Metric::Timing { .. }))
+        .unwrap_or_else(|| known("p99"));
+    // The middle panel: the objective's failure-like rate (error rate unless it names another);
+    // the bottom one is always goodput, what the search is for.
+    let goodput = known("goodput_ratio");
+    let rate = checks
+        .iter()
+        .map(|c| c.metric.clone())
+        .find(|m| m.is_rate() && *m != goodput)
+        .unwrap_or_else(|| known("error_rate"));
+    [
+        panel(timing, true),
+        panel(rate, false),
+        panel(goodput, false),
+    ]
 }
 
 /// Draws the chart for every search in `results` (one colour per target).
@@ -84,9 +110,9 @@ pub fn draw<DB: DrawingBackend>(
             unit => format!("{} ({unit})", s.knob),
         })
         .unwrap_or_default();
-    let halves = area.split_evenly((2, 1));
-    for (panel, half) in panels(searches).iter().zip(halves.iter()) {
-        draw_panel(half, results, panel, (lo, hi), &knob, palette)?;
+    let thirds = area.split_evenly((3, 1));
+    for (panel, third) in panels(searches).iter().zip(thirds.iter()) {
+        draw_panel(third, results, panel, (lo, hi), &knob, palette)?;
     }
     Ok(())
 }
@@ -178,18 +204,15 @@ fn draw_panel<DB: DrawingBackend>(
             .label(format!("{}: failed", s.target))
             .legend(move |(x, y)| Cross::new((x + 9, y), 6, color.stroke_width(2)));
     }
-    // Failing probes sit high on the hard side: the legend goes on the other one.
+    // Failing probes sit on the hard side, high (or low, for goodput), passing ones on the easy
+    // side: the legend goes where neither is.
     let goal_min = results
         .search
         .first()
         .is_some_and(|s| s.goal == crate::scenario::search::Goal::Min);
     chart
         .configure_series_labels()
-        .position(if goal_min {
-            SeriesLabelPosition::UpperRight
-        } else {
-            SeriesLabelPosition::UpperLeft
-        })
+        .position(legend_position(goal_min, panel.higher_is_better))
         .background_style(WHITE.mix(0.88))
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 14))
