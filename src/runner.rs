@@ -238,6 +238,9 @@ async fn execute_one(
         })
         .collect();
     if let Some(m) = mock {
+        // Read before shutdown: the mock's own view of how late it was, so a report can tell
+        // mock overload apart from the upstream behaviour the mock simulates.
+        result.mock_lateness = Some(m.lateness());
         m.shutdown().await;
     }
     Ok(result)

@@ -243,3 +243,53 @@ fn goodput_and_saturation_match_the_schema() {
     assert!(errors.contains("$.runs[0].saturated.reason"), "{errors}");
     assert!(errors.contains("$.runs[0].slo.p50"), "{errors}");
 }
+
+#[test]
+fn mock_lateness_matches_the_schema_and_older_files_load() {
+    use mock_upstream::{LatenessStats, LatenessSummary};
+    let mut results = fixture::comparison();
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert!(
+        v["runs"][0].get("mock_lateness").is_none(),
+        "absent unless the run had an embedded mock"
+    );
+    let stats = LatenessStats {
+        count: 4000,
+        p50_ms: 0.04,
+        p99_ms: 131.2,
+        max_ms: 180.0,
+    };
+    results.runs[0].mock_lateness = Some(LatenessSummary {
+        first: stats,
+        later: stats,
+    });
+    let text = json::to_text(&results);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["runs"][0]["mock_lateness"]["later"]["count"], 4000);
+    assert_eq!(v["runs"][0]["mock_lateness"]["first"]["p99_ms"], 131.2);
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let back: relaybench::metrics::ResultsFile = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.runs[0].mock_lateness, results.runs[0].mock_lateness);
+
+    let mut bad = v.clone();
+    bad["runs"][0]["mock_lateness"]["later"]["p99"] = json!(1);
+    bad["runs"][0]["mock_lateness"]["first"]["count"] = json!(-1);
+    let errors = errors_for(&bad).join("\n");
+    assert!(
+        errors.contains("$.runs[0].mock_lateness.later.p99"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("$.runs[0].mock_lateness.first.count"),
+        "{errors}"
+    );
+
+    // A file written before the field existed still loads.
+    let mut old = v.clone();
+    old["runs"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("mock_lateness");
+    let loaded: relaybench::metrics::ResultsFile = serde_json::from_value(old).unwrap();
+    assert_eq!(loaded.runs[0].mock_lateness, None);
+}

@@ -9,6 +9,7 @@ use crate::faults::pause;
 use crate::faults::plan::{self, Fate};
 use crate::faults::rate_limit::{format_reset, BucketState, RateDecision};
 use crate::faults::schedule::Profile;
+use crate::lateness::Timed;
 use crate::openai::chat::{ChatPlan, StreamCut, StreamPacing};
 use crate::openai::embeddings::EmbeddingsPlan;
 use crate::openai::errors::ApiError;
@@ -98,6 +99,9 @@ async fn run(
         return Err(refused);
     }
     let body = read_body(body, config.body_limit).await?;
+    // The reply's schedule starts when the whole request is in: what comes before depends on
+    // the client's upload, what comes after (parsing, injected latency) is the mock's to keep.
+    let mut accepted = Instant::now();
     let plan = match kind {
         ApiKind::Chat => Plan::Chat(
             ChatPlan::parse(&body, active.seed, &config.output_tokens)
@@ -141,11 +145,17 @@ async fn run(
         _ => {}
     }
     let permit = admit(shared, active, profile).await?;
+    if active.capacity.is_some() {
+        // Waiting in the capacity queue is an injected fault, not the mock falling behind.
+        accepted = Instant::now();
+    }
     let delay = profile
         .latency
         .fixed()
         .unwrap_or_else(|| profile.latency.sample(rng.get_or_insert_with(seeded)));
-    pause(delay).await;
+    let due = accepted + delay;
+    pause(due.saturating_duration_since(Instant::now())).await;
+    let streaming = plan.streaming();
     let mut resp = match plan {
         Plan::Chat(p) if p.stream => {
             let cut = match fate {
@@ -157,10 +167,12 @@ async fn run(
             };
             count_body_fault(shared, fate, seq);
             let pacing = StreamPacing {
+                due,
                 ttft: profile.stream.ttft.clone(),
                 inter_token: profile.stream.inter_token.clone(),
                 rng: rng.unwrap_or_else(seeded),
                 permit,
+                lateness: shared.lateness.clone(),
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
             let body = p.stream_body(id, unix_now(), pacing, cut);
@@ -186,6 +198,10 @@ async fn run(
             p.response_body(active.seed),
         ),
     };
+    if !streaming {
+        // Returned to hyper now, which writes it in the same poll: the whole reply's send.
+        shared.lateness.record(Timed::First, due, Instant::now());
+    }
     if let Some(d) = rate {
         rate_headers(&mut resp, &d);
     }

@@ -39,7 +39,7 @@ pub(crate) async fn handle(
 ) -> Response<MockBody> {
     match action {
         Action::GetFaults => config_response(shared),
-        Action::Stats => to_json(&shared.stats.snapshot()),
+        Action::Stats => to_json(&shared.snapshot()),
         Action::Reset => {
             shared.reset();
             respond::json(StatusCode::OK, Bytes::from_static(b"{\"reset\":true}"))

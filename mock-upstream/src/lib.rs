@@ -1,7 +1,7 @@
 //! mock-upstream: an OpenAI-compatible HTTP server with faults you can dial in, for relaybench
 //! and for testing any client or relay against a misbehaving upstream.
 //!
-//! Start one with [`MockServer::start`], read its address and [`StatsSnapshot`] from the
+//! Start one with [`MockServer::start`], read its address, [`StatsSnapshot`] and [`LatenessSummary`] from the
 //! [`MockHandle`], change faults with [`MockHandle::set_config`], stop it with
 //! [`MockHandle::shutdown`]. The same [`MockConfig`] is the `[mock]` table of a scenario,
 //! a `--profile` file of the binary, and the JSON body of `PUT /_mock/faults`.
@@ -22,6 +22,7 @@
 //! - `body`: the response body type and the slow / truncated / reset bodies.
 //! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/reset`.
 //! - `stats`: lock-free counters and [`StatsSnapshot`].
+//! - `lateness`: how far behind its own schedule the mock sent replies and tokens ([`LatenessSummary`]).
 //! - `state`: what all tasks share — the active config, stats, sequence numbers, seeding.
 //! - `shutdown`: the one stop signal.
 //! - `cli`: [`cli::MockArgs`] and [`cli::run`] — the flags and main loop of the `mock-upstream`
@@ -36,6 +37,7 @@ mod connection;
 mod control;
 mod distribution;
 mod faults;
+pub mod lateness;
 mod openai;
 mod respond;
 mod router;
@@ -51,5 +53,6 @@ pub use config::{
     Capacity, ConfigError, ConnectionFaults, ControlSettings, ErrorRates, Latency, MockConfig,
     Phase, RateLimit, StreamTiming, TokenCount,
 };
+pub use lateness::{LatenessStats, LatenessSummary};
 pub use server::{MockHandle, MockServer, SHUTDOWN_GRACE};
 pub use stats::StatsSnapshot;

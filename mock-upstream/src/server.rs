@@ -9,6 +9,7 @@
 
 use crate::config::{ConfigError, MockConfig};
 use crate::connection::{ConnState, FaultIo};
+use crate::lateness::LatenessSummary;
 use crate::router::{self, Surface};
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::state::Shared;
@@ -103,7 +104,12 @@ impl MockHandle {
 
     /// The counters now.
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        self.shared.snapshot()
+    }
+
+    /// How far behind its own schedule the mock sent replies and tokens since start (or reset).
+    pub fn lateness(&self) -> LatenessSummary {
+        self.shared.lateness.summary()
     }
 
     /// The config in force (with the seed in use filled in).

@@ -2,8 +2,9 @@
 
 use crate::config::MockConfig;
 use crate::faults::{capacity::CapacityGate, rate_limit::RateLimiter, schedule::Schedule};
+use crate::lateness::Lateness;
 use crate::shutdown::Shutdown;
-use crate::stats::Stats;
+use crate::stats::{Stats, StatsSnapshot};
 use crate::ConfigError;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -55,6 +56,8 @@ pub(crate) struct Shared {
     active: RwLock<Arc<Active>>,
     /// Counters served by `/_mock/stats`.
     pub stats: Stats,
+    /// How late timed sends went out; an `Arc` because stream bodies record into it.
+    pub lateness: Arc<Lateness>,
     /// Requests numbered in arrival order; the number seeds the request's random choices.
     request_seq: AtomicU64,
     /// Connections numbered in accept order; seeds the handshake delay.
@@ -72,6 +75,7 @@ impl Shared {
         Ok(Shared {
             active: RwLock::new(Arc::new(Active::compile(config, seed, None))),
             stats: Stats::default(),
+            lateness: Arc::default(),
             request_seq: AtomicU64::new(0),
             connection_seq: AtomicU64::new(0),
             shutdown,
@@ -110,6 +114,15 @@ impl Shared {
         self.request_seq.store(0, Ordering::Relaxed);
         self.connection_seq.store(0, Ordering::Relaxed);
         self.stats.reset();
+        self.lateness.reset();
+    }
+
+    /// The counters and the lateness summary now, as served by `GET /_mock/stats`.
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            lateness: self.lateness.summary(),
+            ..self.stats.snapshot()
+        }
     }
 
     pub(crate) fn next_request(&self) -> u64 {

@@ -141,6 +141,8 @@ pub struct StatsSnapshot {
     pub concurrent_requests_peak: u64,
     /// Faults injected, by kind ("error_429", "reset", "handshake_delay", ...).
     pub faults_injected: BTreeMap<String, u64>,
+    /// How far behind its own schedule the mock sent replies and tokens (see `lateness`).
+    pub lateness: crate::lateness::LatenessSummary,
 }
 
 const STATUS_SLOTS: usize = 600;
@@ -262,6 +264,7 @@ impl Stats {
                     nonzero(&self.faults[*k as usize]).map(|v| (k.name().to_string(), v))
                 })
                 .collect(),
+            lateness: Default::default(),
         }
     }
 }

@@ -315,6 +315,11 @@ pub struct RunResult {
     /// Wall-clock time load started, ms since the Unix epoch: time zero of `series`, used to align shards.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_started_unix_ms: Option<u64>,
+    /// Runs against the embedded mock: how far behind its own schedule the mock sent replies
+    /// and tokens over the whole run (warm-up included). Large values mean the timing figures
+    /// include the mock's overload. Absent for URL targets and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock_lateness: Option<mock_upstream::LatenessSummary>,
 }
 
 impl RunResult {
@@ -393,6 +398,7 @@ impl RunResult {
             goodput: 0.0,
             goodput_ratio: 0.0,
             saturated: None,
+            mock_lateness: None,
         }
         .with_goodput()
     }

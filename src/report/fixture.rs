@@ -277,6 +277,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         goodput: 0.0,
         goodput_ratio: 0.0,
         saturated: None,
+        mock_lateness: None,
     }
     .with_goodput()
 }

@@ -384,6 +384,9 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
     if let Some(line) = clamped_note(run) {
         out.push(line);
     }
+    if let Some(line) = mock_lateness_note(run) {
+        out.push(line);
+    }
     let open_periods = breaker_open_periods(run);
     if !open_periods.is_empty() {
         let total: f64 = open_periods.iter().map(|(a, b)| b - a).sum();
@@ -443,6 +446,39 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
         ]);
     }
     out
+}
+
+/// p99 lateness (ms) of the embedded mock's timed sends above which a run's notes warn that its
+/// timing figures include the mock's own overload: a healthy mock is tens of microseconds late.
+pub const MOCK_LATE_P99_MS: f64 = 2.0;
+
+/// The warning for a run whose embedded mock fell behind its own schedule, naming the kind of
+/// send (and so the figures) affected.
+fn mock_lateness_note(run: &RunResult) -> Option<Line> {
+    let l = run.mock_lateness.as_ref()?;
+    let (p99, kind) = l.worst_p99();
+    if p99 <= MOCK_LATE_P99_MS {
+        return None;
+    }
+    let affected = match (
+        l.first.p99_ms > MOCK_LATE_P99_MS,
+        l.later.p99_ms > MOCK_LATE_P99_MS,
+    ) {
+        (true, true) => "TTFT, latency and inter-token (ITL, TPOT, tokens/s)",
+        (true, false) => "TTFT and latency",
+        _ => "inter-token (ITL, TPOT, tokens/s)",
+    };
+    let figure = if p99 >= 10.0 {
+        format!("{p99:.0}")
+    } else {
+        format!("{p99:.1}")
+    };
+    Some(vec![
+        Span::Strong(run.name.clone()),
+        Span::Strong(format!(
+            ": the mock fell {figure} ms behind its own schedule (p99 lateness of {kind}; warned above {MOCK_LATE_P99_MS} ms): the {affected} figures include the mock's own overload, not only the delays it injects; give the mock more CPU (a bigger machine, or `relaybench mock --workers N` on its own machine as a URL target)."
+        )),
+    ])
 }
 
 /// "N values above 1 h were clamped", per histogram, when any were: their true value is unknown, so every figure above them is a lower bound.
@@ -712,6 +748,55 @@ mod tests {
             notes.iter().any(|n| n.starts_with(&name)
                 && n.contains("were good (ok and within the SLO: latency ≤ 500ms)")),
             "{notes:#?}"
+        );
+    }
+
+    #[test]
+    fn a_late_mock_is_told_and_an_on_time_one_is_not() {
+        use mock_upstream::{LatenessStats, LatenessSummary};
+        let stats = |p99_ms: f64| LatenessStats {
+            count: 1000,
+            p50_ms: p99_ms / 4.0,
+            p99_ms,
+            max_ms: p99_ms * 2.0,
+        };
+        let mut results = fixture::comparison();
+        results.runs[0].mock_lateness = Some(LatenessSummary {
+            first: stats(1.2),
+            later: stats(130.4),
+        });
+        results.runs[1].mock_lateness = Some(LatenessSummary {
+            first: stats(0.05),
+            later: stats(MOCK_LATE_P99_MS),
+        });
+        let (late, on_time) = (results.runs[0].name.clone(), results.runs[1].name.clone());
+        let notes: Vec<String> = verdict(&results).notes.iter().map(text).collect();
+        let warned: Vec<&String> = notes
+            .iter()
+            .filter(|n| n.contains("the mock fell"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{notes:#?}");
+        assert!(
+            warned[0].starts_with(&format!(
+                "{late}: the mock fell 130 ms behind its own schedule (p99 lateness of later tokens; warned above 2 ms): the inter-token (ITL, TPOT, tokens/s) figures include"
+            )),
+            "{}",
+            warned[0]
+        );
+        assert!(!warned[0].contains("TTFT"), "first sends were on time");
+        assert!(!notes
+            .iter()
+            .any(|n| n.starts_with(&on_time) && n.contains("mock fell")));
+        results.runs[0].mock_lateness = Some(LatenessSummary {
+            first: stats(4.56),
+            later: stats(3.0),
+        });
+        let notes: Vec<String> = verdict(&results).notes.iter().map(text).collect();
+        let line = notes.iter().find(|n| n.contains("the mock fell")).unwrap();
+        assert!(
+            line.contains("fell 4.6 ms behind its own schedule (p99 lateness of first tokens and whole replies")
+                && line.contains("the TTFT, latency and inter-token (ITL, TPOT, tokens/s) figures"),
+            "{line}"
         );
     }
 }

@@ -364,6 +364,7 @@ fn merge_run(
         .iter()
         .map(|(_, r)| r.good)
         .try_fold(0, |sum, g| g.map(|g| sum + g));
+    out.mock_lateness = merge_lateness(parts.iter().filter_map(|(_, r)| r.mock_lateness));
     // The earliest shard to find the upstream saturated speaks for the merged run.
     out.saturated = parts
         .iter()
@@ -541,5 +542,28 @@ fn merge_pool<'a>(pools: impl Iterator<Item = &'a PoolStats>) -> PoolStats {
         waiting: a.waiting + p.waiting,
         peak_waiting: a.peak_waiting + p.peak_waiting,
         connect_failures: a.connect_failures + p.connect_failures,
+    })
+}
+
+/// Shards' mock lateness: counts add up; each percentile and the max is the largest of any
+/// shard (an upper bound: percentiles cannot be merged from summaries, and what matters is
+/// whether any shard's mock fell behind).
+fn merge_lateness(
+    parts: impl Iterator<Item = mock_upstream::LatenessSummary>,
+) -> Option<mock_upstream::LatenessSummary> {
+    fn join(
+        a: mock_upstream::LatenessStats,
+        b: mock_upstream::LatenessStats,
+    ) -> mock_upstream::LatenessStats {
+        mock_upstream::LatenessStats {
+            count: a.count + b.count,
+            p50_ms: a.p50_ms.max(b.p50_ms),
+            p99_ms: a.p99_ms.max(b.p99_ms),
+            max_ms: a.max_ms.max(b.max_ms),
+        }
+    }
+    parts.reduce(|a, b| mock_upstream::LatenessSummary {
+        first: join(a.first, b.first),
+        later: join(a.later, b.later),
     })
 }

@@ -2,15 +2,17 @@
 
 use super::errors::ApiError;
 use super::text;
-use crate::body::{BodyCut, MockBody, FLUSH_BEFORE_CUT};
+use crate::body::{BodyCut, Chunk as BodyChunk, MockBody, PacedChunk, FLUSH_BEFORE_CUT};
 use crate::config::{Latency, TokenCount};
 use crate::connection::ConnState;
+use crate::lateness::{Lateness, Timed};
 use crate::state::{fnv1a, FNV_OFFSET};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Instant;
 
 mod scan;
 
@@ -289,9 +291,10 @@ impl ChatPlan {
         Bytes::from(out)
     }
 
-    /// Starts the SSE stream: role chunk now, first token after `ttft`, then one per
-    /// `inter_token`. With `cut`, it stops halfway (after the role chunk when empty) and ends the
-    /// connection — with a TCP reset when `reset`.
+    /// Starts the SSE stream: role chunk now, first token `ttft` after the reply was due, then
+    /// one per `inter_token` after the previous one. With `cut`, it stops halfway (after the
+    /// role chunk when empty) and ends the connection — with a TCP reset when `reset`. Every
+    /// token is a timed send: its lateness is recorded when hyper takes it (see `lateness`).
     pub(crate) fn stream_body(
         self,
         id: String,
@@ -299,15 +302,21 @@ impl ChatPlan {
         timing: StreamPacing,
         cut: Option<StreamCut>,
     ) -> MockBody {
-        let (tx, body) = MockBody::channel();
+        let StreamPacing {
+            due,
+            ttft,
+            inter_token,
+            mut rng,
+            permit,
+            lateness,
+        } = timing;
+        let (tx, body) = MockBody::paced(lateness);
         tokio::spawn(async move {
-            let StreamPacing {
-                ttft,
-                inter_token,
-                mut rng,
-                permit,
-            } = timing;
             let _slot = permit; // held until the stream ends: a stream occupies capacity while it runs
+            let tx = &tx;
+            let send = move |chunk: BodyChunk, due: Option<(Timed, Instant)>| {
+                tx.send(PacedChunk { chunk, due })
+            };
             let words = text::tokens(self.content_seed, self.completion_tokens);
             let n = words.len();
             let cut_at = cut.as_ref().map(|_| n / 2);
@@ -327,39 +336,30 @@ impl ChatPlan {
                     usage: self.include_usage.then_some(None),
                 })
             };
-            if tx
-                .send(Ok(chunk(
-                    Delta {
-                        role: Some("assistant"),
-                        content: Some(""),
-                    },
-                    None,
-                )))
-                .await
-                .is_err()
-            {
+            let role = Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            };
+            if send(Ok(chunk(role, None)), None).await.is_err() {
                 return;
             }
-            crate::faults::pause(ttft.sample(&mut rng)).await;
+            // The first token is due `ttft` after the reply was due (not after this task got to
+            // run), each later one a gap after the previous send: what the client should see.
+            let mut next = (Timed::First, due + ttft.sample(&mut rng));
             for (i, word) in words.iter().enumerate() {
                 if cut_at == Some(i) {
                     break;
                 }
                 if i > 0 {
-                    crate::faults::pause(inter_token.sample(&mut rng)).await;
+                    next = (Timed::Later, Instant::now() + inter_token.sample(&mut rng));
                 }
+                crate::faults::pause(next.1.saturating_duration_since(Instant::now())).await;
                 let finish = (i + 1 == n).then_some(self.finish_reason);
-                if tx
-                    .send(Ok(chunk(
-                        Delta {
-                            role: None,
-                            content: Some(word),
-                        },
-                        finish,
-                    )))
-                    .await
-                    .is_err()
-                {
+                let delta = Delta {
+                    role: None,
+                    content: Some(word),
+                };
+                if send(Ok(chunk(delta, finish)), Some(next)).await.is_err() {
                     return;
                 }
             }
@@ -368,18 +368,15 @@ impl ChatPlan {
                 if cut.reset {
                     cut.conn.request_reset();
                 }
-                let _ = tx.send(Err(BodyCut)).await;
+                let _ = send(Err(BodyCut), None).await;
                 return;
             }
+            let empty = Delta {
+                role: None,
+                content: None,
+            };
             if n == 0
-                && tx
-                    .send(Ok(chunk(
-                        Delta {
-                            role: None,
-                            content: None,
-                        },
-                        Some(self.finish_reason),
-                    )))
+                && send(Ok(chunk(empty, Some(self.finish_reason))), None)
                     .await
                     .is_err()
             {
@@ -395,11 +392,11 @@ impl ChatPlan {
                     choices: vec![],
                     usage: Some(Some(self.usage())),
                 };
-                if tx.send(Ok(sse(&last))).await.is_err() {
+                if send(Ok(sse(&last)), None).await.is_err() {
                     return;
                 }
             }
-            let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+            let _ = send(Ok(Bytes::from_static(b"data: [DONE]\n\n")), None).await;
         });
         body
     }
@@ -407,10 +404,14 @@ impl ChatPlan {
 
 /// Timing and capacity slot a stream carries into its producer task.
 pub(crate) struct StreamPacing {
+    /// When the reply was due (request accepted + injected latency): the first token's TTFT counts from here.
+    pub due: Instant,
     pub ttft: Latency,
     pub inter_token: Latency,
     pub rng: SmallRng,
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Where the stream's timed sends are recorded.
+    pub lateness: Arc<Lateness>,
 }
 
 /// How an injected fault ends a stream.
