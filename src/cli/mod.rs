@@ -352,3 +352,11 @@ fn stem(path: &std::path::Path) -> String {
         .unwrap_or("scenario")
         .to_string()
 }
+
+/// Whether any request of any run got an answer (ok or an HTTP status): without one there is nothing to report on.
+pub(crate) fn anything_measured(results: &crate::metrics::ResultsFile) -> bool {
+    results
+        .runs
+        .iter()
+        .any(|r| r.count("ok") > 0 || r.outcomes.keys().any(|k| k.starts_with("status_")))
+}

@@ -214,11 +214,7 @@ fn finish(
     if results.interrupted {
         return exit::INTERRUPTED;
     }
-    let measured = results
-        .runs
-        .iter()
-        .any(|r| r.count("ok") > 0 || r.outcomes.keys().any(|k| k.starts_with("status_")));
-    if !measured {
+    if !super::anything_measured(results) {
         return fail(
             exit::NOT_MEASURED,
             "no request got a response from any target: nothing was measured",

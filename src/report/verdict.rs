@@ -539,12 +539,7 @@ mod tests {
     fn verdict_picks_the_fast_run_without_errors() {
         let results = fixture::comparison();
         let v = verdict(&results);
-        let text: String = v.headline[1]
-            .iter()
-            .map(|s| match s {
-                Span::Plain(t) | Span::Strong(t) => t.as_str(),
-            })
-            .collect();
+        let text: String = text(&v.headline[1]);
         assert!(
             text.starts_with("Best by p99 latency: mock/pool-100"),
             "{text}"
@@ -589,12 +584,7 @@ mod tests {
     fn a_run_that_left_arrivals_unfinished_is_not_best_and_the_pool_is_named() {
         let results = starved_and_healthy();
         let v = verdict(&results);
-        let headline: String = v.headline[1]
-            .iter()
-            .map(|s| match s {
-                Span::Plain(t) | Span::Strong(t) => t.as_str(),
-            })
-            .collect();
+        let headline: String = text(&v.headline[1]);
         assert!(
             headline.contains("Best by p99 latency: mock/pool-100"),
             "{headline}"
@@ -614,17 +604,7 @@ mod tests {
             "it had no errors among finished requests"
         );
         assert!(!errors.is_best(0), "but it cannot be best on errors");
-        let notes: Vec<String> = v
-            .notes
-            .iter()
-            .map(|l| {
-                l.iter()
-                    .map(|s| match s {
-                        Span::Plain(t) | Span::Strong(t) => t.as_str(),
-                    })
-                    .collect()
-            })
-            .collect();
+        let notes: Vec<String> = v.notes.iter().map(text).collect();
         let starved: Vec<&String> = notes
             .iter()
             .filter(|n| n.starts_with("mock/pool-10:"))
@@ -731,17 +711,7 @@ mod tests {
             detail: "240 requests completed in 3 s (80.0 req/s) of 600 due".into(),
         });
         let name = run.name.clone();
-        let notes: Vec<String> = verdict(&results)
-            .notes
-            .iter()
-            .map(|l| {
-                l.iter()
-                    .map(|s| match s {
-                        Span::Plain(t) | Span::Strong(t) => t.as_str(),
-                    })
-                    .collect()
-            })
-            .collect();
+        let notes: Vec<String> = verdict(&results).notes.iter().map(text).collect();
         let saturated = format!(
             "{name}: saturated — stopped 4.0 s into the measured phase (rate_below_target): 240 requests completed in 3 s (80.0 req/s) of 600 due."
         );
