@@ -1,0 +1,309 @@
+//! `--ui`: the live dashboard in headless Chromium during a run (figures change each second, end equal to results.json, no console errors), `/metrics` parsed by Python's `prometheus_client` and equal to the ledger at the end, and a busy address refused with exit code 2.
+//!
+//! The browser test needs Debian's `chromium` (or `RELAYBENCH_CHROMIUM`) unless
+//! `RELAYBENCH_SKIP_BROWSER=1`; the metrics test needs `python3 -m pip install prometheus_client`
+//! (scripts/test.sh installs both).
+
+mod util;
+
+use serde_json::Value;
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use util::Session;
+
+/// A 30 %-fault mock (500s, 503s, resets) with streams, 100 req/s for 4 s.
+const SCENARIO: &str = r#"
+name = "live"
+[[target]]
+name = "mock"
+model = "gpt-4o-mini"
+[target.mock]
+latency = "20ms"
+errors = { "500" = 0.15, "503" = 0.1 }
+[target.mock.faults]
+reset = 0.05
+[target.mock.stream]
+ttft = "30ms"
+[workload]
+model = "constant"
+rate = 100
+duration = "4s"
+grace = "2s"
+[[workload.mix]]
+kind = "chat"
+stream = true
+max_tokens = 8
+[client.retry]
+max_retries = 1
+"#;
+
+/// Processes a test started, ended (killed and reaped) when it goes out of scope, panics included.
+struct Reaper(Vec<Child>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `relaybench run` with `--ui` (serving the report after the run until killed); returns the dashboard URL.
+fn start_run(s: &Session, reaper: &mut Reaper) -> String {
+    let scenario = s.write("live.toml", SCENARIO);
+    let stderr = s.path("relaybench.stderr");
+    let child = s
+        .command(&["run", scenario.to_str().unwrap(), "--out", "out", "--ui"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .expect("relaybench starts");
+    reaper.0.push(child);
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if let Some(rest) = text.split("live dashboard: ").nth(1) {
+            return rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dashboard URL printed:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// GET `url` (plain HTTP on loopback); returns (status line, body).
+fn get(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut conn = TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// Polls `/board.json` until the board says the plan finished (the report is then written).
+fn wait_finished(url: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = get(&format!("{url}board.json"));
+        let board: Value = serde_json::from_str(&body).unwrap();
+        if board["finished"] == true {
+            return board;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "run did not finish: {board}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn results(s: &Session) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(s.path("out/results.json")).unwrap()).unwrap()
+}
+
+/// `/metrics` parsed by `prometheus_client`'s OpenMetrics parser: `[[name, labels, value], ...]` per sample.
+fn parse_openmetrics(text: &str, dir: &Path) -> Vec<(String, Value, f64)> {
+    let file = dir.join("metrics.txt");
+    std::fs::write(&file, text).unwrap();
+    let script = r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = []
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        out.append([s.name, s.labels, s.value])
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected /metrics (install it with `python3 -m pip install prometheus_client`):\n{}\n--- metrics\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples: Vec<(String, Value, f64)> = serde_json::from_slice(&out.stdout).unwrap();
+    samples
+}
+
+fn sample(
+    samples: &[(String, Value, f64)],
+    name: &str,
+    label: Option<(&str, &str)>,
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, labels, _)| {
+            n == name
+                && labels["run"] == "mock/default"
+                && label.is_none_or(|(k, v)| labels[k] == v)
+        })
+        .map(|s| s.2)
+}
+
+#[test]
+fn metrics_parse_as_openmetrics_and_end_equal_to_the_ledger() {
+    let s = Session::new();
+    let mut reaper = Reaper(Vec::new());
+    let url = start_run(&s, &mut reaper);
+
+    // During the run: parses, and counts something.
+    let started = Instant::now();
+    let during = loop {
+        let (status, text) = get(&format!("{url}metrics"));
+        assert!(status.contains("200"), "{status}");
+        let samples = parse_openmetrics(&text, s.dir.path());
+        if sample(
+            &samples,
+            "relaybench_requests_total",
+            Some(("outcome", "ok")),
+        )
+        .unwrap_or(0.0)
+            > 0.0
+        {
+            break samples;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no request counted:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(sample(&during, "relaybench_in_flight", None).is_some());
+
+    wait_finished(&url);
+    let (_, text) = get(&format!("{url}metrics"));
+    let samples = parse_openmetrics(&text, s.dir.path());
+    let run = &results(&s)["runs"][0];
+    let outcomes = run["outcomes"].as_object().unwrap();
+    assert!(
+        outcomes.len() >= 3,
+        "a 30 %-fault run has several outcomes: {outcomes:?}"
+    );
+    for (key, n) in outcomes {
+        assert_eq!(
+            sample(
+                &samples,
+                "relaybench_requests_total",
+                Some(("outcome", key))
+            ),
+            Some(n.as_f64().unwrap()),
+            "outcome {key}\n{text}"
+        );
+    }
+    let exported: f64 = samples
+        .iter()
+        .filter(|(n, _, _)| n == "relaybench_requests_total")
+        .map(|s| s.2)
+        .sum();
+    let scheduled = run["scheduled"].as_f64().unwrap();
+    assert_eq!(exported, scheduled, "Σ outcomes = scheduled");
+    assert_eq!(
+        scheduled,
+        run["ledger"]["measured"]["arrivals"].as_f64().unwrap()
+            - run["ledger"]["measured"]["dropped"].as_f64().unwrap()
+            - run["ledger"]["measured"]["refused_by_guard"]
+                .as_f64()
+                .unwrap(),
+        "the ledger balances"
+    );
+    assert_eq!(
+        sample(&samples, "relaybench_attempts_total", None),
+        run["attempts"].as_f64()
+    );
+    let retries: u64 = run["retries"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(retries > 0, "the faults cause retries");
+    assert_eq!(
+        sample(&samples, "relaybench_retries_total", None),
+        Some(retries as f64)
+    );
+    let timed = scheduled
+        - outcomes
+            .get("cancelled")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+    assert_eq!(
+        sample(&samples, "relaybench_latency_seconds_count", None),
+        Some(timed)
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            "relaybench_latency_seconds_bucket",
+            Some(("le", "+Inf"))
+        ),
+        Some(timed)
+    );
+    let streams = outcomes["ok"].as_f64().unwrap();
+    assert_eq!(
+        sample(&samples, "relaybench_ttft_seconds_count", None),
+        Some(streams),
+        "one TTFT per ok stream"
+    );
+
+    // After the run `/` is the report.
+    let (status, page) = get(&url);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        page.contains("<h1>relaybench — live</h1>"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    let (status, _) = get(&format!("{url}../results.json"));
+    assert!(
+        !status.contains("200"),
+        "no path outside the report folder: {status}"
+    );
+}
+
+#[test]
+fn a_busy_address_is_a_usage_error() {
+    let s = Session::new();
+    let scenario = s.write("live.toml", SCENARIO);
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = s.relaybench(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        "out",
+        "--ui",
+        &addr,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", util::text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--ui {addr}: cannot listen there")),
+        "{err}"
+    );
+    assert!(!s.path("out").exists(), "nothing ran");
+    // And a scenario mistaken for an address says how to write it.
+    let out = s.relaybench(&["run", "--ui", scenario.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", util::text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("put it before --ui"));
+}
