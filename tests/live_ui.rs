@@ -92,8 +92,26 @@ fn get(url: &str) -> (String, String) {
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
+    // Read up to Content-Length when there is one: Chromium's DevTools server keeps the connection open.
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = conn.read(&mut buf).unwrap();
+        bytes.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&bytes);
+        let done = text.split_once("\r\n\r\n").and_then(|(head, body)| {
+            let length = head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap())
+            })?;
+            (body.len() >= length).then_some(())
+        });
+        if n == 0 || done.is_some() {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
     (head.lines().next().unwrap().to_string(), body.to_string())
 }
@@ -306,4 +324,260 @@ fn a_busy_address_is_a_usage_error() {
     let out = s.relaybench(&["run", "--ui", scenario.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", util::text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("put it before --ui"));
+}
+
+fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from(
+        std::env::var("RELAYBENCH_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("RELAYBENCH_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!(
+            "skipping: {} not found and RELAYBENCH_SKIP_BROWSER=1",
+            path.display()
+        );
+        return None;
+    }
+    panic!(
+        "{} not found: install it with `apt-get install -y chromium` (Debian), point RELAYBENCH_CHROMIUM at a Chromium binary, or set RELAYBENCH_SKIP_BROWSER=1 to skip this test",
+        path.display()
+    );
+}
+
+type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
+
+/// One page of headless Chromium driven over the DevTools protocol; console errors, uncaught exceptions and failed loads are collected.
+struct Page {
+    ws: Socket,
+    next_id: u64,
+    problems: Vec<String>,
+}
+
+impl Page {
+    /// Starts Chromium (network off but for loopback) and attaches to its blank page.
+    fn launch(bin: &Path, dir: &Path, reaper: &mut Reaper) -> Page {
+        let stderr = dir.join("chromium.stderr");
+        let child = Command::new(bin)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                // Anything but loopback (which bypasses proxies) would fail: the page must need nothing else.
+                "--proxy-server=127.0.0.1:9",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("chromium starts");
+        reaper.0.push(child);
+        let started = Instant::now();
+        let browser = loop {
+            let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+            if let Some(rest) = text.split("DevTools listening on ws://").nth(1) {
+                break rest.split('/').next().unwrap().to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "chromium printed no DevTools address:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let ws_url = loop {
+            let (_, body) = get(&format!("http://{browser}/json/list"));
+            let targets: Value = serde_json::from_str(&body).unwrap();
+            let page = targets
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["type"] == "page")
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str());
+            if let Some(url) = page {
+                break url.to_string();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no page target: {targets}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let (ws, _) = tungstenite::connect(ws_url.as_str()).expect("DevTools websocket");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        }
+        let mut page = Page {
+            ws,
+            next_id: 0,
+            problems: Vec::new(),
+        };
+        page.call("Runtime.enable", serde_json::json!({}));
+        page.call("Log.enable", serde_json::json!({}));
+        page.call("Page.enable", serde_json::json!({}));
+        page
+    }
+
+    /// Sends a command and reads until its reply, noting the events that arrive meanwhile.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let msg = serde_json::json!({"id": id, "method": method, "params": params});
+        self.ws
+            .send(tungstenite::Message::text(msg.to_string()))
+            .unwrap();
+        loop {
+            let msg = self.ws.read().expect("DevTools reply");
+            let Ok(text) = msg.to_text() else { continue };
+            let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            if v["id"] == id {
+                assert!(v["error"].is_null(), "{method}: {v}");
+                return v["result"].clone();
+            }
+            self.note(&v);
+        }
+    }
+
+    fn note(&mut self, event: &Value) {
+        let p = &event["params"];
+        match event["method"].as_str() {
+            Some("Runtime.exceptionThrown") => self.problems.push(format!("exception: {p}")),
+            Some("Runtime.consoleAPICalled")
+                if matches!(p["type"].as_str(), Some("error" | "warning" | "assert")) =>
+            {
+                self.problems.push(format!("console: {p}"))
+            }
+            Some("Log.entryAdded")
+                if matches!(p["entry"]["level"].as_str(), Some("error" | "warning")) =>
+            {
+                self.problems.push(format!("log: {}", p["entry"]))
+            }
+            _ => {}
+        }
+    }
+
+    /// Evaluates `expr` (which returns a string) in the page.
+    fn eval(&mut self, expr: &str) -> String {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true}),
+        );
+        r["result"]["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// The dashboard's figures for the run, read from the DOM.
+const FIGURES: &str = r#"(() => {
+  const f = k => { const e = document.querySelector('[data-run="mock/default"] [data-k="' + k + '"]'); return e ? e.textContent : null; };
+  return JSON.stringify({finished: document.getElementById('status').dataset.finished === 'true',
+    elapsed: f('elapsed'), requests: f('requests'), ok: f('ok'), latency: f('latency_run'), ttft: f('ttft_run'), errors: f('outcomes')});
+})()"#;
+
+/// Saves a PNG of the page under target/test-artifacts/live-ui/ (for people; nothing asserted on it).
+fn screenshot(page: &mut Page, name: &str) {
+    use base64::Engine;
+    let shot = page.call(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "png"}),
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap_or_default())
+        .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts/live-ui");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+fn number(text: &Value) -> u64 {
+    text.as_str()
+        .unwrap_or_default()
+        .replace(',', "")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {text}"))
+}
+
+#[test]
+fn dashboard_updates_every_second_and_ends_on_the_results() {
+    let Some(bin) = chromium() else { return };
+    let s = Session::new();
+    let mut reaper = Reaper(Vec::new());
+    // The browser first, so that its start-up does not eat the run's seconds.
+    let mut page = Page::launch(&bin, s.dir.path(), &mut reaper);
+    let url = start_run(&s, &mut reaper);
+    page.call("Page.navigate", serde_json::json!({ "url": url }));
+
+    let mut seen: Vec<Value> = Vec::new();
+    let started = Instant::now();
+    let last = loop {
+        std::thread::sleep(Duration::from_millis(1000));
+        let figures: Value = serde_json::from_str(&page.eval(FIGURES)).unwrap();
+        if figures["finished"] == true {
+            break figures;
+        }
+        if !figures["requests"].is_null() {
+            seen.push(figures);
+            if seen.len() == 3 {
+                screenshot(&mut page, "dashboard.png");
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never finished: {seen:?}"
+        );
+    };
+    let mut counts: Vec<u64> = seen.iter().map(|f| number(&f["requests"])).collect();
+    counts.dedup();
+    assert!(
+        counts.len() >= 3 && counts.windows(2).all(|w| w[0] < w[1]),
+        "requests grow from second to second while running: {seen:#?}"
+    );
+    let run = &results(&s)["runs"][0];
+    let outcomes = run["outcomes"].as_object().unwrap();
+    let total: u64 = outcomes.values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(number(&last["requests"]), total, "{last}");
+    assert_eq!(
+        number(&last["ok"]),
+        outcomes["ok"].as_u64().unwrap(),
+        "{last}"
+    );
+    for key in outcomes.keys() {
+        assert!(
+            last["errors"].as_str().unwrap().contains(key.as_str()),
+            "outcome {key} shown: {last}"
+        );
+    }
+    let p99 = run["histograms"]["latency"]["summary"]["p99"]
+        .as_f64()
+        .unwrap();
+    let shown: f64 = last["latency"]
+        .as_str()
+        .unwrap()
+        .split(" / ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(" ms")
+        .parse()
+        .unwrap();
+    assert!(
+        (shown - p99).abs() <= 0.051,
+        "final p99 {p99} ms shown: {last}"
+    );
+    assert!(last["ttft"].as_str().unwrap().ends_with(" ms"), "{last}");
+    screenshot(&mut page, "dashboard-finished.png");
+    assert!(
+        page.problems.is_empty(),
+        "console problems:\n{}",
+        page.problems.join("\n")
+    );
 }
