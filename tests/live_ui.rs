@@ -581,3 +581,120 @@ fn dashboard_updates_every_second_and_ends_on_the_results() {
         page.problems.join("\n")
     );
 }
+
+/// A search whose probes (1 s each) the dashboard lists as they complete.
+const SEARCH: &str = r#"
+[[target]]
+name = "relay"
+[target.mock]
+latency = "100ms"
+[target.mock.capacity]
+max_concurrent = 8
+max_queue = 0
+[workload]
+model = "constant"
+rate = 20
+duration = "1s"
+grace = "1s"
+[client]
+retry = { max_retries = 0 }
+[search]
+knob = "rate"
+range = [20, 160]
+objective = ["p99 < 300ms", "error_rate < 0.5%"]
+step = "1s"
+budget = "1m"
+resolution = "40%"
+repeats = 0
+"#;
+
+#[test]
+fn search_probes_appear_as_they_complete() {
+    let s = Session::new();
+    let mut reaper = Reaper(Vec::new());
+    let scenario = s.write("search.toml", SEARCH);
+    let stderr = s.path("relaybench.stderr");
+    let child = s
+        .command(&["search", scenario.to_str().unwrap(), "--out", "out", "--ui"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    reaper.0.push(child);
+    let started = Instant::now();
+    let url = loop {
+        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
+        if let Some(rest) = text.split("live dashboard: ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{text}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut probes_seen = Vec::new();
+    let board = loop {
+        let (_, body) = get(&format!("{url}board.json"));
+        let board: Value = serde_json::from_str(&body).unwrap();
+        probes_seen.push(board["probes"].as_array().unwrap().len());
+        if board["finished"] == true {
+            break board;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{board}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let search = &results(&s)["search"][0];
+    let probes = search["probes"].as_array().unwrap();
+    assert!(probes.len() >= 2, "{search}");
+    probes_seen.dedup();
+    assert!(
+        probes_seen.len() > 2,
+        "probes appeared one by one, not all at the end: {probes_seen:?}"
+    );
+    let shown = board["probes"].as_array().unwrap();
+    assert_eq!(shown.len(), probes.len());
+    for (shown, probe) in shown.iter().zip(probes) {
+        assert_eq!(shown["passed"], probe["passed"], "{shown} vs {probe}");
+        let value = probe["value"].as_f64().unwrap();
+        assert!(
+            shown["value"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{value}")),
+            "{shown} vs {probe}"
+        );
+    }
+    // One board entry per probe run, each ending on its run's exact outcomes.
+    let runs = results(&s)["runs"].as_array().unwrap().clone();
+    let entries = board["runs"].as_array().unwrap();
+    assert_eq!(entries.len(), runs.len());
+    for (entry, run) in entries.iter().zip(&runs) {
+        assert_eq!(entry["name"], run["name"]);
+        assert_eq!(entry["outcomes"], run["outcomes"]);
+    }
+}
+
+#[test]
+fn ui_exit_ends_the_process_with_the_run() {
+    let s = Session::new();
+    let scenario = s.write("live.toml", SCENARIO);
+    let started = Instant::now();
+    let out = s.relaybench(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        "out",
+        "--set",
+        "workload.duration=\"1s\"",
+        "--ui",
+        "--ui-exit",
+    ]);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        util::text(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("live dashboard: http://127.0.0.1:"), "{err}");
+    assert!(!err.contains("until Ctrl-C"), "{err}");
+    assert!(s.path("out/report.html").exists());
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

@@ -103,6 +103,8 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         search: search::SearchArgs,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
     /// Merge the results of `run --shard I/N` shards into one results file.
     Merge {
@@ -233,12 +235,13 @@ pub fn main() -> ExitCode {
             validate,
             quiet,
             search,
+            ui,
         } => {
             sets.extend(search.as_sets());
             match load(&scenario, &sets) {
                 Err(code) => code,
                 Ok(s) if validate => search::validate(&s, &scenario),
-                Ok(s) => search::run(&s, &s.name_or(&stem(&scenario)), &scenario, out, quiet),
+                Ok(s) => search::run(&s, &s.name_or(&stem(&scenario)), &scenario, out, quiet, ui),
             }
         }
         Command::Compare {

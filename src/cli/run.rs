@@ -191,6 +191,16 @@ pub(super) fn start_ui(
         .workload
         .is_open()
         .then(|| scenario.workload.pacer().mean_rate());
+    launch_ui(runtime, listener, board, rate)
+}
+
+/// Serves `board` on `listener` from `runtime` and prints the URL.
+pub(super) fn launch_ui(
+    runtime: &tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    board: live::Board,
+    rate: Option<f64>,
+) -> Result<live::Ui, String> {
     let ui = runtime.block_on(async { live::Ui::start(listener, board, rate) })?;
     eprintln!(
         "live dashboard: {url}  (Prometheus: {url}metrics)",

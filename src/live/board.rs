@@ -87,12 +87,8 @@ pub struct RunBoard {
 pub struct ProbeView {
     /// Target searched.
     pub target: String,
-    /// The knob turned.
-    pub knob: String,
-    /// The knob's value.
-    pub value: f64,
-    /// Its unit.
-    pub unit: String,
+    /// The knob's value with its unit, as the terminal shows it.
+    pub value: String,
     /// Every check of the objective held.
     pub passed: bool,
     /// Requests per second measured.

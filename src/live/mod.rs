@@ -15,7 +15,7 @@ mod server;
 
 pub use board::{Board, ProbeView};
 
-use crate::{runner::RunEvent, scenario::PlannedRun};
+use crate::{load::Progress, metrics::RunResult, runner::RunEvent, scenario::PlannedRun};
 use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
@@ -75,15 +75,23 @@ impl Ui {
 
     /// Takes one runner event into the board and wakes the page (once per second per run).
     pub fn observe(&self, run: &PlannedRun, event: &RunEvent<'_>) {
-        self.update(|b| match event {
-            RunEvent::Progress(p) => b.progress(run, p, self.target_rps),
-            RunEvent::Finished(r) => b.finished(run, r),
-        });
+        match event {
+            RunEvent::Progress(p) => self.progress(run, p, self.target_rps),
+            RunEvent::Finished(r) => self.update(|b| b.finished(run, r)),
+        }
     }
 
-    /// Adds a completed search probe.
-    pub fn probe(&self, probe: ProbeView) {
-        self.update(|b| b.probes.push(probe));
+    /// One second of `run`, whose open-model rate is `target_rps`.
+    pub fn progress(&self, run: &PlannedRun, p: &Progress, target_rps: Option<f64>) {
+        self.update(|b| b.progress(run, p, target_rps));
+    }
+
+    /// A search probe ended: its run's exact figures and its verdict.
+    pub fn probe(&self, run: &PlannedRun, result: &RunResult, probe: ProbeView) {
+        self.update(|b| {
+            b.finished(run, result);
+            b.probes.push(probe);
+        });
     }
 
     /// The plan ended and its report is in `dir`: `/` serves it from now on.
