@@ -55,8 +55,8 @@ impl Drop for Reaper {
 }
 
 /// Starts `relaybench run` with `--ui` (serving the report after the run until killed); returns the dashboard URL.
-fn start_run(s: &Session, reaper: &mut Reaper) -> String {
-    let scenario = s.write("live.toml", SCENARIO);
+fn start_run(s: &Session, reaper: &mut Reaper, scenario: &str) -> String {
+    let scenario = s.write("live.toml", scenario);
     let stderr = s.path("relaybench.stderr");
     let child = s
         .command(&["run", scenario.to_str().unwrap(), "--out", "out", "--ui"])
@@ -166,15 +166,14 @@ print(json.dumps(out))
 
 fn sample(
     samples: &[(String, Value, f64)],
+    run: &str,
     name: &str,
     label: Option<(&str, &str)>,
 ) -> Option<f64> {
     samples
         .iter()
         .find(|(n, labels, _)| {
-            n == name
-                && labels["run"] == "mock/default"
-                && label.is_none_or(|(k, v)| labels[k] == v)
+            n == name && labels["run"] == run && label.is_none_or(|(k, v)| labels[k] == v)
         })
         .map(|s| s.2)
 }
@@ -183,7 +182,11 @@ fn sample(
 fn metrics_parse_as_openmetrics_and_end_equal_to_the_ledger() {
     let s = Session::new();
     let mut reaper = Reaper(Vec::new());
-    let url = start_run(&s, &mut reaper);
+    // Two runs of 2 s (a matrix), so that each run's series is checked against its own figures.
+    let scenario = format!("{SCENARIO}\n[matrix]\nmax_connections = [20, 50]\n")
+        .replace("duration = \"4s\"", "duration = \"2s\"");
+    let url = start_run(&s, &mut reaper, &scenario);
+    let first = "mock/max_connections=20";
 
     // During the run: parses, and counts something.
     let started = Instant::now();
@@ -191,14 +194,13 @@ fn metrics_parse_as_openmetrics_and_end_equal_to_the_ledger() {
         let (status, text) = get(&format!("{url}metrics"));
         assert!(status.contains("200"), "{status}");
         let samples = parse_openmetrics(&text, s.dir.path());
-        if sample(
+        let ok = sample(
             &samples,
+            first,
             "relaybench_requests_total",
             Some(("outcome", "ok")),
-        )
-        .unwrap_or(0.0)
-            > 0.0
-        {
+        );
+        if ok.unwrap_or(0.0) > 0.0 {
             break samples;
         }
         assert!(
@@ -207,82 +209,81 @@ fn metrics_parse_as_openmetrics_and_end_equal_to_the_ledger() {
         );
         std::thread::sleep(Duration::from_millis(300));
     };
-    assert!(sample(&during, "relaybench_in_flight", None).is_some());
+    assert!(sample(&during, first, "relaybench_in_flight", None).is_some());
 
     wait_finished(&url);
     let (_, text) = get(&format!("{url}metrics"));
     let samples = parse_openmetrics(&text, s.dir.path());
-    let run = &results(&s)["runs"][0];
-    let outcomes = run["outcomes"].as_object().unwrap();
-    assert!(
-        outcomes.len() >= 3,
-        "a 30 %-fault run has several outcomes: {outcomes:?}"
-    );
-    for (key, n) in outcomes {
+    let results = results(&s);
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let name = run["name"].as_str().unwrap();
+        let outcomes = run["outcomes"].as_object().unwrap();
+        assert!(
+            outcomes.len() >= 3,
+            "a 30 %-fault run has several outcomes: {outcomes:?}"
+        );
+        for (key, n) in outcomes {
+            assert_eq!(
+                sample(
+                    &samples,
+                    name,
+                    "relaybench_requests_total",
+                    Some(("outcome", key))
+                ),
+                Some(n.as_f64().unwrap()),
+                "{name}: outcome {key}\n{text}"
+            );
+        }
+        let exported: f64 = samples
+            .iter()
+            .filter(|(n, l, _)| n == "relaybench_requests_total" && l["run"] == name)
+            .map(|s| s.2)
+            .sum();
+        let scheduled = run["scheduled"].as_f64().unwrap();
+        assert_eq!(exported, scheduled, "{name}: Σ outcomes = scheduled");
+        let measured = &run["ledger"]["measured"];
+        let arrivals = measured["arrivals"].as_f64().unwrap();
+        let dropped = measured["dropped"].as_f64().unwrap();
+        let refused = measured["refused_by_guard"].as_f64().unwrap();
         assert_eq!(
-            sample(
-                &samples,
-                "relaybench_requests_total",
-                Some(("outcome", key))
-            ),
-            Some(n.as_f64().unwrap()),
-            "outcome {key}\n{text}"
+            scheduled,
+            arrivals - dropped - refused,
+            "{name}: the ledger balances"
+        );
+        assert_eq!(
+            sample(&samples, name, "relaybench_attempts_total", None),
+            run["attempts"].as_f64()
+        );
+        let retries: u64 = run["retries"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert!(retries > 0, "{name}: the faults cause retries");
+        assert_eq!(
+            sample(&samples, name, "relaybench_retries_total", None),
+            Some(retries as f64)
+        );
+        let cancelled = outcomes.get("cancelled").and_then(Value::as_f64);
+        let timed = scheduled - cancelled.unwrap_or(0.0);
+        let count = sample(&samples, name, "relaybench_latency_seconds_count", None);
+        assert_eq!(count, Some(timed), "{name}");
+        let inf = sample(
+            &samples,
+            name,
+            "relaybench_latency_seconds_bucket",
+            Some(("le", "+Inf")),
+        );
+        assert_eq!(inf, Some(timed), "{name}");
+        assert_eq!(
+            sample(&samples, name, "relaybench_ttft_seconds_count", None),
+            outcomes["ok"].as_f64(),
+            "{name}: one TTFT per ok stream"
         );
     }
-    let exported: f64 = samples
-        .iter()
-        .filter(|(n, _, _)| n == "relaybench_requests_total")
-        .map(|s| s.2)
-        .sum();
-    let scheduled = run["scheduled"].as_f64().unwrap();
-    assert_eq!(exported, scheduled, "Σ outcomes = scheduled");
-    assert_eq!(
-        scheduled,
-        run["ledger"]["measured"]["arrivals"].as_f64().unwrap()
-            - run["ledger"]["measured"]["dropped"].as_f64().unwrap()
-            - run["ledger"]["measured"]["refused_by_guard"]
-                .as_f64()
-                .unwrap(),
-        "the ledger balances"
-    );
-    assert_eq!(
-        sample(&samples, "relaybench_attempts_total", None),
-        run["attempts"].as_f64()
-    );
-    let retries: u64 = run["retries"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
-    assert!(retries > 0, "the faults cause retries");
-    assert_eq!(
-        sample(&samples, "relaybench_retries_total", None),
-        Some(retries as f64)
-    );
-    let timed = scheduled
-        - outcomes
-            .get("cancelled")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-    assert_eq!(
-        sample(&samples, "relaybench_latency_seconds_count", None),
-        Some(timed)
-    );
-    assert_eq!(
-        sample(
-            &samples,
-            "relaybench_latency_seconds_bucket",
-            Some(("le", "+Inf"))
-        ),
-        Some(timed)
-    );
-    let streams = outcomes["ok"].as_f64().unwrap();
-    assert_eq!(
-        sample(&samples, "relaybench_ttft_seconds_count", None),
-        Some(streams),
-        "one TTFT per ok stream"
-    );
 
     // After the run `/` is the report.
     let (status, page) = get(&url);
@@ -514,7 +515,11 @@ fn dashboard_updates_every_second_and_ends_on_the_results() {
     let mut reaper = Reaper(Vec::new());
     // The browser first, so that its start-up does not eat the run's seconds.
     let mut page = Page::launch(&bin, s.dir.path(), &mut reaper);
-    let url = start_run(&s, &mut reaper);
+    let url = start_run(&s, &mut reaper, SCENARIO);
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+    );
     page.call("Page.navigate", serde_json::json!({ "url": url }));
 
     let mut seen: Vec<Value> = Vec::new();

@@ -174,7 +174,8 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         _ => code,
     };
     if let Some(ui) = ui {
-        serve_report(&runtime, &ui, &out, opts.ui.ui_exit);
+        // Ctrl-C already said "stop": an interrupted run exits with its partial report.
+        serve_report(&runtime, &ui, &out, opts.ui.ui_exit || results.interrupted);
     }
     code
 }

@@ -196,7 +196,8 @@ pub fn run(
     );
     let code = verdict(&results);
     if let Some(ui) = ui {
-        super::run::serve_report(&runtime, &ui, &out, ui_args.ui_exit);
+        // Ctrl-C already said "stop": an interrupted search exits with its partial report.
+        super::run::serve_report(&runtime, &ui, &out, ui_args.ui_exit || results.interrupted);
     }
     code
 }
