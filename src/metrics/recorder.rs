@@ -166,8 +166,13 @@ impl Recorder {
         self.last_finish = self.last_finish.max(Some(ex.finished));
         // Rolled first, so that this request's figures land in the bucket of its own second.
         let flushed = self.roll_to(ex.finished);
-        self.bucket
-            .note(outcome, ex.attempts as u64, ex.retries.len() as u64);
+        // Retries as `retries` counts them (not a cancelled request's), so live counters never exceed the final ones.
+        let retries = if outcome == Outcome::Cancelled {
+            0
+        } else {
+            ex.retries.len() as u64
+        };
+        self.bucket.note(outcome, ex.attempts as u64, retries);
         if outcome == Outcome::Cancelled {
             // Its latency is unknown (cut short by the run), so it is counted but not timed.
             return flushed;
