@@ -119,8 +119,10 @@ pub async fn run(
     let handles = spawn_workers(workload, shared, threads, done_tx);
 
     let mut collector = SeriesCollector::default();
-    // Folded from the buckets once per worker and second, for live displays.
-    let mut totals = LiveTotals::default();
+    // Folded from the buckets once per worker and second, for live displays. Shared with each
+    // second's `Progress` without a copy: a display that keeps it past the callback costs one
+    // copy at the next bucket (`Arc::make_mut`).
+    let mut totals = Arc::new(LiveTotals::default());
     let breaker_on = client.settings().breaker.enabled;
     // Fed from what this loop already receives (buckets, its in-flight samples), never from a request.
     let mut watch = saturation::SaturationWatch::for_workload(workload, seed);
@@ -162,7 +164,7 @@ pub async fn run(
                 if let Some(w) = &mut watch {
                     w.note_bucket(&bucket);
                 }
-                totals.add(&bucket);
+                Arc::make_mut(&mut totals).add(&bucket);
                 collector.add(bucket);
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
@@ -193,7 +195,7 @@ pub async fn run(
                 waiting_for_pool: client.pool_stats().waiting,
                 breaker: breaker_on.then(|| client.breaker_state().name()),
                 spend: shared_guard.is_priced().then(|| shared_guard.spend()),
-                totals: Arc::new(totals.clone()),
+                totals: totals.clone(),
             });
         }
     }
