@@ -19,6 +19,8 @@
 //! * [`search`]: `relaybench search` — the largest (or smallest) knob value meeting an objective, by
 //!   bisection over normal runs.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
+//! * [`live`]: `--ui` — the live dashboard and Prometheus `/metrics`, served by axum while a
+//!   plan runs, fed once per second from the generator's progress.
 //! * [`cli`]: the `relaybench` command line and its exit codes.
 //! * [`units`]: durations, sizes and percentages as users write them (from the client crate,
 //!   whose settings are written in them).
@@ -34,3 +36,4 @@ pub mod scenario;
 pub mod search;
 pub mod shard;
 pub use relaybench_client::units;
+pub mod live;

@@ -68,13 +68,21 @@ pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
     Ok(())
 }
 
+/// What the runner tells its caller while a plan runs.
+pub enum RunEvent<'a> {
+    /// Once per second of a run.
+    Progress(&'a Progress),
+    /// A run ended and was merged: its exact result.
+    Finished(&'a RunResult),
+}
+
 /// Runs every planned run in order and gathers the results file. Stops early (keeping what was measured) when `stop` is interrupted.
 pub async fn execute(
     scenario: &Scenario,
     scenario_file: &Path,
     plan: &Plan,
     stop: &Stop,
-    mut on_progress: impl FnMut(&PlannedRun, &Progress),
+    mut on_event: impl FnMut(&PlannedRun, RunEvent<'_>),
 ) -> Result<ResultsFile, RunError> {
     preflight(scenario)?;
     let started_at = now_rfc3339();
@@ -88,10 +96,11 @@ pub async fn execute(
             tokio::time::sleep(COOL_DOWN).await;
         }
         let result = execute_forwarded(scenario, planned, stop, i as u64, |p| {
-            on_progress(planned, p)
+            on_event(planned, RunEvent::Progress(p))
         })
-        .await;
-        runs.push(result?);
+        .await?;
+        on_event(planned, RunEvent::Finished(&result));
+        runs.push(result);
     }
     Ok(results_file(
         scenario,

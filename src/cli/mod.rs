@@ -6,6 +6,7 @@ mod progress;
 mod quick;
 mod run;
 mod search;
+mod ui;
 mod validate;
 
 use crate::{
@@ -69,6 +70,8 @@ enum Command {
         /// Wait until this wall-clock time (RFC 3339) before starting, so all shards start together.
         #[arg(long, value_name = "RFC3339")]
         start_at: Option<String>,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
     /// Compare two results files; exit 1 when a metric regressed beyond the tolerance and the noise.
     Compare {
@@ -100,6 +103,8 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         search: search::SearchArgs,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
     /// Merge the results of `run --shard I/N` shards into one results file.
     Merge {
@@ -120,6 +125,8 @@ enum Command {
         /// No live progress.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        ui: ui::UiArgs,
     },
     /// Parse and check a scenario, print the plan, run nothing.
     Validate {
@@ -189,6 +196,7 @@ pub fn main() -> ExitCode {
             compare,
             shard,
             start_at,
+            ui,
         } => {
             let start_at = match start_at
                 .map(|t| crate::shard::parse_start_at(&t, std::time::SystemTime::now()))
@@ -215,6 +223,7 @@ pub fn main() -> ExitCode {
                         },
                         shard,
                         start_at,
+                        ui,
                     },
                 ),
             }
@@ -226,12 +235,13 @@ pub fn main() -> ExitCode {
             validate,
             quiet,
             search,
+            ui,
         } => {
             sets.extend(search.as_sets());
             match load(&scenario, &sets) {
                 Err(code) => code,
                 Ok(s) if validate => search::validate(&s, &scenario),
-                Ok(s) => search::run(&s, &s.name_or(&stem(&scenario)), &scenario, out, quiet),
+                Ok(s) => search::run(&s, &s.name_or(&stem(&scenario)), &scenario, out, quiet, ui),
             }
         }
         Command::Compare {
@@ -241,7 +251,12 @@ pub fn main() -> ExitCode {
             junit,
         } => compare::run(&baseline, &current, &compare, junit.as_deref()),
         Command::Merge { shards, output } => merge::merge_files(&shards, &output),
-        Command::Quick { args, out, quiet } => match quick::scenario(&args) {
+        Command::Quick {
+            args,
+            out,
+            quiet,
+            ui,
+        } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
                 &s,
@@ -254,6 +269,7 @@ pub fn main() -> ExitCode {
                     gate: run::GateOptions::default(),
                     shard: None,
                     start_at: None,
+                    ui,
                 },
             ),
         },

@@ -3,10 +3,11 @@
 use super::{exit, fail, progress};
 use crate::{
     gate::{self, live::AbortWatch, CiEnv, CompareOptions, GateReport},
+    live,
     load::{Stop, StopStage},
     metrics::ResultsFile,
     report,
-    runner::{self, RunError},
+    runner::{self, RunError, RunEvent},
     scenario::{Plan, Scenario},
 };
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub struct RunOptions<'a> {
     pub shard: Option<crate::shard::ShardSpec>,
     /// Start load at this wall-clock time (`--start-at`), already checked to be near.
     pub start_at: Option<std::time::SystemTime>,
+    /// `--ui`: live dashboard and `/metrics`.
+    pub ui: super::ui::UiArgs,
 }
 
 /// What the gate does after the run besides the scenario's thresholds.
@@ -71,6 +74,11 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
     let out = opts
         .out
         .unwrap_or_else(|| PathBuf::from("reports").join(name).join(timestamp()));
+    // Bound before any load is sent: a busy address is a usage error, not a lost run.
+    let listener = match opts.ui.ui.map(live::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     if let Some(at) = opts.start_at {
         if !opts.quiet {
             eprintln!("waiting for --start-at before starting load");
@@ -88,6 +96,11 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
                 format!("cannot start the async runtime: {e}"),
             )
         }
+    };
+    let ui = match listener.map(|l| start_ui(&runtime, l, scenario, &plan)) {
+        None => None,
+        Some(Ok(ui)) => Some(ui),
+        Some(Err(e)) => return fail(exit::USAGE, e),
     };
     let stop = Stop::new();
     let mut watch = AbortWatch::new(&scenario.thresholds, scenario.workload.warmup.0);
@@ -109,7 +122,11 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
             })
         };
         let mut progress = progress::Progress::new(opts.quiet, &plan);
-        let results = runner::execute(scenario, opts.source, &plan, &stop, |run, p| {
+        let results = runner::execute(scenario, opts.source, &plan, &stop, |run, event| {
+            if let Some(ui) = &ui {
+                ui.observe(run, &event);
+            }
+            let RunEvent::Progress(p) = event else { return };
             progress.update(run, p);
             if aborted.is_none() && watch.is_active() {
                 if let Some(a) = watch.observe(&run.target.name, &run.variant, p) {
@@ -152,10 +169,67 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         &gate_report,
         opts.gate.save_baseline.as_deref(),
     );
-    match unusable_baseline {
+    let code = match unusable_baseline {
         Some(e) if code == exit::OK || code == exit::FAILED => fail(exit::USAGE, e),
         _ => code,
+    };
+    if let Some(ui) = ui {
+        // Ctrl-C already said "stop": an interrupted run exits with its partial report.
+        serve_report(&runtime, &ui, &out, opts.ui.ui_exit || results.interrupted);
     }
+    code
+}
+
+/// Starts the `--ui` server on `runtime` and says where it is.
+pub(super) fn start_ui(
+    runtime: &tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    scenario: &Scenario,
+    plan: &Plan,
+) -> Result<live::Ui, String> {
+    let board = live::Board::new(&plan.name, plan.runs.len());
+    let rate = scenario
+        .workload
+        .is_open()
+        .then(|| scenario.workload.pacer().mean_rate());
+    launch_ui(runtime, listener, board, rate)
+}
+
+/// Serves `board` on `listener` from `runtime` and prints the URL.
+pub(super) fn launch_ui(
+    runtime: &tokio::runtime::Runtime,
+    listener: std::net::TcpListener,
+    board: live::Board,
+    rate: Option<f64>,
+) -> Result<live::Ui, String> {
+    let ui = runtime.block_on(async { live::Ui::start(listener, board, rate) })?;
+    eprintln!(
+        "live dashboard: {url}  (Prometheus: {url}metrics)",
+        url = ui.url()
+    );
+    Ok(ui)
+}
+
+/// After the run: `/` serves the report (when it was written) until Ctrl-C, unless `--ui-exit`.
+pub(super) fn serve_report(
+    runtime: &tokio::runtime::Runtime,
+    ui: &live::Ui,
+    out: &Path,
+    exit_now: bool,
+) {
+    if out.join("report.html").is_file() {
+        ui.report_ready(out);
+    }
+    if exit_now {
+        return;
+    }
+    eprintln!(
+        "serving the report at {} until Ctrl-C (--ui-exit to exit instead)",
+        ui.url()
+    );
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
 }
 
 /// Evaluates the thresholds (recording them in `results`) and the baseline comparison.

@@ -2,6 +2,7 @@
 
 use super::{exit, fail};
 use crate::{
+    live,
     load::Stop,
     metrics::results::StopReason,
     report,
@@ -103,7 +104,14 @@ fn no_table(source: &Path) -> String {
 
 /// Runs the search and returns the exit code: 0 when an answer was found, 1 when no value met
 /// the objective, 2 on bad input, 3 when nothing was measured, 130 on Ctrl-C.
-pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet: bool) -> u8 {
+pub fn run(
+    s: &Scenario,
+    name: &str,
+    source: &Path,
+    out: Option<PathBuf>,
+    quiet: bool,
+    ui_args: super::ui::UiArgs,
+) -> u8 {
     if s.search.is_none() {
         return fail(exit::USAGE, no_table(source));
     }
@@ -115,6 +123,10 @@ pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet:
             .join(name)
             .join(format!("search-{}", super::run::timestamp()))
     });
+    let listener = match ui_args.ui.map(live::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,6 +142,15 @@ pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet:
     if !quiet {
         eprint!("{}", describe::plan(s));
     }
+    let ui = match listener.map(|l| {
+        // Probes are planned one by one; the board counts them as they come.
+        let board = live::Board::new(name, 0);
+        super::run::launch_ui(&runtime, l, board, None)
+    }) {
+        None => None,
+        Some(Ok(ui)) => Some(ui),
+        Some(Err(e)) => return fail(exit::USAGE, e),
+    };
     let stop = Stop::new();
     let results = runtime.block_on(async {
         let interrupt = {
@@ -145,6 +166,9 @@ pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet:
             })
         };
         let results = search::search(s, source, name, &stop, |event| {
+            if let Some(ui) = &ui {
+                show(ui, &event);
+            }
             if !quiet {
                 progress(event);
             }
@@ -170,10 +194,20 @@ pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet:
         written.html.display(),
         written.results.display()
     );
+    let code = verdict(&results);
+    if let Some(ui) = ui {
+        // Ctrl-C already said "stop": an interrupted search exits with its partial report.
+        super::run::serve_report(&runtime, &ui, &out, ui_args.ui_exit || results.interrupted);
+    }
+    code
+}
+
+/// The exit code of a finished search.
+fn verdict(results: &crate::metrics::ResultsFile) -> u8 {
     if results.interrupted {
         return exit::INTERRUPTED;
     }
-    if !super::anything_measured(&results) {
+    if !super::anything_measured(results) {
         return fail(
             exit::NOT_MEASURED,
             "no request got a response from any target: nothing was measured",
@@ -190,10 +224,42 @@ pub fn run(s: &Scenario, name: &str, source: &Path, out: Option<PathBuf>, quiet:
     }
 }
 
+/// A search event on the live dashboard.
+fn show(ui: &live::Ui, event: &SearchEvent) {
+    match event {
+        SearchEvent::Target(_) => {}
+        SearchEvent::Progress {
+            planned,
+            progress,
+            target_rps,
+        } => ui.progress(planned, progress, *target_rps),
+        SearchEvent::Probe {
+            planned,
+            value,
+            run,
+            probe,
+        } => ui.probe(
+            planned,
+            run,
+            live::ProbeView {
+                target: run.target.clone(),
+                value: value.clone(),
+                passed: probe.passed,
+                rps: run.rps,
+                p99_ms: run.summary("latency").map_or(0.0, |s| s.p99),
+                error_rate: run.error_rate(),
+            },
+        ),
+    }
+}
+
 fn progress(event: SearchEvent) {
     match event {
         SearchEvent::Target(name) => eprintln!("searching `{name}`"),
-        SearchEvent::Probe { value, run, probe } => {
+        SearchEvent::Progress { .. } => {}
+        SearchEvent::Probe {
+            value, run, probe, ..
+        } => {
             let p99 = run
                 .summary("latency")
                 .map(|s| crate::gate::threshold::format_ms(s.p99))

@@ -16,7 +16,9 @@ pub use stop::{Stop, StopStage};
 
 use crate::{
     client::Client,
-    metrics::{ledger::Ledger, Recorder, Saturation, SeriesCollector, SeriesPoint, Slo},
+    metrics::{
+        ledger::Ledger, live::LiveTotals, Recorder, Saturation, SeriesCollector, SeriesPoint, Slo,
+    },
     scenario::{LoadModel, Workload},
 };
 use std::{
@@ -41,6 +43,14 @@ pub struct Progress {
     pub in_flight: u64,
     /// Open connections.
     pub open_connections: u64,
+    /// Requests waiting for a pool slot.
+    pub waiting_for_pool: u64,
+    /// The circuit breaker's state (`closed`, `open`, `half_open`); `None` when it is off.
+    pub breaker: Option<&'static str>,
+    /// What the run spent so far (attempts sent and their cost), when the target's model has a price.
+    pub spend: Option<crate::metrics::ledger::Spend>,
+    /// Measured totals and recent percentiles, from the buckets received so far.
+    pub totals: Arc<LiveTotals>,
 }
 
 /// What a run of the generator produced.
@@ -89,6 +99,7 @@ pub async fn run(
     .min();
     let (bucket_tx, mut bucket_rx) = tokio::sync::mpsc::unbounded_channel();
     let in_flight = Arc::new(AtomicU64::new(0));
+    let shared_guard = guard.clone();
     let shared = Shared {
         client: client.clone(),
         mix: Arc::new(mix),
@@ -108,6 +119,11 @@ pub async fn run(
     let handles = spawn_workers(workload, shared, threads, done_tx);
 
     let mut collector = SeriesCollector::default();
+    // Folded from the buckets once per worker and second, for live displays. Shared with each
+    // second's `Progress` without a copy: a display that keeps it past the callback costs one
+    // copy at the next bucket (`Arc::make_mut`).
+    let mut totals = Arc::new(LiveTotals::default());
+    let breaker_on = client.settings().breaker.enabled;
     // Fed from what this loop already receives (buckets, its in-flight samples), never from a request.
     let mut watch = saturation::SaturationWatch::for_workload(workload, seed);
     let mut saturated = None;
@@ -148,6 +164,7 @@ pub async fn run(
                 if let Some(w) = &mut watch {
                     w.note_bucket(&bucket);
                 }
+                Arc::make_mut(&mut totals).add(&bucket);
                 collector.add(bucket);
             }
             _ = tokio::time::sleep_until(wake.into()) => {}
@@ -175,6 +192,10 @@ pub async fn run(
                 last: collector.latest_before(second),
                 in_flight: in_flight.load(Relaxed),
                 open_connections: client.open_connections(),
+                waiting_for_pool: client.pool_stats().waiting,
+                breaker: breaker_on.then(|| client.breaker_state().name()),
+                spend: shared_guard.is_priced().then(|| shared_guard.spend()),
+                totals: totals.clone(),
             });
         }
     }

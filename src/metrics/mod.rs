@@ -2,6 +2,7 @@
 
 pub mod histogram;
 pub mod ledger;
+pub mod live;
 pub mod recorder;
 pub mod results;
 pub mod series;

@@ -164,9 +164,18 @@ impl Recorder {
         *self.outcomes.entry(outcome).or_default() += 1;
         self.attempts += ex.attempts as u64;
         self.last_finish = self.last_finish.max(Some(ex.finished));
+        // Rolled first, so that this request's figures land in the bucket of its own second.
+        let flushed = self.roll_to(ex.finished);
+        // Retries as `retries` counts them (not a cancelled request's), so live counters never exceed the final ones.
+        let retries = if outcome == Outcome::Cancelled {
+            0
+        } else {
+            ex.retries.len() as u64
+        };
+        self.bucket.note(outcome, ex.attempts as u64, retries);
         if outcome == Outcome::Cancelled {
             // Its latency is unknown (cut short by the run), so it is counted but not timed.
-            return self.roll_to(ex.finished);
+            return flushed;
         }
         for reason in &ex.retries {
             *self.retries.entry(*reason).or_default() += 1;
@@ -200,7 +209,6 @@ impl Recorder {
         // A few comparisons on figures already measured (see `slo`): no allocation per request.
         let good = self.slo.is_good(latency_d, ex);
         self.good += u64::from(good);
-        let flushed = self.roll_to(ex.finished);
         self.bucket.add(outcome, latency, good);
         flushed
     }
@@ -226,7 +234,9 @@ impl Recorder {
             return;
         };
         let start = ex.attempt_sent.unwrap_or(first);
-        self.put(Slot::Ttft, micros(first.saturating_duration_since(start)));
+        let ttft = micros(first.saturating_duration_since(start));
+        self.put(Slot::Ttft, ttft);
+        self.bucket.note_ttft(ttft);
         for gap in &stream.inter_token {
             self.put(Slot::Itl, micros(*gap));
         }

@@ -78,6 +78,15 @@ pub struct SecondBucket {
     pub warmup_ok: u64,
     /// Latency (µs), [`SERIES_DIGITS`] significant digits.
     pub latency: Histogram<u64>,
+    /// Every measured outcome of the second, cancelled ones included, for the live dashboard (`live`);
+    /// its first insertion of a kind allocates, once per second and kind, never per request.
+    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Attempts of the measured requests (first tries + retries).
+    pub attempts: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// TTFT of the streams answered in this second (µs); created by the second's first stream.
+    pub ttft: Option<Histogram<u64>>,
 }
 
 impl SecondBucket {
@@ -94,7 +103,24 @@ impl SecondBucket {
             warmup_completed: 0,
             warmup_ok: 0,
             latency: new_series_histogram(),
+            outcomes: BTreeMap::new(),
+            attempts: 0,
+            retries: 0,
+            ttft: None,
         }
+    }
+
+    /// Counts one measured request's outcome and attempts (every one, cancelled included).
+    pub fn note(&mut self, outcome: Outcome, attempts: u64, retries: u64) {
+        *self.outcomes.entry(outcome).or_default() += 1;
+        self.attempts += attempts;
+        self.retries += retries;
+    }
+
+    /// Records one stream's TTFT (µs).
+    pub fn note_ttft(&mut self, ttft_us: u64) {
+        let h = self.ttft.get_or_insert_with(new_series_histogram);
+        let _ = super::histogram::record_clamped(h, ttft_us);
     }
 
     /// Counts one finished request; `good` when it met the SLO.
@@ -123,6 +149,14 @@ impl SecondBucket {
         self.warmup_ok += other.warmup_ok;
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&other.latency);
+        for (outcome, n) in &other.outcomes {
+            *self.outcomes.entry(*outcome).or_default() += n;
+        }
+        self.attempts += other.attempts;
+        self.retries += other.retries;
+        if let Some(t) = &other.ttft {
+            let _ = self.ttft.get_or_insert_with(new_series_histogram).add(t);
+        }
     }
 }
 

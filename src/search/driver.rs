@@ -15,7 +15,7 @@ use super::{
     strategy::{Next, Observation, Params, Search},
 };
 use crate::{
-    load::{Stop, StopStage},
+    load::{Progress, Stop, StopStage},
     metrics::{
         results::{SearchProbe, SearchResult, StopReason},
         ResultsFile, RunResult,
@@ -23,7 +23,7 @@ use crate::{
     runner::{self, RunError},
     scenario::{
         search::{format_value, Knob, SearchSpec},
-        Scenario, Target,
+        PlannedRun, Scenario, Target,
     },
 };
 use std::{
@@ -35,8 +35,19 @@ use std::{
 pub enum SearchEvent<'a> {
     /// A target's search begins.
     Target(&'a str),
+    /// One second of a probe's run (for live displays).
+    Progress {
+        /// The probe's run.
+        planned: &'a PlannedRun,
+        /// Its live figures.
+        progress: &'a Progress,
+        /// The probe's open-model rate, if any.
+        target_rps: Option<f64>,
+    },
     /// A probe finished: its value, run and verdict.
     Probe {
+        /// The probe's planned run.
+        planned: &'a PlannedRun,
         /// The knob value shown with its unit.
         value: String,
         /// The run.
@@ -162,9 +173,19 @@ async fn search_target(
                 target: target.name.clone(),
                 error,
             })?;
+        let rate = probe_scenario
+            .workload
+            .is_open()
+            .then(|| probe_scenario.workload.pacer().mean_rate());
         let run =
-            runner::execute_forwarded(&probe_scenario, &planned, stop, runs.len() as u64, |_| {})
-                .await?;
+            runner::execute_forwarded(&probe_scenario, &planned, stop, runs.len() as u64, |p| {
+                on_event(SearchEvent::Progress {
+                    planned: &planned,
+                    progress: p,
+                    target_rps: rate,
+                })
+            })
+            .await?;
         spent.attempts += run.attempts + run.warmup_attempts;
         spent.cost_usd += run.spend.map_or(0.0, |s| s.cost_usd + s.warmup_cost_usd);
         let run_index = runs.len();
@@ -203,6 +224,7 @@ async fn search_target(
             saturated,
         };
         on_event(SearchEvent::Probe {
+            planned: &planned,
             value: format_value(knob.kind, value),
             run,
             probe: &probe,

@@ -230,8 +230,7 @@ impl Breaker {
         }
     }
 
-    /// The state right now (without moving open → half-open).
-    #[cfg(test)]
+    /// The state right now (without moving open → half-open); read once per second by live displays.
     pub fn state(&self) -> BreakerState {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).state
     }

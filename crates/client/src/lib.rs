@@ -223,6 +223,11 @@ impl Client {
         &self.settings
     }
 
+    /// The circuit breaker's state now (for live displays, read once per second).
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
     /// Circuit-breaker state changes so far, oldest first (for reports).
     pub fn breaker_events(&self) -> Vec<BreakerEvent> {
         self.breaker.events()
