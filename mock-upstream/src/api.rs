@@ -1,5 +1,6 @@
-//! The steps every API request (chat, responses, messages, embeddings) goes through, in order: key, body, model,
-//! rate limit, fate roll (injected error, hang, body fault), capacity, latency, reply.
+//! The steps every API request (chat, responses, messages, embeddings) goes through, in order:
+//! key, body, model, rate limit, fate roll (injected error, hang, body fault), capacity,
+//! latency, reply. Errors on the way are written in the route's protocol's shape.
 
 use crate::body::{self, MockBody};
 use crate::config::MockConfig;
@@ -234,7 +235,8 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `require_key` as `Authorization: Bearer KEY`, or on `/v1/messages` also as Anthropic's `x-api-key: KEY`.
+/// `require_key` as `Authorization: Bearer KEY`, or on `/v1/messages` also as Anthropic's
+/// `x-api-key: KEY`; a refusal is a 401 in the route's shape.
 #[allow(clippy::result_large_err)]
 fn check_key(headers: &HeaderMap, config: &MockConfig, kind: ApiKind) -> Step<()> {
     let Some(key) = &config.require_key else {
