@@ -495,3 +495,31 @@ async fn stream_cuts_and_stream_timing_apply_to_every_protocol() {
     );
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_schedule_phase_can_switch_reasoning_on() {
+    // No reasoning in the base profile; a phase from 0 s on adds 3 reasoning tokens.
+    let text = r#"
+        seed = 7
+        output_tokens = 4
+        [[schedule]]
+        start = "0s"
+        reasoning = { tokens = 3 }
+    "#;
+    let config = MockConfig::from_toml_str(text, None).unwrap();
+    assert_eq!(config.reasoning.tokens, TokenCount::Fixed(0));
+    let mock = start(config).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let v = c
+        .post("/v1/messages", &messages_body("gpt-4o-mini", false))
+        .await
+        .json();
+    assert_eq!(v["content"][0]["type"], "thinking", "{v}");
+    assert_eq!(v["usage"]["output_tokens"], 3 + 4);
+    let bad = "[[schedule]]\nstart = \"0s\"\nreasoning = { tokens = { dist = \"uniform\", min = 5, max = 1 } }";
+    let err = MockConfig::from_toml_str(bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("schedule[0].reasoning.tokens"), "{err}");
+    mock.shutdown().await;
+}
