@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 if ! python3 -c "import openai" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check openai
 fi
+# The anthropic Python SDK: the same for the mock's /v1/messages.
+if ! python3 -c "import anthropic" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check anthropic
+fi
 
 # prometheus_client: tests/live_ui.rs parses `--ui`'s /metrics with its OpenMetrics parser.
 if ! python3 -c "import prometheus_client" 2>/dev/null; then
