@@ -18,6 +18,7 @@
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
 //! * [`search`]: `relaybench search` — the largest (or smallest) knob value meeting an objective, by
 //!   bisection over normal runs.
+//! * [`trace`]: `--trace FILE` — one JSON line per request, written off the request path.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`cli`]: the `relaybench` command line and its exit codes.
 //! * [`units`]: durations, sizes and percentages as users write them (from the client crate,
@@ -33,4 +34,5 @@ pub mod runner;
 pub mod scenario;
 pub mod search;
 pub mod shard;
+pub mod trace;
 pub use relaybench_client::units;

@@ -1,5 +1,6 @@
 //! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
 
+use crate::trace::{RunLabels, TraceSink};
 use crate::{
     client::{Client, Origin},
     load::{self, Progress, RequestMix, Stop, StopStage},
@@ -74,6 +75,7 @@ pub async fn execute(
     scenario_file: &Path,
     plan: &Plan,
     stop: &Stop,
+    trace: Option<&TraceSink>,
     mut on_progress: impl FnMut(&PlannedRun, &Progress),
 ) -> Result<ResultsFile, RunError> {
     preflight(scenario)?;
@@ -87,7 +89,7 @@ pub async fn execute(
         if i > 0 {
             tokio::time::sleep(COOL_DOWN).await;
         }
-        let result = execute_forwarded(scenario, planned, stop, i as u64, |p| {
+        let result = execute_forwarded(scenario, planned, stop, i as u64, trace, |p| {
             on_progress(planned, p)
         })
         .await;
@@ -136,6 +138,7 @@ pub(crate) async fn execute_forwarded(
     planned: &PlannedRun,
     stop: &Stop,
     index: u64,
+    trace: Option<&TraceSink>,
     on_progress: impl FnMut(&Progress),
 ) -> Result<RunResult, RunError> {
     let run_stop = Stop::new();
@@ -151,7 +154,7 @@ pub(crate) async fn execute_forwarded(
             inner.hurry();
         })
     };
-    let result = execute_one(scenario, planned, &run_stop, index, on_progress).await;
+    let result = execute_one(scenario, planned, &run_stop, index, trace, on_progress).await;
     forward.abort();
     result
 }
@@ -161,6 +164,7 @@ async fn execute_one(
     planned: &PlannedRun,
     stop: &Stop,
     index: u64,
+    trace: Option<&TraceSink>,
     on_progress: impl FnMut(&Progress),
 ) -> Result<RunResult, RunError> {
     let target = &planned.target;
@@ -200,6 +204,13 @@ async fn execute_one(
         guard.clone(),
         stop.clone(),
         0x5EED + index,
+        // Made last, so that runs that fail before load take no run number.
+        trace.map(|sink| {
+            sink.tap(RunLabels {
+                target: target.name.clone(),
+                variant: planned.variant.clone(),
+            })
+        }),
         on_progress,
     )
     .await;

@@ -69,6 +69,9 @@ enum Command {
         /// Wait until this wall-clock time (RFC 3339) before starting, so all shards start together.
         #[arg(long, value_name = "RFC3339")]
         start_at: Option<String>,
+        /// Write one JSON line per request to FILE (zstd-compressed when it ends in `.zst`).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Compare two results files; exit 1 when a metric regressed beyond the tolerance and the noise.
     Compare {
@@ -120,6 +123,9 @@ enum Command {
         /// No live progress.
         #[arg(long)]
         quiet: bool,
+        /// Write one JSON line per request to FILE (zstd-compressed when it ends in `.zst`).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Parse and check a scenario, print the plan, run nothing.
     Validate {
@@ -189,6 +195,7 @@ pub fn main() -> ExitCode {
             compare,
             shard,
             start_at,
+            trace,
         } => {
             let start_at = match start_at
                 .map(|t| crate::shard::parse_start_at(&t, std::time::SystemTime::now()))
@@ -215,6 +222,7 @@ pub fn main() -> ExitCode {
                         },
                         shard,
                         start_at,
+                        trace,
                     },
                 ),
             }
@@ -241,7 +249,12 @@ pub fn main() -> ExitCode {
             junit,
         } => compare::run(&baseline, &current, &compare, junit.as_deref()),
         Command::Merge { shards, output } => merge::merge_files(&shards, &output),
-        Command::Quick { args, out, quiet } => match quick::scenario(&args) {
+        Command::Quick {
+            args,
+            out,
+            quiet,
+            trace,
+        } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
                 &s,
@@ -254,6 +267,7 @@ pub fn main() -> ExitCode {
                     gate: run::GateOptions::default(),
                     shard: None,
                     start_at: None,
+                    trace,
                 },
             ),
         },

@@ -320,6 +320,10 @@ pub struct RunResult {
     /// include the mock's overload. Absent for URL targets and in older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock_lateness: Option<mock_upstream::LatenessSummary>,
+    /// The `--trace` file's figures for this run: lines written and lines dropped at the full
+    /// queue (absent without `--trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceStats>,
 }
 
 impl RunResult {
@@ -399,6 +403,7 @@ impl RunResult {
             goodput_ratio: 0.0,
             saturated: None,
             mock_lateness: None,
+            trace: None,
         }
         .with_goodput()
     }

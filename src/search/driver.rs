@@ -162,9 +162,15 @@ async fn search_target(
                 target: target.name.clone(),
                 error,
             })?;
-        let run =
-            runner::execute_forwarded(&probe_scenario, &planned, stop, runs.len() as u64, |_| {})
-                .await?;
+        let run = runner::execute_forwarded(
+            &probe_scenario,
+            &planned,
+            stop,
+            runs.len() as u64,
+            None,
+            |_| {},
+        )
+        .await?;
         spent.attempts += run.attempts + run.warmup_attempts;
         spent.cost_usd += run.spend.map_or(0.0, |s| s.cost_usd + s.warmup_cost_usd);
         let run_index = runs.len();
