@@ -303,7 +303,10 @@ fn trace_figures_match_the_schema() {
     });
     let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
     assert_eq!(v["runs"][0]["trace"]["dropped"], 3);
-    assert!(v["runs"][1].get("trace").is_none(), "absent without --trace");
+    assert!(
+        v["runs"][1].get("trace").is_none(),
+        "absent without --trace"
+    );
     assert_eq!(errors_for(&v), Vec::<String>::new());
     let mut bad = v.clone();
     bad["runs"][0]["trace"]["lost"] = json!(1);

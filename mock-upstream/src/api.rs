@@ -173,6 +173,7 @@ async fn run(
                 rng: rng.unwrap_or_else(seeded),
                 permit,
                 lateness: shared.lateness.clone(),
+                tokens: shared.stats.tokens_streamed(),
             };
             let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
             let body = p.stream_body(id, unix_now(), pacing, cut);

@@ -20,7 +20,8 @@
 //!   (`rate_limit`), the concurrency gate (`capacity`).
 //! - `openai`: wire shapes — chat completions (JSON and SSE), embeddings, models, errors, text.
 //! - `body`: the response body type and the slow / truncated / reset bodies.
-//! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/reset`.
+//! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/metrics`, `/_mock/reset`.
+//! - `openmetrics`: the OpenMetrics text of `/_mock/metrics`.
 //! - `stats`: lock-free counters and [`StatsSnapshot`].
 //! - `lateness`: how far behind its own schedule the mock sent replies and tokens ([`LatenessSummary`]).
 //! - `state`: what all tasks share — the active config, stats, sequence numbers, seeding.
@@ -39,6 +40,7 @@ mod distribution;
 mod faults;
 pub mod lateness;
 mod openai;
+mod openmetrics;
 mod respond;
 mod router;
 #[cfg(feature = "schema")]

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{
+    atomic::{AtomicU64, Ordering::Relaxed},
+    Arc,
+};
 
 /// Routes the stats count requests by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,11 +17,12 @@ pub(crate) enum Route {
     ControlFaults,
     ControlStats,
     ControlReset,
+    ControlMetrics,
     NotFound,
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    pub(crate) const ALL: [Route; 9] = [
         Route::ChatCompletions,
         Route::Embeddings,
         Route::Models,
@@ -26,6 +30,7 @@ impl Route {
         Route::ControlFaults,
         Route::ControlStats,
         Route::ControlReset,
+        Route::ControlMetrics,
         Route::NotFound,
     ];
 
@@ -39,6 +44,7 @@ impl Route {
             Route::ControlFaults => "/_mock/faults",
             Route::ControlStats => "/_mock/stats",
             Route::ControlReset => "/_mock/reset",
+            Route::ControlMetrics => "/_mock/metrics",
             Route::NotFound => "other",
         }
     }
@@ -66,7 +72,7 @@ pub(crate) enum FaultKind {
 }
 
 impl FaultKind {
-    const ALL: [FaultKind; 16] = [
+    pub(crate) const ALL: [FaultKind; 16] = [
         FaultKind::Error429,
         FaultKind::Error500,
         FaultKind::Error502,
@@ -141,6 +147,8 @@ pub struct StatsSnapshot {
     pub concurrent_requests_peak: u64,
     /// Faults injected, by kind ("error_429", "reset", "handshake_delay", ...).
     pub faults_injected: BTreeMap<String, u64>,
+    /// Stream tokens (content chunks) handed to hyper for writing.
+    pub tokens_streamed: u64,
     /// How far behind its own schedule the mock sent replies and tokens (see `lateness`).
     pub lateness: crate::lateness::LatenessSummary,
 }
@@ -158,6 +166,8 @@ pub(crate) struct Stats {
     by_route: [AtomicU64; Route::ALL.len()],
     by_status: Box<[AtomicU64]>,
     faults: [AtomicU64; FaultKind::ALL.len()],
+    /// Shared with every stream body, which counts its tokens as they are written.
+    tokens_streamed: Arc<AtomicU64>,
 }
 
 impl Default for Stats {
@@ -172,6 +182,7 @@ impl Default for Stats {
             by_route: Default::default(),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             faults: Default::default(),
+            tokens_streamed: Arc::default(),
         }
     }
 }
@@ -216,6 +227,11 @@ impl Stats {
         }
     }
 
+    /// The counter a stream body adds its tokens to.
+    pub(crate) fn tokens_streamed(&self) -> Arc<AtomicU64> {
+        self.tokens_streamed.clone()
+    }
+
     pub(crate) fn fault(&self, kind: FaultKind) {
         self.faults[kind as usize].fetch_add(1, Relaxed);
     }
@@ -223,7 +239,11 @@ impl Stats {
     /// Zeroes the counters; live gauges (open connections, in-flight requests) keep their value
     /// and become the new peaks.
     pub(crate) fn reset(&self) {
-        for c in [&self.connections_accepted, &self.requests_total] {
+        for c in [
+            &self.connections_accepted,
+            &self.requests_total,
+            &*self.tokens_streamed,
+        ] {
             c.store(0, Relaxed);
         }
         self.connections_peak
@@ -264,6 +284,7 @@ impl Stats {
                     nonzero(&self.faults[*k as usize]).map(|v| (k.name().to_string(), v))
                 })
                 .collect(),
+            tokens_streamed: self.tokens_streamed.load(Relaxed),
             lateness: Default::default(),
         }
     }

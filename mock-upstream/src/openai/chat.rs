@@ -309,8 +309,9 @@ impl ChatPlan {
             mut rng,
             permit,
             lateness,
+            tokens,
         } = timing;
-        let (tx, body) = MockBody::paced(lateness);
+        let (tx, body) = MockBody::paced(lateness, tokens);
         tokio::spawn(async move {
             let _slot = permit; // held until the stream ends: a stream occupies capacity while it runs
             let tx = &tx;
@@ -412,6 +413,8 @@ pub(crate) struct StreamPacing {
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Where the stream's timed sends are recorded.
     pub lateness: Arc<Lateness>,
+    /// The server's count of tokens streamed.
+    pub tokens: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How an injected fault ends a stream.
