@@ -1,5 +1,6 @@
 //! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
 
+use crate::scrape::{fetch::ScrapeUrl, Scraper};
 use crate::trace::{RunLabels, TraceSink};
 use crate::{
     client::{Client, Origin},
@@ -196,6 +197,15 @@ async fn execute_one(
         target.max_cost_usd,
         price,
     ));
+    let scraper = match scrape_url(target, mock.as_ref()) {
+        Ok(url) => url.map(|url| Scraper::start(url, target.metrics.clone())),
+        Err(error) => {
+            return Err(RunError::Target {
+                target: target.name.clone(),
+                error,
+            })
+        }
+    };
     let output = load::run(
         &scenario.workload,
         scenario.slo,
@@ -215,6 +225,10 @@ async fn execute_one(
     )
     .await;
     client.close_idle();
+    let target_metrics = match scraper {
+        Some(s) => Some(s.finish(output.start).await),
+        None => None,
+    };
     let identity = RunIdentity {
         target: target.name.clone(),
         variant: planned.variant.clone(),
@@ -239,6 +253,7 @@ async fn execute_one(
     result.stopped_early = guard.tripped();
     result.slo = (!scenario.slo.is_unset()).then_some(scenario.slo);
     result.saturated = output.saturated;
+    result.target_metrics = target_metrics;
     result.load_started_unix_ms = crate::metrics::results::unix_ms_of(output.start);
     result.breaker_events = client
         .breaker_events()
@@ -255,6 +270,20 @@ async fn execute_one(
         m.shutdown().await;
     }
     Ok(result)
+}
+
+/// Where `metrics_url` points, with `"mock"` resolved to the embedded mock's control address.
+fn scrape_url(target: &Target, mock: Option<&MockHandle>) -> Result<Option<ScrapeUrl>, String> {
+    let Some(url) = &target.metrics_url else {
+        return Ok(None);
+    };
+    if url == crate::scrape::MOCK {
+        let addr = mock
+            .and_then(MockHandle::control_addr)
+            .ok_or("`metrics_url = \"mock\"` needs the embedded mock with its control routes")?;
+        return ScrapeUrl::parse(&format!("http://{addr}/_mock/metrics")).map(Some);
+    }
+    ScrapeUrl::parse(url).map(Some)
 }
 
 async fn start_mock(target: &Target) -> Result<Option<MockHandle>, RunError> {

@@ -324,6 +324,9 @@ pub struct RunResult {
     /// queue (absent without `--trace`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<crate::trace::TraceStats>,
+    /// The target's own metrics scraped during the run (`metrics_url`; absent without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_metrics: Option<crate::scrape::TargetMetrics>,
 }
 
 impl RunResult {
@@ -404,6 +407,7 @@ impl RunResult {
             saturated: None,
             mock_lateness: None,
             trace: None,
+            target_metrics: None,
         }
         .with_goodput()
     }

@@ -279,6 +279,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         saturated: None,
         mock_lateness: None,
         trace: None,
+        target_metrics: None,
     }
     .with_goodput()
 }
