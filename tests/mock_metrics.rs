@@ -21,6 +21,9 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 print(json.dumps(out))
 "#;
 
+/// Samples by name: each with its labels and value.
+type Parsed = BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>>;
+
 /// One GET over a fresh connection; the body as text.
 async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -36,7 +39,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
     (head.to_string(), body.to_string())
 }
 
-fn parse(text: &str) -> BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>> {
+fn parse(text: &str) -> Parsed {
     let mut child = std::process::Command::new("python3")
         .args(["-c", PARSE])
         .stdin(Stdio::piped())
@@ -57,17 +60,12 @@ fn parse(text: &str) -> BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>> {
         "prometheus_client parses the exposition:\n{}\n---\n{text}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>> =
-        serde_json::from_slice(&out.stdout).unwrap();
+    let v: Parsed = serde_json::from_slice(&out.stdout).unwrap();
     v
 }
 
 /// The value of sample `name` whose labels include `label = value` (or the only one).
-fn value(
-    m: &BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>>,
-    name: &str,
-    label: Option<(&str, &str)>,
-) -> f64 {
+fn value(m: &Parsed, name: &str, label: Option<(&str, &str)>) -> f64 {
     let samples = m.get(name).unwrap_or_else(|| panic!("{name} exposed"));
     samples
         .iter()

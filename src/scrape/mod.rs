@@ -81,6 +81,9 @@ impl ScrapedSeries {
     }
 }
 
+/// A series' identity: metric name and labels.
+type SeriesKey = (String, BTreeMap<String, String>);
+
 /// Samples gathered so far, on raw instants (converted to the run's axis at the end).
 #[derive(Default)]
 struct Gathered {
@@ -89,8 +92,9 @@ struct Gathered {
     last_error: Option<String>,
     series_dropped: u64,
     /// Series index by key, in first-seen order.
-    index: BTreeMap<(String, BTreeMap<String, String>), usize>,
-    series: Vec<(String, BTreeMap<String, String>, Vec<(Instant, f64)>)>,
+    index: BTreeMap<SeriesKey, usize>,
+    /// Each series with its samples.
+    series: Vec<(SeriesKey, Vec<(Instant, f64)>)>,
 }
 
 impl Gathered {
@@ -104,12 +108,12 @@ impl Gathered {
                     continue;
                 }
                 None => {
-                    self.series.push((key.0.clone(), key.1.clone(), Vec::new()));
+                    self.series.push((key.clone(), Vec::new()));
                     self.index.insert(key, self.series.len() - 1);
                     self.series.len() - 1
                 }
             };
-            self.series[i].2.push((at, s.value));
+            self.series[i].1.push((at, s.value));
         }
     }
 
@@ -128,7 +132,7 @@ impl Gathered {
             series: self
                 .series
                 .into_iter()
-                .map(|(name, labels, points)| ScrapedSeries {
+                .map(|((name, labels), points)| ScrapedSeries {
                     name,
                     labels,
                     points: points.into_iter().map(|(t, v)| [seconds(t), v]).collect(),
