@@ -130,6 +130,14 @@ duration = "2s"
         run["outcomes"]["ok"].as_u64().unwrap() > 10,
         "the load ran normally"
     );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "{} of {} scrapes of http://127.0.0.1:{port}/metrics failed",
+            m["failures"], m["scrapes"]
+        )),
+        "the terminal says so: {}",
+        text(&out)
+    );
     let html = std::fs::read_to_string(s.path("out/report.html")).unwrap();
     assert!(
         html.contains("id=\"target-metrics-scrapes\""),

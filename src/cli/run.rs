@@ -225,6 +225,18 @@ fn finish(
     if let Some(path) = trace {
         println!("{}", trace_summary(results, path));
     }
+    for run in &results.runs {
+        if let Some(m) = run.target_metrics.as_ref().filter(|m| m.failures > 0) {
+            println!(
+                "target metrics of {}: {} of {} scrapes of {} failed (last: {})",
+                run.name,
+                m.failures,
+                m.scrapes,
+                m.url,
+                m.last_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
     println!(
         "\nreport: {}  (results: {})",
         written.html.display(),

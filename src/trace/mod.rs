@@ -233,3 +233,75 @@ impl TraceTap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        // A queue of two that nobody drains: a blocking send would hang this test.
+        let (tx, rx) = mpsc::sync_channel(2);
+        let tap = TraceTap {
+            tx,
+            run: 0,
+            labels: Arc::new(RunLabels {
+                target: "t".into(),
+                variant: "v".into(),
+            }),
+            dropped: Arc::new(AtomicU64::new(0)),
+        };
+        let ex = Exchange::unsent(Outcome::Ok, Instant::now());
+        for _ in 0..5 {
+            tap.offer(Instant::now(), &ex, false);
+        }
+        assert_eq!(tap.dropped.load(Relaxed), 3);
+        assert_eq!(rx.try_iter().count(), 2);
+    }
+
+    #[test]
+    fn lines_are_counted_per_run_and_drops_per_tap() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = TraceSink::create(&dir.path().join("t.jsonl")).unwrap();
+        let origin = Instant::now();
+        let taps: Vec<TraceTap> = ["a", "b"]
+            .iter()
+            .map(|v| {
+                sink.tap(RunLabels {
+                    target: "t".into(),
+                    variant: v.to_string(),
+                })
+            })
+            .collect();
+        for (n, tap) in taps.iter().enumerate() {
+            tap.begin(origin);
+            let ex = Exchange::unsent(Outcome::Status(503), origin + Duration::from_millis(7));
+            for _ in 0..=n {
+                tap.offer(origin + Duration::from_millis(2), &ex, false);
+            }
+        }
+        drop(taps);
+        let stats = sink.finish().unwrap();
+        assert_eq!(
+            stats,
+            [
+                TraceStats {
+                    lines: 1,
+                    dropped: 0
+                },
+                TraceStats {
+                    lines: 2,
+                    dropped: 0
+                }
+            ]
+        );
+        let text = std::fs::read_to_string(dir.path().join("t.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["variant"], "a");
+        assert_eq!(first["outcome"], "status_503");
+        assert_eq!(first["intended_ms"], 2.0);
+        assert_eq!(first["end_ms"], 7.0);
+        assert_eq!(first["latency_ms"], 5.0);
+        assert_eq!(first["send_ms"], serde_json::Value::Null);
+    }
+}
