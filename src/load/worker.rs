@@ -220,6 +220,10 @@ impl WorkerContext {
         });
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
+            // Once a second the trace's batch goes out too, so the file follows the run.
+            if let Some(trace) = &self.shared.trace {
+                trace.flush();
+            }
         }
     }
 

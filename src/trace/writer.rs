@@ -5,8 +5,8 @@ use std::{
     fs::File,
     io::{self, BufWriter, Write},
     path::Path,
-    sync::mpsc::Receiver,
-    time::Instant,
+    sync::mpsc::{Receiver, TryRecvError},
+    time::{Duration, Instant},
 };
 
 /// zstd level: the library's default, which keeps up with far more than 20,000 lines/s on one core.
@@ -48,13 +48,28 @@ impl Output {
     }
 }
 
+/// How long the writer sleeps when the queue is empty. It polls rather than waits on the
+/// queue: a waiting receiver must be woken by the sender (a system call on the request path).
+const POLL: Duration = Duration::from_millis(5);
+
+/// The next message, polling; None once every sender is gone and the queue is empty.
+fn next(rx: &Receiver<Message>) -> Option<Message> {
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(TryRecvError::Empty) => std::thread::sleep(POLL),
+            Err(TryRecvError::Disconnected) => return None,
+        }
+    }
+}
+
 /// Writes every message until all senders are gone; returns the lines written per run.
 pub(super) fn write_all(mut output: Output, rx: Receiver<Message>) -> Result<Vec<u64>, String> {
     let mut runs: Vec<Option<(RunLabels, Instant)>> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
-    let mut buffer = Vec::with_capacity(1024);
+    let mut buffer = Vec::with_capacity(256 * 1024);
     let mut failed: Option<io::Error> = None;
-    for message in rx {
+    while let Some(message) = next(&rx) {
         match message {
             Message::Run {
                 run,
@@ -68,20 +83,25 @@ pub(super) fn write_all(mut output: Output, rx: Receiver<Message>) -> Result<Vec
                 }
                 runs[i] = Some((labels, origin));
             }
-            Message::Line(record) => {
+            Message::Lines(records) => {
                 // After a write error the queue is still drained, so that no worker waits on it.
                 if failed.is_some() {
                     continue;
                 }
-                let Some(Some((labels, origin))) = runs.get(record.run as usize) else {
+                let Some(run) = records.first().map(|r| r.run as usize) else {
+                    continue;
+                };
+                let Some(Some((labels, origin))) = runs.get(run) else {
                     continue;
                 };
                 buffer.clear();
-                // Serializing plain numbers and strings into a Vec cannot fail.
-                let _ = serde_json::to_writer(&mut buffer, &Line::of(&record, labels, *origin));
-                buffer.push(b'\n');
+                for record in &records {
+                    // Serializing plain numbers and strings into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut buffer, &Line::of(record, labels, *origin));
+                    buffer.push(b'\n');
+                }
                 match output.writer().write_all(&buffer) {
-                    Ok(()) => lines[record.run as usize] += 1,
+                    Ok(()) => lines[run] += records.len() as u64,
                     Err(e) => failed = Some(e),
                 }
             }
