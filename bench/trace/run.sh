@@ -58,9 +58,15 @@ for i in $(seq "$ROUNDS"); do
   printf "%-7s %-6s %10s %10s %12s %10s %8s\n" "$i" yes "$rps" "$cpu" "$n" "$lines" "$dropped"
   trace_rps+=("$rps"); trace_cpu+=("$(python3 -c "print($cpu / $n * 1e6)")")
 done
-pc=$(median "${plain_cpu[@]}"); tc=$(median "${trace_cpu[@]}")
 echo "median achieved: $(median "${plain_rps[@]}") vs $(median "${trace_rps[@]}") req/s (with trace / without: $(ratio "$(median "${trace_rps[@]}")" "$(median "${plain_rps[@]}")"))"
-echo "median generator CPU per request: ${pc} µs without, ${tc} µs with the trace (ratio $(ratio "$tc" "$pc"))"
+# CPU per request of the whole process (start-up and report included, the same both ways);
+# each round's pair ran back to back, so the median of the pairs' ratios is the figure.
+python3 - "${plain_cpu[*]}" "${trace_cpu[*]}" <<'PY'
+import statistics, sys
+p = [float(x) for x in sys.argv[1].split()]; t = [float(x) for x in sys.argv[2].split()]
+print(f"generator CPU per request (µs): without {' '.join(f'{x:.1f}' for x in p)}; with {' '.join(f'{x:.1f}' for x in t)}")
+print(f"median {statistics.median(p):.1f} vs {statistics.median(t):.1f} µs; median of the rounds' ratios {statistics.median(b / a for a, b in zip(p, t)):.3f}")
+PY
 
 echo "== 2. closed model, -c 64, one generator thread, ${DURATION}s: req/s, ${ROUNDS} interleaved rounds"
 ps=(); ts=()
