@@ -17,27 +17,45 @@ pub fn any(results: &ResultsFile) -> bool {
     results.runs.iter().any(|r| {
         r.target_metrics
             .as_ref()
-            .is_some_and(|m| !m.series.is_empty())
+            .is_some_and(|m| m.series.iter().any(drawn))
     })
 }
 
-/// The points of one line: a counter's rate between consecutive scrapes (at the later one;
-/// a reset — a drop — gives no point), or a gauge's values.
+/// A counter's rate is taken over at least this many seconds: the last scrape, right after
+/// the one before it, would otherwise give a rate over a few milliseconds.
+const MIN_RATE_SPAN_S: f64 = 0.5;
+
+/// The points of one line: a counter's rate since the previous point at least
+/// [`MIN_RATE_SPAN_S`] earlier (at the later one; a reset — a drop — starts again without a
+/// point), or a gauge's values.
 pub fn line_points(s: &ScrapedSeries) -> Vec<(f64, f64)> {
     if !s.is_counter() {
         return s.points.iter().map(|[t, v]| (*t, *v)).collect();
     }
-    s.points
-        .windows(2)
-        .filter_map(|w| {
-            let ([t0, v0], [t1, v1]) = (w[0], w[1]);
-            (t1 > t0 && v1 >= v0).then(|| (t1, (v1 - v0) / (t1 - t0)))
-        })
-        .collect()
+    let mut out = Vec::new();
+    let Some(mut anchor) = s.points.first().copied() else {
+        return out;
+    };
+    for &[t, v] in &s.points[1..] {
+        let [t0, v0] = anchor;
+        if v < v0 {
+            anchor = [t, v];
+        } else if t - t0 >= MIN_RATE_SPAN_S {
+            out.push((t, (v - v0) / (t - t0)));
+            anchor = [t, v];
+        }
+    }
+    out
 }
 
-/// A legend label: run, then the series as Prometheus writes it (upstream text: only plain
-/// characters are kept, so nothing in it can act as markup).
+/// Series worth a line: a series that stayed 0 all run (an unused route) only crowds the legend.
+fn drawn(s: &ScrapedSeries) -> bool {
+    s.points.iter().any(|[_, v]| *v != 0.0)
+}
+
+/// A legend label: run, then the series as Prometheus writes it. Upstream text: plotters
+/// escapes what it writes into the SVG, and `<`, `>` and `&` are replaced all the same, so
+/// nothing in a label can act as markup whatever the backend does.
 fn label(run: &str, s: &ScrapedSeries, runs: usize) -> String {
     let mut text = s.key();
     if s.is_counter() {
@@ -48,7 +66,7 @@ fn label(run: &str, s: &ScrapedSeries, runs: usize) -> String {
     }
     let clean: String = text
         .chars()
-        .map(|c| if "<>&\"'".contains(c) { '\u{b7}' } else { c })
+        .map(|c| if "<>&".contains(c) { '\u{b7}' } else { c })
         .collect();
     if clean.chars().count() > 70 {
         format!("{}…", clean.chars().take(69).collect::<String>())
@@ -72,6 +90,7 @@ pub fn draw<DB: DrawingBackend>(
             r.target_metrics
                 .iter()
                 .flat_map(|m| m.series.iter())
+                .filter(|s| drawn(s))
                 .map(move |s| (label(&r.name, s, runs), line_points(s)))
         })
         .take(MAX_LINES)
@@ -130,13 +149,15 @@ mod tests {
 
     #[test]
     fn counters_become_rates_and_gauges_stay() {
-        let pts = [[0.0, 10.0], [1.0, 30.0], [2.0, 5.0], [3.0, 9.0]];
+        let pts = [[0.0, 10.0], [1.0, 30.0], [2.0, 5.0], [3.0, 9.0], [3.1, 9.5]];
         assert_eq!(
             line_points(&series("relay_requests_total", &pts)),
             [(1.0, 20.0), (3.0, 4.0)],
-            "the reset (30 → 5) gives no point"
+            "the reset (30 → 5) gives no point; 0.1 s is too short for a rate"
         );
-        assert_eq!(line_points(&series("relay_queue_depth", &pts)).len(), 4);
+        assert_eq!(line_points(&series("relay_queue_depth", &pts)).len(), 5);
+        assert!(!drawn(&series("unused_total", &[[0.0, 0.0], [1.0, 0.0]])));
+        assert!(drawn(&series("queue", &[[0.0, 0.0], [1.0, 2.0]])));
     }
 
     #[test]
@@ -144,10 +165,7 @@ mod tests {
         let mut s = series("x_total", &[]);
         s.labels.insert("route".into(), "<script>&\"".into());
         let l = label("run", &s, 2);
-        assert!(
-            !l.contains('<') && !l.contains('&') && !l.contains('"'),
-            "{l}"
-        );
-        assert!(l.starts_with("run: x_total{route="), "{l}");
+        assert!(!l.contains('<') && !l.contains('&'), "{l}");
+        assert!(l.starts_with("run: x_total{route=\""), "{l}");
     }
 }
