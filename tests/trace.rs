@@ -178,6 +178,52 @@ fn a_zst_trace_decodes_to_the_same_lines() {
     let trace = lines(&decoded);
     assert_eq!(trace.len(), 50);
     assert!(trace.iter().all(|l| l["outcome"] == "ok"));
+    // Two users keep two pooled connections busy: the lines name them and say they were reused.
+    let conns: std::collections::BTreeSet<u64> = trace
+        .iter()
+        .map(|l| l["conn_id"].as_u64().unwrap())
+        .collect();
+    assert!(conns.len() <= 2, "{conns:?}");
+    let reused = trace.iter().filter(|l| l["reused"] == true).count();
+    assert_eq!(
+        reused,
+        50 - conns.len(),
+        "every request but each connection's first"
+    );
+}
+
+#[test]
+fn every_run_of_a_plan_writes_into_one_file_with_its_run_number() {
+    let s = Session::new();
+    let scenario = s.write(
+        "matrix.toml",
+        "[[target]]\nname = \"m\"\n[target.mock]\n[workload]\nusers = 2\nrequests = 30\n[matrix]\nmax_connections = [1, 2]\n",
+    );
+    let out = s.relaybench(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        "out",
+        "-q",
+        "--trace",
+        "trace.jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+    let trace = lines(&std::fs::read(s.path("trace.jsonl")).unwrap());
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (i, run) in runs.iter().enumerate() {
+        let mine: Vec<&Value> = trace.iter().filter(|l| l["run"] == i).collect();
+        assert_eq!(mine.len(), 30, "run {i}");
+        assert!(
+            mine.iter().all(|l| l["variant"] == run["variant"]),
+            "run {i}"
+        );
+        assert_eq!(run["trace"]["lines"], 30);
+    }
+    assert_ne!(runs[0]["variant"], runs[1]["variant"]);
 }
 
 #[test]
