@@ -17,6 +17,11 @@ if ! python3 -c "import prometheus_client" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check prometheus_client
 fi
 
+# prometheus_client: its OpenMetrics parser checks the mock's /_mock/metrics (tests/mock_metrics.rs).
+if ! python3 -c "import prometheus_client" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client
+fi
+
 # Headless Chromium: the report's browser test opens report.html with it.
 if ! command -v chromium >/dev/null 2>&1; then
     if command -v apt-get >/dev/null 2>&1; then

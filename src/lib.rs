@@ -18,6 +18,8 @@
 //! * [`runner`]: executes a plan — starts the embedded mock-upstream where a target asks for it.
 //! * [`search`]: `relaybench search` — the largest (or smallest) knob value meeting an objective, by
 //!   bisection over normal runs.
+//! * [`scrape`]: the target's own metrics (`metrics_url`), scraped once a second during a run.
+//! * [`trace`]: `--trace FILE` — one JSON line per request, written off the request path.
 //! * [`gate`]: thresholds, baseline comparison, and the CI outputs (junit.xml, GitHub summary).
 //! * [`live`]: `--ui` — the live dashboard and Prometheus `/metrics`, served by axum while a
 //!   plan runs, fed once per second from the generator's progress.
@@ -33,7 +35,9 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod scrape;
 pub mod search;
 pub mod shard;
+pub mod trace;
 pub use relaybench_client::units;
 pub mod live;

@@ -1,5 +1,7 @@
 //! Executing a plan: for each run, bring up its target (embedded mock or URL), build the client, drive the load, collect a `RunResult`.
 
+use crate::scrape::{fetch::ScrapeUrl, Scraper};
+use crate::trace::{RunLabels, TraceSink};
 use crate::{
     client::{Client, Origin},
     load::{self, Progress, RequestMix, Stop, StopStage},
@@ -82,6 +84,7 @@ pub async fn execute(
     scenario_file: &Path,
     plan: &Plan,
     stop: &Stop,
+    trace: Option<&TraceSink>,
     mut on_event: impl FnMut(&PlannedRun, RunEvent<'_>),
 ) -> Result<ResultsFile, RunError> {
     preflight(scenario)?;
@@ -95,7 +98,7 @@ pub async fn execute(
         if i > 0 {
             tokio::time::sleep(COOL_DOWN).await;
         }
-        let result = execute_forwarded(scenario, planned, stop, i as u64, |p| {
+        let result = execute_forwarded(scenario, planned, stop, i as u64, trace, |p| {
             on_event(planned, RunEvent::Progress(p))
         })
         .await?;
@@ -145,6 +148,7 @@ pub(crate) async fn execute_forwarded(
     planned: &PlannedRun,
     stop: &Stop,
     index: u64,
+    trace: Option<&TraceSink>,
     on_progress: impl FnMut(&Progress),
 ) -> Result<RunResult, RunError> {
     let run_stop = Stop::new();
@@ -160,7 +164,7 @@ pub(crate) async fn execute_forwarded(
             inner.hurry();
         })
     };
-    let result = execute_one(scenario, planned, &run_stop, index, on_progress).await;
+    let result = execute_one(scenario, planned, &run_stop, index, trace, on_progress).await;
     forward.abort();
     result
 }
@@ -170,6 +174,7 @@ async fn execute_one(
     planned: &PlannedRun,
     stop: &Stop,
     index: u64,
+    trace: Option<&TraceSink>,
     on_progress: impl FnMut(&Progress),
 ) -> Result<RunResult, RunError> {
     let target = &planned.target;
@@ -201,6 +206,15 @@ async fn execute_one(
         target.max_cost_usd,
         price,
     ));
+    let scraper = match scrape_url(target, mock.as_ref()) {
+        Ok(url) => url.map(|url| Scraper::start(url, target.metrics.clone())),
+        Err(error) => {
+            return Err(RunError::Target {
+                target: target.name.clone(),
+                error,
+            })
+        }
+    };
     let output = load::run(
         &scenario.workload,
         scenario.slo,
@@ -209,10 +223,21 @@ async fn execute_one(
         guard.clone(),
         stop.clone(),
         0x5EED + index,
+        // Made last, so that runs that fail before load take no run number.
+        trace.map(|sink| {
+            sink.tap(RunLabels {
+                target: target.name.clone(),
+                variant: planned.variant.clone(),
+            })
+        }),
         on_progress,
     )
     .await;
     client.close_idle();
+    let target_metrics = match scraper {
+        Some(s) => Some(s.finish(output.start).await),
+        None => None,
+    };
     let identity = RunIdentity {
         target: target.name.clone(),
         variant: planned.variant.clone(),
@@ -237,6 +262,7 @@ async fn execute_one(
     result.stopped_early = guard.tripped();
     result.slo = (!scenario.slo.is_unset()).then_some(scenario.slo);
     result.saturated = output.saturated;
+    result.target_metrics = target_metrics;
     result.load_started_unix_ms = crate::metrics::results::unix_ms_of(output.start);
     result.breaker_events = client
         .breaker_events()
@@ -253,6 +279,20 @@ async fn execute_one(
         m.shutdown().await;
     }
     Ok(result)
+}
+
+/// Where `metrics_url` points, with `"mock"` resolved to the embedded mock's control address.
+fn scrape_url(target: &Target, mock: Option<&MockHandle>) -> Result<Option<ScrapeUrl>, String> {
+    let Some(url) = &target.metrics_url else {
+        return Ok(None);
+    };
+    if url == crate::scrape::MOCK {
+        let addr = mock
+            .and_then(MockHandle::control_addr)
+            .ok_or("`metrics_url = \"mock\"` needs the embedded mock with its control routes")?;
+        return ScrapeUrl::parse(&format!("http://{addr}/_mock/metrics")).map(Some);
+    }
+    ScrapeUrl::parse(url).map(Some)
 }
 
 async fn start_mock(target: &Target) -> Result<Option<MockHandle>, RunError> {

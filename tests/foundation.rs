@@ -40,9 +40,16 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn run(s: &Scenario) -> relaybench::metrics::ResultsFile {
     let _one_at_a_time = SERIAL.lock().await;
     let plan = Plan::new("t".into(), s);
-    runner::execute(s, Path::new("test.toml"), &plan, &Stop::new(), |_, _| {})
-        .await
-        .expect("run executes")
+    runner::execute(
+        s,
+        Path::new("test.toml"),
+        &plan,
+        &Stop::new(),
+        None,
+        |_, _| {},
+    )
+    .await
+    .expect("run executes")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,7 @@ async fn run(text: &str, interrupt: Option<Duration>) -> relaybench::metrics::Re
             stop.interrupt();
         });
     }
-    runner::execute(&s, Path::new("ledger.toml"), &plan, &stop, |_, _| {})
+    runner::execute(&s, Path::new("ledger.toml"), &plan, &stop, None, |_, _| {})
         .await
         .expect("run executes")
 }

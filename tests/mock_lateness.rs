@@ -20,7 +20,7 @@ async fn execute(text: &str) -> ResultsFile {
     let s = relaybench::scenario::parse(path, text).expect("scenario parses");
     let plan = relaybench::scenario::Plan::new("inline".into(), &s);
     let stop = relaybench::load::Stop::new();
-    relaybench::runner::execute(&s, path, &plan, &stop, |_, _| {})
+    relaybench::runner::execute(&s, path, &plan, &stop, None, |_, _| {})
         .await
         .unwrap()
 }

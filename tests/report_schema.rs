@@ -293,3 +293,23 @@ fn mock_lateness_matches_the_schema_and_older_files_load() {
     let loaded: relaybench::metrics::ResultsFile = serde_json::from_value(old).unwrap();
     assert_eq!(loaded.runs[0].mock_lateness, None);
 }
+
+#[test]
+fn trace_figures_match_the_schema() {
+    let mut results = fixture::comparison();
+    results.runs[0].trace = Some(relaybench::trace::TraceStats {
+        lines: 1200,
+        dropped: 3,
+    });
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(v["runs"][0]["trace"]["dropped"], 3);
+    assert!(
+        v["runs"][1].get("trace").is_none(),
+        "absent without --trace"
+    );
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let mut bad = v.clone();
+    bad["runs"][0]["trace"]["lost"] = json!(1);
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("$.runs[0].trace"), "{errors}");
+}

@@ -43,3 +43,39 @@ fn upstream_error_body_and_names_are_escaped() {
     assert!(!md.to_lowercase().contains("<script") && !md.to_lowercase().contains("<img"));
     assert!(md.contains("&lt;script&gt;"));
 }
+
+#[test]
+fn scraped_target_metrics_are_escaped() {
+    use relaybench::scrape::{ScrapedSeries, TargetMetrics};
+    let mut results = fixture::comparison();
+    results.runs[0].target_metrics = Some(TargetMetrics {
+        url: format!("http://relay:9090/m?{SCRIPT}"),
+        scrapes: 3,
+        failures: 1,
+        last_error: Some(format!("status 500 {SCRIPT}")),
+        series_dropped: 0,
+        series: vec![ScrapedSeries {
+            name: "relay_queue_depth".into(),
+            labels: [(
+                "pool".to_string(),
+                format!("\"><img src=x onerror=alert(4)>{SCRIPT}"),
+            )]
+            .into(),
+            points: vec![[0.0, 1.0], [1.0, 3.0], [2.0, 2.0]],
+        }],
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let w = report::write_all(&results, tmp.path()).unwrap();
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    assert!(
+        html.contains("id=\"chart-target-metrics\""),
+        "the chart is drawn"
+    );
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<script"), "raw <script> in report.html");
+    assert!(!lower.contains("<img"), "raw <img> from a label value");
+    assert!(
+        html.contains("status 500 &lt;script&gt;"),
+        "the error shown, escaped"
+    );
+}

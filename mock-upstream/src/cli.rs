@@ -272,7 +272,7 @@ async fn serve(args: MockArgs) -> u8 {
     };
     println!("mock-upstream listening on {}", handle.base_url());
     if let Some(c) = handle.control_addr() {
-        println!("control: http://{c}/_mock/faults, /_mock/stats, /_mock/reset");
+        println!("control: http://{c}/_mock/faults, /_mock/stats, /_mock/metrics, /_mock/reset");
     }
     wait_for_stop().await;
     handle.shutdown().await;

@@ -349,7 +349,7 @@ pub struct Phase {
     pub reasoning: Option<Reasoning>,
 }
 
-/// Where the control routes (`/_mock/faults`, `/_mock/stats`, `/_mock/reset`) live.
+/// Where the control routes (`/_mock/faults`, `/_mock/stats`, `/_mock/metrics`, `/_mock/reset`) live.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, default)]

@@ -1,4 +1,4 @@
-//! The control routes: `GET/PUT /_mock/faults` (the config as JSON), `GET /_mock/stats`, `POST /_mock/reset`.
+//! The control routes: `GET/PUT /_mock/faults` (the config as JSON), `GET /_mock/stats`, `GET /_mock/metrics` (OpenMetrics), `POST /_mock/reset`.
 
 use crate::body::MockBody;
 use crate::config::MockConfig;
@@ -17,6 +17,7 @@ pub(crate) enum Action {
     GetFaults,
     PutFaults,
     Stats,
+    Metrics,
     Reset,
 }
 
@@ -25,6 +26,7 @@ impl Action {
         match self {
             Action::GetFaults | Action::PutFaults => Route::ControlFaults,
             Action::Stats => Route::ControlStats,
+            Action::Metrics => Route::ControlMetrics,
             Action::Reset => Route::ControlReset,
         }
     }
@@ -40,6 +42,15 @@ pub(crate) async fn handle(
     match action {
         Action::GetFaults => config_response(shared),
         Action::Stats => to_json(&shared.snapshot()),
+        Action::Metrics => {
+            let [first, later] = shared.lateness.merged();
+            let text = crate::openmetrics::render(&shared.stats.snapshot(), &first, &later);
+            respond::with_type(
+                StatusCode::OK,
+                Bytes::from(text),
+                crate::openmetrics::CONTENT_TYPE,
+            )
+        }
         Action::Reset => {
             shared.reset();
             respond::json(StatusCode::OK, Bytes::from_static(b"{\"reset\":true}"))

@@ -98,8 +98,8 @@ impl Lateness {
         }
     }
 
-    /// The shards merged into one summary per kind.
-    pub(crate) fn summary(&self) -> LatenessSummary {
+    /// The shards merged: first sends, later tokens (µs).
+    pub(crate) fn merged(&self) -> [Histogram<u64>; 2] {
         let (mut first, mut later) = (histogram(), histogram());
         for s in self.shards.iter() {
             let s = lock(s);
@@ -107,6 +107,12 @@ impl Lateness {
             let _ = first.add(&s.first);
             let _ = later.add(&s.later);
         }
+        [first, later]
+    }
+
+    /// The shards merged into one summary per kind.
+    pub(crate) fn summary(&self) -> LatenessSummary {
+        let [first, later] = self.merged();
         LatenessSummary {
             first: LatenessStats::of(&first),
             later: LatenessStats::of(&later),

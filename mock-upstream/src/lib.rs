@@ -24,7 +24,8 @@
 //! - `openai`: wire shapes — chat completions, responses, embeddings, models, errors, text.
 //! - `anthropic`: wire shapes — the Messages API and Anthropic's error body.
 //! - `body`: the response body type and the slow / truncated / reset bodies.
-//! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/reset`.
+//! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/metrics`, `/_mock/reset`.
+//! - `openmetrics`: the OpenMetrics text of `/_mock/metrics`.
 //! - `stats`: lock-free counters and [`StatsSnapshot`].
 //! - `lateness`: how far behind its own schedule the mock sent replies and tokens ([`LatenessSummary`]).
 //! - `state`: what all tasks share — the active config, stats, sequence numbers, seeding.
@@ -44,6 +45,7 @@ mod distribution;
 mod faults;
 pub mod lateness;
 mod openai;
+mod openmetrics;
 mod prompt;
 mod reply;
 mod respond;

@@ -234,6 +234,12 @@ fn resolve(method: &Method, path: &str, surface: Surface) -> Target {
             Route::ControlStats,
             "GET",
         ),
+        "/_mock/metrics" if control => only(
+            get,
+            Target::Control(control::Action::Metrics),
+            Route::ControlMetrics,
+            "GET",
+        ),
         "/_mock/reset" if control => only(
             post,
             Target::Control(control::Action::Reset),

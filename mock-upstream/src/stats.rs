@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{
+    atomic::{AtomicU64, Ordering::Relaxed},
+    Arc,
+};
 
 /// Routes the stats count requests by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,11 +19,12 @@ pub(crate) enum Route {
     ControlFaults,
     ControlStats,
     ControlReset,
+    ControlMetrics,
     NotFound,
 }
 
 impl Route {
-    const ALL: [Route; 10] = [
+    pub(crate) const ALL: [Route; 11] = [
         Route::ChatCompletions,
         Route::Responses,
         Route::Messages,
@@ -30,6 +34,7 @@ impl Route {
         Route::ControlFaults,
         Route::ControlStats,
         Route::ControlReset,
+        Route::ControlMetrics,
         Route::NotFound,
     ];
 
@@ -45,6 +50,7 @@ impl Route {
             Route::ControlFaults => "/_mock/faults",
             Route::ControlStats => "/_mock/stats",
             Route::ControlReset => "/_mock/reset",
+            Route::ControlMetrics => "/_mock/metrics",
             Route::NotFound => "other",
         }
     }
@@ -68,7 +74,7 @@ pub(crate) enum FaultKind {
 }
 
 impl FaultKind {
-    const ALL: [FaultKind; 12] = [
+    pub(crate) const ALL: [FaultKind; 12] = [
         FaultKind::RateLimitRequests,
         FaultKind::RateLimitTokens,
         FaultKind::CapacityRejected,
@@ -124,6 +130,8 @@ pub struct StatsSnapshot {
     pub concurrent_requests_peak: u64,
     /// Faults injected, by kind ("error_429" for an injected status, "reset", "handshake_delay", ...).
     pub faults_injected: BTreeMap<String, u64>,
+    /// Stream tokens (content chunks) handed to hyper for writing.
+    pub tokens_streamed: u64,
     /// How far behind its own schedule the mock sent replies and tokens (see `lateness`).
     pub lateness: crate::lateness::LatenessSummary,
 }
@@ -143,6 +151,8 @@ pub(crate) struct Stats {
     faults: [AtomicU64; FaultKind::ALL.len()],
     /// Injected errors by status, from [`INJECTED_FIRST`].
     injected: Box<[AtomicU64]>,
+    /// Shared with every stream body, which counts its tokens as they are written.
+    tokens_streamed: Arc<AtomicU64>,
 }
 
 /// The lowest injectable status: `injected[i]` counts status `INJECTED_FIRST + i`.
@@ -163,6 +173,7 @@ impl Default for Stats {
             injected: crate::config::INJECTABLE_STATUSES
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            tokens_streamed: Arc::default(),
         }
     }
 }
@@ -207,6 +218,11 @@ impl Stats {
         }
     }
 
+    /// The counter a stream body adds its tokens to.
+    pub(crate) fn tokens_streamed(&self) -> Arc<AtomicU64> {
+        self.tokens_streamed.clone()
+    }
+
     pub(crate) fn fault(&self, kind: FaultKind) {
         self.faults[kind as usize].fetch_add(1, Relaxed);
     }
@@ -224,7 +240,11 @@ impl Stats {
     /// Zeroes the counters; live gauges (open connections, in-flight requests) keep their value
     /// and become the new peaks.
     pub(crate) fn reset(&self) {
-        for c in [&self.connections_accepted, &self.requests_total] {
+        for c in [
+            &self.connections_accepted,
+            &self.requests_total,
+            &*self.tokens_streamed,
+        ] {
             c.store(0, Relaxed);
         }
         self.connections_peak
@@ -269,6 +289,7 @@ impl Stats {
                     nonzero(c).map(|v| (format!("error_{}", INJECTED_FIRST as usize + i), v))
                 }))
                 .collect(),
+            tokens_streamed: self.tokens_streamed.load(Relaxed),
             lateness: Default::default(),
         }
     }

@@ -72,6 +72,9 @@ enum Command {
         start_at: Option<String>,
         #[command(flatten)]
         ui: ui::UiArgs,
+        /// Write one JSON line per request to FILE (zstd-compressed when it ends in `.zst`).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Compare two results files; exit 1 when a metric regressed beyond the tolerance and the noise.
     Compare {
@@ -127,6 +130,9 @@ enum Command {
         quiet: bool,
         #[command(flatten)]
         ui: ui::UiArgs,
+        /// Write one JSON line per request to FILE (zstd-compressed when it ends in `.zst`).
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
     },
     /// Parse and check a scenario, print the plan, run nothing.
     Validate {
@@ -197,6 +203,7 @@ pub fn main() -> ExitCode {
             shard,
             start_at,
             ui,
+            trace,
         } => {
             let start_at = match start_at
                 .map(|t| crate::shard::parse_start_at(&t, std::time::SystemTime::now()))
@@ -224,6 +231,7 @@ pub fn main() -> ExitCode {
                         shard,
                         start_at,
                         ui,
+                        trace,
                     },
                 ),
             }
@@ -256,6 +264,7 @@ pub fn main() -> ExitCode {
             out,
             quiet,
             ui,
+            trace,
         } => match quick::scenario(&args) {
             Err(e) => fail(exit::USAGE, e),
             Ok(s) => run::run_scenario(
@@ -270,6 +279,7 @@ pub fn main() -> ExitCode {
                     shard: None,
                     start_at: None,
                     ui,
+                    trace,
                 },
             ),
         },

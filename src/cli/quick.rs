@@ -182,6 +182,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             model: "none".into(),
             max_requests: None,
             max_cost_usd: None,
+            metrics_url: None,
+            metrics: Vec::new(),
         }],
         workload,
         client,

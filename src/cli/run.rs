@@ -9,6 +9,7 @@ use crate::{
     report,
     runner::{self, RunError, RunEvent},
     scenario::{Plan, Scenario},
+    trace::TraceSink,
 };
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,8 @@ pub struct RunOptions<'a> {
     pub start_at: Option<std::time::SystemTime>,
     /// `--ui`: live dashboard and `/metrics`.
     pub ui: super::ui::UiArgs,
+    /// Write one JSON line per request here (`--trace`).
+    pub trace: Option<PathBuf>,
 }
 
 /// What the gate does after the run besides the scenario's thresholds.
@@ -79,6 +82,11 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         Ok(l) => l,
         Err(e) => return fail(exit::USAGE, e),
     };
+    // Created before any load: a trace file that cannot be written is a usage error.
+    let trace = match opts.trace.as_deref().map(TraceSink::create).transpose() {
+        Ok(t) => t,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     if let Some(at) = opts.start_at {
         if !opts.quiet {
             eprintln!("waiting for --start-at before starting load");
@@ -122,7 +130,7 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
             })
         };
         let mut progress = progress::Progress::new(opts.quiet, &plan);
-        let results = runner::execute(scenario, opts.source, &plan, &stop, |run, event| {
+        let results = runner::execute(scenario, opts.source, &plan, &stop, trace.as_ref(), |run, event| {
             if let Some(ui) = &ui {
                 ui.observe(run, &event);
             }
@@ -145,6 +153,9 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         interrupt.abort();
         results
     });
+    let trace_path = trace.as_ref().map(|t| t.path().to_path_buf());
+    // Closed before anything else: the writer drains its queue, so every line is on disk.
+    let trace_stats = trace.map(TraceSink::finish);
     let mut results = match results {
         Ok(r) => r,
         Err(e @ RunError::MissingKey { .. }) => {
@@ -152,6 +163,15 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         }
         Err(e) => return fail(exit::NOT_MEASURED, e),
     };
+    match trace_stats {
+        None => {}
+        Some(Ok(stats)) => {
+            for (run, stats) in results.runs.iter_mut().zip(stats) {
+                run.trace = Some(stats);
+            }
+        }
+        Some(Err(e)) => eprintln!("warning: {e}"),
+    }
     if let (Some(spec), Some(share)) = (opts.shard, &share) {
         crate::shard::label(&mut results, whole, share, spec);
     }
@@ -168,6 +188,7 @@ pub fn run_scenario(scenario: &Scenario, name: &str, opts: RunOptions<'_>) -> u8
         &out,
         &gate_report,
         opts.gate.save_baseline.as_deref(),
+        trace_path.as_deref(),
     );
     let code = match unusable_baseline {
         Some(e) if code == exit::OK || code == exit::FAILED => fail(exit::USAGE, e),
@@ -262,6 +283,7 @@ fn finish(
     out: &Path,
     gate_report: &GateReport,
     save_baseline: Option<&Path>,
+    trace: Option<&Path>,
 ) -> u8 {
     let written = match report::write_all(results, out) {
         Ok(w) => w,
@@ -274,6 +296,21 @@ fn finish(
         }
     }
     print!("{}", report::terminal::summary_table(results));
+    if let Some(path) = trace {
+        println!("{}", trace_summary(results, path));
+    }
+    for run in &results.runs {
+        if let Some(m) = run.target_metrics.as_ref().filter(|m| m.failures > 0) {
+            println!(
+                "target metrics of {}: {} of {} scrapes of {} failed (last: {})",
+                run.name,
+                m.failures,
+                m.scrapes,
+                m.url,
+                m.last_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
     println!(
         "\nreport: {}  (results: {})",
         written.html.display(),
@@ -308,6 +345,23 @@ fn finish(
     } else {
         exit::FAILED
     }
+}
+
+/// The terminal line about the trace file: lines written and, loudly, lines dropped.
+fn trace_summary(results: &ResultsFile, path: &Path) -> String {
+    let (lines, dropped) = results
+        .runs
+        .iter()
+        .filter_map(|r| r.trace)
+        .fold((0, 0), |(l, d), t| (l + t.lines, d + t.dropped));
+    let mut line = format!("\ntrace: {} ({lines} lines", path.display());
+    if dropped > 0 {
+        line.push_str(&format!(
+            "; {dropped} DROPPED: the writer could not keep up, see `trace.dropped` in results.json"
+        ));
+    }
+    line.push(')');
+    line
 }
 
 fn save(results: &ResultsFile, path: &Path) -> std::io::Result<()> {

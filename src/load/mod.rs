@@ -80,9 +80,13 @@ pub async fn run(
     guard: Arc<guard::SpendGuard>,
     stop: Stop,
     seed: u64,
+    trace: Option<crate::trace::TraceTap>,
     mut on_progress: impl FnMut(&Progress),
 ) -> LoadOutput {
     let start = Instant::now();
+    if let Some(tap) = &trace {
+        tap.begin(start);
+    }
     let timeline = Timeline {
         start,
         warmup_end: start + workload.warmup.0,
@@ -113,6 +117,7 @@ pub async fn run(
         guard,
         sequence: Arc::new(AtomicU64::new(0)),
         slo,
+        trace,
     };
     let threads = workload.threads().max(1);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<WorkerOutput>();

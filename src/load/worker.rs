@@ -59,6 +59,8 @@ pub struct Shared {
     pub sequence: Arc<AtomicU64>,
     /// The per-request limits a good request meets (`[slo]`).
     pub slo: crate::metrics::Slo,
+    /// Where each finished request's trace line goes (`--trace`), if anywhere.
+    pub trace: Option<crate::trace::TraceTap>,
 }
 
 /// What a worker's tasks share: the run's shared state plus this worker's recorder and its side of the ledger.
@@ -208,6 +210,9 @@ impl WorkerContext {
 
     /// Records a finished request (and forwards a completed one-second bucket).
     fn record(&self, intended: Instant, exchange: &Exchange, warmup: bool) {
+        if let Some(trace) = &self.shared.trace {
+            trace.offer(intended, exchange, warmup);
+        }
         let flushed = self.recorder.borrow_mut().record(Finished {
             intended,
             exchange,
@@ -215,6 +220,10 @@ impl WorkerContext {
         });
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
+            // Once a second the trace's batch goes out too, so the file follows the run.
+            if let Some(trace) = &self.shared.trace {
+                trace.flush();
+            }
         }
     }
 

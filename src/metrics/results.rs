@@ -320,6 +320,13 @@ pub struct RunResult {
     /// include the mock's overload. Absent for URL targets and in older files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock_lateness: Option<mock_upstream::LatenessSummary>,
+    /// The `--trace` file's figures for this run: lines written and lines dropped at the full
+    /// queue (absent without `--trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::trace::TraceStats>,
+    /// The target's own metrics scraped during the run (`metrics_url`; absent without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_metrics: Option<crate::scrape::TargetMetrics>,
 }
 
 impl RunResult {
@@ -399,6 +406,8 @@ impl RunResult {
             goodput_ratio: 0.0,
             saturated: None,
             mock_lateness: None,
+            trace: None,
+            target_metrics: None,
         }
         .with_goodput()
     }

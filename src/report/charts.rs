@@ -36,6 +36,8 @@ pub enum Kind {
     LatencySpectrum,
     /// p50 and p99 latency per second.
     LatencyOverTime,
+    /// The target's own metrics (`metrics_url`), on the latency chart's time axis.
+    TargetMetrics,
     /// Finished and ok requests per second.
     ThroughputOverTime,
     /// Share of each outcome, stacked per run.
@@ -56,6 +58,7 @@ impl Kind {
         match self {
             Kind::LatencySpectrum => "latency-percentiles",
             Kind::LatencyOverTime => "latency-over-time",
+            Kind::TargetMetrics => "target-metrics",
             Kind::ThroughputOverTime => "throughput-over-time",
             Kind::Outcomes => "outcomes",
             Kind::Pool => "pool",
@@ -70,6 +73,7 @@ impl Kind {
         match self {
             Kind::LatencySpectrum => "Latency by percentile",
             Kind::LatencyOverTime => "Latency over time",
+            Kind::TargetMetrics => "The target's own metrics",
             Kind::ThroughputOverTime => "Throughput over time",
             Kind::Outcomes => "How requests ended",
             Kind::Pool => "Connection pool",
@@ -84,6 +88,7 @@ impl Kind {
         match self {
             Kind::LatencySpectrum => "Latency from each request's intended start, by percentile (log scale: each step right adds a nine). Lower is better; a line that shoots up on the right is a tail problem.",
             Kind::LatencyOverTime => "p99 (solid) and p50 (light) latency of the requests that finished in each second. Shaded bands: circuit breaker open.",
+            Kind::TargetMetrics => "Series scraped once a second from the target's metrics_url, on the latency chart's time axis: counters as a rate per second, gauges as they are.",
             Kind::ThroughputOverTime => "Requests finished per second (solid) and of those ok (light). Shaded bands: circuit breaker open.",
             Kind::Outcomes => "Share of requests by how they ended. Anything but green is a failure the user saw.",
             Kind::Pool => "Connections opened, most open at once, most requests waiting for a slot, and failed dials. Many waiting with few open means the pool is the bottleneck.",
@@ -100,13 +105,11 @@ pub fn kinds(data: &ChartData) -> Vec<Kind> {
     if !data.results.search.is_empty() {
         k.push(Kind::Capacity);
     }
-    k.extend([
-        Kind::LatencySpectrum,
-        Kind::LatencyOverTime,
-        Kind::ThroughputOverTime,
-        Kind::Outcomes,
-        Kind::Pool,
-    ]);
+    k.extend([Kind::LatencySpectrum, Kind::LatencyOverTime]);
+    if super::target_metrics::any(data.results) {
+        k.push(Kind::TargetMetrics);
+    }
+    k.extend([Kind::ThroughputOverTime, Kind::Outcomes, Kind::Pool]);
     if data.any("ttft") {
         k.push(Kind::TtftSpectrum);
     }
@@ -216,6 +219,9 @@ fn draw<DB: DrawingBackend>(
             1000.0,
         )?,
         Kind::LatencyOverTime => latency_over_time(&area, data.results)?,
+        Kind::TargetMetrics => {
+            super::target_metrics::draw(&area, data.results, time_extent(data.results), &PALETTE)?
+        }
         Kind::ThroughputOverTime => throughput_over_time(&area, data.results)?,
         Kind::Outcomes => outcomes(&area, data.results)?,
         Kind::Pool => pool(&area, data.results)?,

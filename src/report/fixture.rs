@@ -278,6 +278,8 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         goodput_ratio: 0.0,
         saturated: None,
         mock_lateness: None,
+        trace: None,
+        target_metrics: None,
     }
     .with_goodput()
 }

@@ -89,6 +89,12 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
             caption = escape(c.kind.caption()),
             svg = strip_xml_prolog(&c.svg),
         );
+        // The scrape figures sit under the target's chart, or under the latency chart when
+        // no scrape succeeded (failures are shown all the same).
+        let has_chart = charts.iter().any(|c| c.kind == Kind::TargetMetrics);
+        if c.kind == Kind::TargetMetrics || (c.kind == Kind::LatencyOverTime && !has_chart) {
+            scrapes(&mut h, results);
+        }
     }
     h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
     table(&mut h, "pool", &model::pool(results));
@@ -99,6 +105,42 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         "\n<p class=\"note\">Re-render with <code>relaybench report results.json</code>. Each run's histograms are in its <code>.hlog</code> (HdrHistogram interval log).</p>\n</body></html>\n"
     );
     h
+}
+
+/// Per run with `metrics_url`: what was scraped, how often it failed and why (escaped: upstream text).
+fn scrapes(h: &mut String, results: &ResultsFile) {
+    let runs: Vec<_> = results
+        .runs
+        .iter()
+        .filter_map(|r| r.target_metrics.as_ref().map(|m| (r, m)))
+        .collect();
+    if runs.is_empty() {
+        return;
+    }
+    h.push_str("\n<ul class=\"note\" id=\"target-metrics-scrapes\">");
+    for (run, m) in runs {
+        let _ = write!(
+            h,
+            "<li>{}: {} scrape(s) of <code>{}</code>, <strong>{} failed</strong>; {} series kept",
+            escape(&run.name),
+            m.scrapes,
+            escape(&m.url),
+            m.failures,
+            m.series.len()
+        );
+        if m.series_dropped > 0 {
+            let _ = write!(h, " ({} more not kept)", m.series_dropped);
+        }
+        if let Some(err) = &m.last_error {
+            let _ = write!(h, "; last error: {}", escape(err));
+        }
+        if !m.series.is_empty() {
+            let names: Vec<String> = m.series.iter().map(|s| escape(&s.key())).collect();
+            let _ = write!(h, ": <code>{}</code>", names.join("</code>, <code>"));
+        }
+        h.push_str("</li>");
+    }
+    h.push_str("</ul>");
 }
 
 /// A search leads the page: its answer in one sentence per target, then the capacity chart.

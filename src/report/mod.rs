@@ -18,6 +18,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
+pub mod target_metrics;
 pub mod terminal;
 pub mod verdict;
 

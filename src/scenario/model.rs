@@ -98,6 +98,12 @@ pub struct Target {
     /// Guard for paid APIs: stop before this target's spend in one run could exceed this many US dollars.
     #[serde(default)]
     pub max_cost_usd: Option<f64>,
+    /// The target's own Prometheus/OpenMetrics text endpoint, scraped once a second during each run (`"http://relay:9090/metrics"`), or `"mock"` for the embedded mock's `/_mock/metrics`. The `metrics` series are stored in results.json and charted under the latency chart; failed scrapes are counted, never fatal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_url: Option<String>,
+    /// With `metrics_url`: the series to keep, by metric name or name prefix ending in `*` (`["relay_queue_depth", "relay_upstream_*"]`); at most 64 series are kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<String>,
 }
 
 fn default_model() -> String {

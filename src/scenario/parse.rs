@@ -191,6 +191,50 @@ pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// What is wrong with a target's `metrics_url` / `metrics`, if anything: (field, message).
+fn metrics_problem(t: &super::Target) -> Option<(&'static str, String)> {
+    use crate::scrape::{exposition::is_valid_pattern, fetch::ScrapeUrl, MOCK};
+    let Some(url) = &t.metrics_url else {
+        return (!t.metrics.is_empty()).then(|| {
+            (
+                "metrics",
+                "`metrics` needs `metrics_url` (the endpoint to scrape them from)".to_string(),
+            )
+        });
+    };
+    if url == MOCK {
+        match &t.mock {
+            None => {
+                return Some((
+                    "metrics_url",
+                    format!("`metrics_url = \"{MOCK}\"` needs a `[target.mock]` table; give an `http://` URL for other targets"),
+                ))
+            }
+            Some(m) if !m.control.enabled => {
+                return Some((
+                    "metrics_url",
+                    format!("`metrics_url = \"{MOCK}\"` needs the mock's control routes (`[target.mock.control] enabled = true`)"),
+                ))
+            }
+            Some(_) => {}
+        }
+    } else if let Err(e) = ScrapeUrl::parse(url) {
+        return Some(("metrics_url", e));
+    }
+    if t.metrics.is_empty() {
+        return Some((
+            "metrics",
+            "`metrics_url` needs `metrics = [\"name\", \"prefix_*\"]`: the series to keep".into(),
+        ));
+    }
+    t.metrics.iter().find(|p| !is_valid_pattern(p)).map(|p| {
+        (
+            "metrics",
+            format!("`{p}` is not a metric name or a name prefix ending in `*`"),
+        )
+    })
+}
+
 /// Checks that span several fields.
 fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     let fail = |key: &str, message: String| {
@@ -237,6 +281,9 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                     return fail(&format!("{key}.mock"), e.to_string());
                 }
             }
+        }
+        if let Some((field, message)) = metrics_problem(t) {
+            return fail(&format!("{key}.{field}"), message);
         }
         if s.targets[..i].iter().any(|o| o.name == t.name) {
             return fail(

@@ -177,15 +177,21 @@ async fn search_target(
             .workload
             .is_open()
             .then(|| probe_scenario.workload.pacer().mean_rate());
-        let run =
-            runner::execute_forwarded(&probe_scenario, &planned, stop, runs.len() as u64, |p| {
+        let run = runner::execute_forwarded(
+            &probe_scenario,
+            &planned,
+            stop,
+            runs.len() as u64,
+            None,
+            |p| {
                 on_event(SearchEvent::Progress {
                     planned: &planned,
                     progress: p,
                     target_rps: rate,
                 })
-            })
-            .await?;
+            },
+        )
+        .await?;
         spent.attempts += run.attempts + run.warmup_attempts;
         spent.cost_usd += run.spend.map_or(0.0, |s| s.cost_usd + s.warmup_cost_usd);
         let run_index = runs.len();

@@ -365,6 +365,14 @@ fn merge_run(
         .map(|(_, r)| r.good)
         .try_fold(0, |sum, g| g.map(|g| sum + g));
     out.mock_lateness = merge_lateness(parts.iter().filter_map(|(_, r)| r.mock_lateness));
+    // Each shard wrote its own trace file: the merged run's figures are their sums.
+    out.trace = parts
+        .iter()
+        .filter_map(|(_, r)| r.trace)
+        .reduce(|a, b| crate::trace::TraceStats {
+            lines: a.lines + b.lines,
+            dropped: a.dropped + b.dropped,
+        });
     // The earliest shard to find the upstream saturated speaks for the merged run.
     out.saturated = parts
         .iter()

@@ -68,7 +68,7 @@ pub async fn run_first(text: &str) -> relaybench::metrics::RunResult {
     let s = relaybench::scenario::parse(path, text).expect("scenario parses");
     let plan = relaybench::scenario::Plan::new("inline".into(), &s);
     let stop = relaybench::load::Stop::new();
-    let mut results = relaybench::runner::execute(&s, path, &plan, &stop, |_, _| {})
+    let mut results = relaybench::runner::execute(&s, path, &plan, &stop, None, |_, _| {})
         .await
         .unwrap();
     results.runs.remove(0)

@@ -109,6 +109,19 @@ impl RetryReason {
     }
 }
 
+/// An attempt that was retried: how it ended and the wait slept before the next one (kept
+/// for per-request traces; pushed only when a retry is made, so a request without retries
+/// allocates nothing for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetriedAttempt {
+    /// How the attempt ended.
+    pub outcome: Outcome,
+    /// When it ended.
+    pub ended: Instant,
+    /// The backoff (or server-asked wait) slept after it.
+    pub backoff: Duration,
+}
+
 /// Everything measured about one logical request, across its attempts.
 #[derive(Clone, Debug)]
 pub struct Exchange {
@@ -134,6 +147,14 @@ pub struct Exchange {
     /// Why each retry that was made happened, in order (`attempts - 1` of them once anything
     /// was sent: a retry the breaker or the guard refused was not made).
     pub retries: Vec<RetryReason>,
+    /// The attempts before the last one, each retried after a backoff (empty without retries).
+    pub retried: Vec<RetriedAttempt>,
+    /// How the last attempt itself ended (None if nothing was attempted); `outcome` can differ
+    /// when the request ended for another reason after it (a retry refused by the budget,
+    /// the breaker or the guard).
+    pub last_attempt: Option<Outcome>,
+    /// The HTTP status of the last attempt's response head (None if it got no head).
+    pub status: Option<u16>,
     /// Whether the last attempt reused a pooled connection.
     pub reused: bool,
     /// The pool's id of the connection the last attempt used (None if it got none).
@@ -178,6 +199,9 @@ impl Exchange {
             ttfb: None,
             attempts: 0,
             retries: Vec::new(),
+            retried: Vec::new(),
+            last_attempt: None,
+            status: None,
             reused: false,
             conn_id: None,
             body_bytes: 0,

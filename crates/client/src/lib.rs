@@ -55,7 +55,9 @@ pub mod units;
 mod validate;
 
 pub use breaker::{BreakerEvent, BreakerState};
-pub use exchange::{BodyKind, Exchange, Expect, RequestSpec, RetryReason, StreamTiming, Tokens};
+pub use exchange::{
+    BodyKind, Exchange, Expect, RequestSpec, RetriedAttempt, RetryReason, StreamTiming, Tokens,
+};
 pub use guard::{AttemptGuard, AttemptUse, Refused};
 pub use origin::Origin;
 pub use outcome::{IoKind, Outcome, Phase};
@@ -308,7 +310,7 @@ impl Client {
             };
             let ended = attempt.at.unwrap_or_else(Instant::now);
             let outcome = attempt.ended.outcome;
-            (ex.outcome, ex.finished) = (outcome, ended);
+            (ex.outcome, ex.finished, ex.last_attempt) = (outcome, ended, Some(outcome));
             ticket.settle(&outcome, ended);
             guard.settle(&AttemptUse {
                 sent: ex.attempt_sent.is_some(),
@@ -325,6 +327,11 @@ impl Client {
                 }
                 Next::Retry { wait, reason } => {
                     retrying = Some(reason);
+                    ex.retried.push(RetriedAttempt {
+                        outcome,
+                        ended,
+                        backoff: wait,
+                    });
                     tokio::time::sleep(wait).await;
                     now = Instant::now();
                 }
@@ -341,7 +348,7 @@ impl Client {
     ) -> Attempt {
         // The previous attempt's response must not leak into this one's report.
         (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
-        ex.attempt_sent = None;
+        (ex.attempt_sent, ex.status) = (None, None);
         let mut checkout = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
@@ -385,6 +392,7 @@ impl Client {
         ex.ttfb = Some(sent.elapsed());
         let Response { head, body } = response;
         let status = head.status;
+        ex.status = Some(status.as_u16());
         let max_body = self.settings.max_body.0;
         // The tokens a stream delivers are kept on `ex` as they come: a failed answer's are
         // spent all the same, and the caller settles them.

@@ -33,6 +33,12 @@ async fn retry_after_is_honoured_within_ten_percent() {
     assert_eq!(ex.outcome, Outcome::Ok, "{:?}", ex.detail);
     assert_eq!(ex.attempts, 2);
     assert_eq!(ex.retries, vec![RetryReason::Status(429)]);
+    // What a trace shows of the attempts: the 429 with the 1 s it waited, then the answer.
+    assert_eq!(ex.retried.len(), 1);
+    assert_eq!(ex.retried[0].outcome, Outcome::Status(429));
+    assert_eq!(ex.retried[0].backoff, Duration::from_secs(1));
+    assert!(ex.retried[0].ended < ex.attempt_sent.unwrap());
+    assert_eq!((ex.last_attempt, ex.status), (Some(Outcome::Ok), Some(200)));
     let took = ex.finished - ex.sent.unwrap();
     assert!(
         took >= Duration::from_millis(1000) && took <= Duration::from_millis(1100),
@@ -75,6 +81,16 @@ async fn retries_stop_at_max_retries_with_reasons() {
     assert_eq!(ex.outcome, Outcome::Status(502));
     assert_eq!(ex.attempts, 4);
     assert_eq!(ex.retries, vec![RetryReason::Status(502); 3]);
+    assert!(ex.retried.iter().all(|a| a.outcome == Outcome::Status(502)));
+    assert_eq!(
+        ex.retried.len(),
+        3,
+        "the last attempt is not among the retried"
+    );
+    assert_eq!(
+        (ex.last_attempt, ex.status),
+        (Some(Outcome::Status(502)), Some(502))
+    );
     assert_eq!(mock.stats().requests_total, 4);
     mock.shutdown().await;
 }

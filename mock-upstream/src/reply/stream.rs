@@ -35,6 +35,8 @@ pub(crate) struct StreamPacing {
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Where the stream's timed sends are recorded.
     pub lateness: Arc<Lateness>,
+    /// The server's count of tokens streamed.
+    pub tokens: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How a stream ends.
@@ -70,8 +72,9 @@ pub(crate) fn run<F: Framing>(
         mut rng,
         permit,
         lateness,
+        tokens,
     } = pacing;
-    let (tx, body) = MockBody::paced(lateness);
+    let (tx, body) = MockBody::paced(lateness, tokens);
     tokio::spawn(async move {
         let _slot = permit; // held until the stream ends: a stream occupies capacity while it runs
         let send =
