@@ -67,6 +67,7 @@ fn stream_spec() -> RequestSpec {
         ),
         body_kind: BodyKind::Sse,
         expect: None,
+        keep_text: false,
     }
 }
 
