@@ -607,6 +607,52 @@ mod tests {
     }
 
     #[test]
+    fn responses_and_anthropic_answers_are_judged_by_their_protocol() {
+        let responses = r#"{"id":"r","object":"response","status":"completed","error":null,"output":[{"type":"reasoning","summary":[]},{"type":"message","content":[{"type":"output_text","text":"hi"}]}],"usage":{"input_tokens":7,"output_tokens":5,"output_tokens_details":{"reasoning_tokens":2}}}"#;
+        let a = judged(BodyKind::Responses, responses);
+        assert_eq!(a.outcome, Outcome::Ok, "{:?}", a.detail);
+        assert_eq!(
+            a.tokens,
+            Some(Tokens {
+                input: 7,
+                output: 5,
+                from_usage: true,
+                reasoning: 2
+            })
+        );
+        let message = r#"{"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":7,"output_tokens":3}}"#;
+        let a = judged(BodyKind::Messages, message);
+        assert_eq!(a.outcome, Outcome::Ok, "{:?}", a.detail);
+        assert_eq!(a.tokens.map(|t| (t.input, t.output)), Some((7, 3)));
+        let cases: [(BodyKind, &str, &str); 6] = [
+            (
+                BodyKind::Messages,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                "error object: Overloaded",
+            ),
+            (
+                BodyKind::Messages,
+                "<html><body>502 Bad Gateway</body></html>",
+                "not a JSON object",
+            ),
+            (BodyKind::Messages, CHAT, "needs `\"type\": \"message\"`"),
+            (
+                BodyKind::Responses,
+                r#"{"error":{"code":"server_error","message":"boom"},"output":[]}"#,
+                "error object: (server_error) boom",
+            ),
+            (BodyKind::Responses, CHAT, "needs an `output` list"),
+            (BodyKind::Responses, "", "the body was empty"),
+        ];
+        for (kind, body, says) in cases {
+            let a = judged(kind, body);
+            assert_eq!(a.outcome, Outcome::BadResponse, "{body}");
+            let detail = a.detail.unwrap_or_default();
+            assert!(detail.contains(says), "{body}: {detail}");
+        }
+    }
+
+    #[test]
     fn a_body_too_large_to_keep_is_not_judged() {
         let mut read = whole("<html>");
         read.whole = false;
