@@ -308,7 +308,8 @@ fn default_mix() -> Vec<RequestTemplate> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestTemplate {
-    /// `chat` (POST /v1/chat/completions), `embeddings` (POST /v1/embeddings) or `http` (anything).
+    /// `chat` (a completion in the target's `api`: POST /v1/chat/completions, /v1/responses or
+    /// /v1/messages), `embeddings` (POST /v1/embeddings) or `http` (anything).
     #[serde(default = "default_kind")]
     pub kind: RequestKind,
     /// Relative weight in the mix.
@@ -317,7 +318,7 @@ pub struct RequestTemplate {
     /// Chat: stream the response as server-sent events.
     #[serde(default)]
     pub stream: bool,
-    /// Chat: `max_tokens`.
+    /// Chat: `max_tokens` (`max_output_tokens` for Responses; Anthropic requires one: 1024 when unset).
     #[serde(default)]
     pub max_tokens: Option<u32>,
     /// Chat / embeddings: prompts, one picked at random per request. Placeholders as in `body`.
@@ -333,7 +334,8 @@ pub struct RequestTemplate {
     /// HTTP: method.
     #[serde(default)]
     pub method: Option<String>,
-    /// HTTP: path relative to the target's URL.
+    /// HTTP: path relative to the target's URL. Chat: overrides the path of the target's API
+    /// (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`), for relays that serve it elsewhere.
     #[serde(default)]
     pub path: Option<String>,
     /// HTTP: body. Placeholders rendered per request: `{{index}}` (the request's sequence number in the run), `{{random:MIN-MAX}}` (a uniform integer), `{{pick:a|b|c}}` (one option), `{{uuid}}`.
