@@ -1,4 +1,4 @@
-//! The steps every API request (chat, embeddings) goes through, in order: key, body, model,
+//! The steps every API request (chat, responses, messages, embeddings) goes through, in order: key, body, model,
 //! rate limit, fate roll (injected error, hang, body fault), capacity, latency, reply.
 
 use crate::body::{self, MockBody};
@@ -10,15 +10,16 @@ use crate::faults::plan::{self, Fate};
 use crate::faults::rate_limit::{format_reset, BucketState, RateDecision};
 use crate::faults::schedule::Profile;
 use crate::lateness::Timed;
-use crate::openai::chat::{ChatPlan, StreamCut, StreamPacing};
 use crate::openai::embeddings::EmbeddingsPlan;
-use crate::openai::errors::ApiError;
+use crate::openai::errors::{ApiError, ErrorShape};
+use crate::reply::stream::{Ending, StreamCut, StreamPacing};
+use crate::reply::Reply;
 use crate::respond;
 use crate::router::RNG_REQUEST;
 use crate::state::{rng_for, Active, Shared};
 use crate::stats::FaultKind;
 use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH};
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Body as _;
@@ -33,29 +34,41 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ApiKind {
     Chat,
+    Responses,
+    Messages,
     Embeddings,
 }
 
+impl ApiKind {
+    /// The error body the route answers with.
+    pub(crate) fn shape(self) -> ErrorShape {
+        match self {
+            ApiKind::Messages => ErrorShape::Anthropic,
+            _ => ErrorShape::OpenAi,
+        }
+    }
+}
+
 enum Plan {
-    Chat(ChatPlan),
+    Text(Reply),
     Embeddings(EmbeddingsPlan),
 }
 
 impl Plan {
     fn model(&self) -> &str {
         match self {
-            Plan::Chat(p) => &p.model,
+            Plan::Text(p) => &p.model,
             Plan::Embeddings(p) => &p.model,
         }
     }
     fn token_cost(&self) -> u64 {
         match self {
-            Plan::Chat(p) => p.token_cost,
+            Plan::Text(p) => p.token_cost,
             Plan::Embeddings(p) => p.prompt_tokens,
         }
     }
     fn streaming(&self) -> bool {
-        matches!(self, Plan::Chat(p) if p.stream)
+        matches!(self, Plan::Text(p) if p.stream)
     }
 }
 
@@ -94,31 +107,37 @@ async fn run(
     id: &[u8; 16],
 ) -> Step<Response<MockBody>> {
     let config = &active.config;
-    if let Err(refused) = check_key(&headers, config) {
+    let shape = kind.shape();
+    let fail = |e: &ApiError| respond::error_in(shape, e);
+    if let Err(refused) = check_key(&headers, config, kind) {
         drain(body).await;
         return Err(refused);
     }
-    let body = read_body(body, config.body_limit).await?;
+    let body = read_body(body, config.body_limit, shape).await?;
     // The reply's schedule starts when the whole request is in: what comes before depends on
     // the client's upload, what comes after (parsing, injected latency) is the mock's to keep.
     let mut accepted = Instant::now();
     let plan = match kind {
-        ApiKind::Chat => Plan::Chat(
-            ChatPlan::parse(&body, active.seed, &config.output_tokens)
-                .map_err(|e| respond::error(&e))?,
-        ),
-        ApiKind::Embeddings => Plan::Embeddings(
-            EmbeddingsPlan::parse(&body, config.embedding_dim).map_err(|e| respond::error(&e))?,
-        ),
-    };
+        ApiKind::Chat => crate::openai::chat::parse(&body, active.seed, config).map(Plan::Text),
+        ApiKind::Responses => {
+            crate::openai::responses::parse(&body, active.seed, config).map(Plan::Text)
+        }
+        ApiKind::Messages => {
+            crate::anthropic::messages::parse(&body, active.seed, config).map(Plan::Text)
+        }
+        ApiKind::Embeddings => {
+            EmbeddingsPlan::parse(&body, config.embedding_dim).map(Plan::Embeddings)
+        }
+    }
+    .map_err(|e| fail(&e))?;
     // The body and the header values may be slices of the connection's read buffer: holding
     // them through the injected latency would keep a second buffer per connection alive.
     drop(body);
     drop(headers);
     if !config.models.is_empty() && !config.models.iter().any(|m| m == plan.model()) {
-        return Err(respond::error(&ApiError::unknown_model(plan.model())));
+        return Err(fail(&ApiError::unknown_model(plan.model())));
     }
-    let rate = check_rate(shared, active, plan.token_cost())?;
+    let rate = check_rate(shared, active, plan.token_cost(), shape)?;
     let profile = active.schedule.now();
     // A JSON reply that can neither fail nor wait a random time draws no random numbers, so its
     // generator is not seeded at all (the fault-free hot path); the n-th request of a seeded
@@ -135,16 +154,16 @@ async fn run(
         None => Fate::Healthy,
     };
     match fate {
-        Fate::Error(status) => return Err(injected_error(shared, status, profile, config)),
+        Fate::Error(status) => return Err(injected_error(shared, status, profile, config, shape)),
         Fate::Hang => {
             shared.stats.fault(FaultKind::Hang);
             tracing::debug!(seq, "fault: hang");
             shared.shutdown.clone().wait().await;
-            return Err(respond::error(&ApiError::injected(503)));
+            return Err(fail(&ApiError::injected(503)));
         }
         _ => {}
     }
-    let permit = admit(shared, active, profile).await?;
+    let permit = admit(shared, active, profile, shape).await?;
     if active.capacity.is_some() {
         // Waiting in the capacity queue is an injected fault, not the mock falling behind.
         accepted = Instant::now();
@@ -157,13 +176,14 @@ async fn run(
     pause(due.saturating_duration_since(Instant::now())).await;
     let streaming = plan.streaming();
     let mut resp = match plan {
-        Plan::Chat(p) if p.stream => {
-            let cut = match fate {
-                Fate::StreamCut | Fate::Reset => Some(StreamCut {
+        Plan::Text(p) if p.stream => {
+            let ending = match fate {
+                Fate::StreamCut | Fate::Reset => Ending::Cut(StreamCut {
                     conn: conn.clone(),
                     reset: fate == Fate::Reset,
                 }),
-                _ => None,
+                Fate::StreamError => Ending::Error,
+                _ => Ending::Complete,
             };
             count_body_fault(shared, fate, seq);
             let pacing = StreamPacing {
@@ -174,20 +194,19 @@ async fn run(
                 permit,
                 lateness: shared.lateness.clone(),
             };
-            let id = format!("chatcmpl-{}", String::from_utf8_lossy(id));
-            let body = p.stream_body(id, unix_now(), pacing, cut);
+            let body = p.stream_body(id, unix_now(), pacing, ending);
             let mut r = respond::typed(StatusCode::OK, body, "text/event-stream; charset=utf-8");
             r.headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
-        Plan::Chat(p) => deliver(
+        Plan::Text(p) => deliver(
             shared,
             conn,
             profile,
             fate,
             seq,
-            p.completion_body(id, unix_now()),
+            p.whole_body(id, unix_now()),
         ),
         Plan::Embeddings(p) => deliver(
             shared,
@@ -215,24 +234,36 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// `require_key` as `Authorization: Bearer KEY`, or on `/v1/messages` also as Anthropic's `x-api-key: KEY`.
 #[allow(clippy::result_large_err)]
-fn check_key(headers: &HeaderMap, config: &MockConfig) -> Step<()> {
+fn check_key(headers: &HeaderMap, config: &MockConfig, kind: ApiKind) -> Step<()> {
     let Some(key) = &config.require_key else {
         return Ok(());
     };
-    let given = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if given.map(str::trim) == Some(key.as_str()) {
-        Ok(())
-    } else {
-        Err(respond::error(&ApiError::unauthorized()))
+    let header = |name: &HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let bearer = header(&AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+    let x_api_key = header(&X_API_KEY).filter(|_| kind == ApiKind::Messages);
+    if [bearer, x_api_key]
+        .iter()
+        .any(|given| given.map(str::trim) == Some(key.as_str()))
+    {
+        return Ok(());
     }
+    let mut e = ApiError::unauthorized();
+    if kind == ApiKind::Messages {
+        e.message = "invalid x-api-key".into();
+    }
+    Err(respond::error_in(kind.shape(), &e))
 }
 
-async fn read_body(mut body: Incoming, limit: u64) -> Step<Bytes> {
-    let too_large = || respond::error(&ApiError::too_large(limit));
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
+async fn read_body(mut body: Incoming, limit: u64, shape: ErrorShape) -> Step<Bytes> {
+    let too_large = || respond::error_in(shape, &ApiError::too_large(limit));
     // hyper has read `content-length` already (and refused a malformed one): the body's exact
     // size hint is that length, and a chunked body has none.
     if body.size_hint().upper().is_some_and(|n| n > limit) {
@@ -250,9 +281,10 @@ async fn read_body(mut body: Incoming, limit: u64) -> Step<Bytes> {
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
-                return Err(respond::error(&ApiError::invalid(format!(
-                    "Could not read the request body: {e}"
-                ))))
+                return Err(respond::error_in(
+                    shape,
+                    &ApiError::invalid(format!("Could not read the request body: {e}")),
+                ))
             }
         };
         let Ok(chunk) = frame.into_data() else {
@@ -303,7 +335,12 @@ pub(crate) fn drain(mut body: Incoming) -> Pin<Box<dyn Future<Output = ()> + Sen
 }
 
 #[allow(clippy::result_large_err)]
-fn check_rate(shared: &Shared, active: &Active, cost: u64) -> Step<Option<RateDecision>> {
+fn check_rate(
+    shared: &Shared,
+    active: &Active,
+    cost: u64,
+    shape: ErrorShape,
+) -> Step<Option<RateDecision>> {
     let Some(limiter) = &active.rate else {
         return Ok(None);
     };
@@ -330,7 +367,7 @@ fn check_rate(shared: &Shared, active: &Active, cost: u64) -> Step<Option<RateDe
         state.remaining,
         format_reset(wait)
     );
-    let mut r = respond::error(&e);
+    let mut r = respond::error_in(shape, &e);
     retry_headers(&mut r, wait);
     rate_headers(&mut r, &decision);
     Err(r)
@@ -341,11 +378,12 @@ fn injected_error(
     status: u16,
     profile: &Profile,
     config: &MockConfig,
+    shape: ErrorShape,
 ) -> Response<MockBody> {
-    shared.stats.fault(FaultKind::for_status(status));
+    shared.stats.injected_error(status);
     tracing::debug!(status, "fault: injected error");
-    let mut r = respond::error(&ApiError::injected(status));
-    if status == 429 || status == 503 {
+    let mut r = respond::error_in(shape, &ApiError::injected(status));
+    if matches!(status, 429 | 503 | 529) {
         retry_headers(&mut r, profile.retry_after);
     }
     if status == 429 {
@@ -404,6 +442,7 @@ async fn admit(
     shared: &Shared,
     active: &Active,
     profile: &Profile,
+    shape: ErrorShape,
 ) -> Step<Option<tokio::sync::OwnedSemaphorePermit>> {
     let Some(gate) = &active.capacity else {
         return Ok(None);
@@ -417,7 +456,7 @@ async fn admit(
         Admission::Rejected => {
             shared.stats.fault(FaultKind::CapacityRejected);
             tracing::debug!("fault: capacity full, 503");
-            let mut r = respond::error(&ApiError::injected(503));
+            let mut r = respond::error_in(shape, &ApiError::injected(503));
             retry_headers(&mut r, profile.retry_after);
             Err(r)
         }
@@ -430,6 +469,7 @@ fn count_body_fault(shared: &Shared, fate: Fate, seq: u64) {
         Fate::Truncate => FaultKind::Truncate,
         Fate::SlowBody => FaultKind::SlowBody,
         Fate::StreamCut => FaultKind::StreamCut,
+        Fate::StreamError => FaultKind::StreamError,
         _ => return,
     };
     shared.stats.fault(kind);

@@ -65,6 +65,15 @@ pub struct MockArgs {
     /// Probability of cutting a stream mid-way.
     #[arg(long)]
     pub stream_cut_rate: Option<f64>,
+    /// Probability of an in-stream error event mid-way through a stream.
+    #[arg(long)]
+    pub stream_error_rate: Option<f64>,
+    /// Reasoning tokens before each answer: 200, or '{ dist = "uniform", min = 50, max = 400 }'.
+    #[arg(long, value_parser = parse_tokens)]
+    pub reasoning_tokens: Option<TokenCount>,
+    /// Report usage this fraction higher than the true counts (0.2: 20 % overbilling).
+    #[arg(long, value_name = "F")]
+    pub usage_inflation: Option<f64>,
     /// Close each keep-alive connection after N responses.
     #[arg(long, value_name = "N")]
     pub close_after: Option<u64>,
@@ -176,6 +185,9 @@ fn build_config(cli: &MockArgs) -> Result<MockConfig> {
     set!(cli.slow_body_rate => faults.slow_body);
     set!(cli.slow_body_bps => faults.slow_body_rate);
     set!(cli.stream_cut_rate => faults.stream_cut);
+    set!(cli.stream_error_rate => faults.stream_error);
+    set!(cli.reasoning_tokens => reasoning.tokens);
+    set!(cli.usage_inflation => usage_inflation);
     set!(cli.close_after.map(Some) => faults.close_after_requests);
     set!(cli.ttft => stream.ttft);
     set!(cli.inter_token => stream.inter_token);

@@ -48,7 +48,8 @@ pub struct MockConfig {
     /// Extra delay paid once per TCP connection by its first request(s), emulating a TLS
     /// handshake; requests that reuse the connection do not pay it.
     pub handshake_delay: Latency,
-    /// Probability per API request of an injected error, keyed by status: "429", "500", "502", "503", "504".
+    /// Probability per API request of an injected error, keyed by status: any from "400" to "599"
+    /// ("429", "503", "529", ...), answered in the route's protocol's error shape.
     pub errors: ErrorRates,
     /// `retry-after` advertised by injected 429s and capacity 503s.
     #[cfg_attr(feature = "schema", schemars(with = "crate::schema::HumanDuration"))]
@@ -64,6 +65,11 @@ pub struct MockConfig {
     pub stream: StreamTiming,
     /// Length of generated completions, before `max_tokens` caps it.
     pub output_tokens: TokenCount,
+    /// Reasoning ("thinking") tokens emitted before the answer, as each protocol carries them.
+    pub reasoning: Reasoning,
+    /// Over-reporting of `usage`: every reported token count is `round(true × (1 + this))`.
+    /// 0 (the default) reports exactly what was received and sent; 0.2 is a relay overbilling by 20 %.
+    pub usage_inflation: f64,
     /// Phases over time (offsets from start, `set_config` or `/_mock/reset`) that override the above.
     pub schedule: Vec<Phase>,
     /// Models served; a request for another model gets 404. Empty: any model is accepted.
@@ -92,11 +98,14 @@ impl Default for MockConfig {
             faults: ConnectionFaults::default(),
             stream: StreamTiming::default(),
             output_tokens: TokenCount::default(),
+            reasoning: Reasoning::default(),
+            usage_inflation: 0.0,
             schedule: Vec::new(),
             models: vec![
                 "gpt-4o-mini".into(),
                 "mock-1".into(),
                 "text-embedding-3-small".into(),
+                "claude-sonnet-4-5".into(),
             ],
             embedding_dim: 1536,
             body_limit: 1024 * 1024,
@@ -112,8 +121,8 @@ impl Default for MockConfig {
 #[serde(try_from = "BTreeMap<String, f64>", into = "BTreeMap<String, f64>")]
 pub struct ErrorRates(BTreeMap<u16, f64>);
 
-/// Statuses the mock can inject.
-pub const INJECTABLE_STATUSES: [u16; 5] = [429, 500, 502, 503, 504];
+/// Statuses the mock can inject: every client and server error.
+pub const INJECTABLE_STATUSES: std::ops::RangeInclusive<u16> = 400..=599;
 
 impl ErrorRates {
     /// No injected errors.
@@ -150,7 +159,7 @@ impl TryFrom<BTreeMap<String, f64>> for ErrorRates {
                 .map_err(|_| format!("error status {key:?} is not a number"))?;
             if !INJECTABLE_STATUSES.contains(&status) {
                 return Err(format!(
-                    "status {status} cannot be injected; use one of 429, 500, 502, 503, 504"
+                    "status {status} cannot be injected; use a status from 400 to 599"
                 ));
             }
             out.insert(status, p);
@@ -216,6 +225,8 @@ pub struct ConnectionFaults {
     pub slow_body_rate: u64,
     /// Streaming: stop mid-stream and close the connection without `data: [DONE]`.
     pub stream_cut: f64,
+    /// Streaming: send an error event mid-stream in the protocol's shape, then end the stream.
+    pub stream_error: f64,
     /// Close each keep-alive connection after it has served this many responses. Unset: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub close_after_requests: Option<u64>,
@@ -230,6 +241,7 @@ impl Default for ConnectionFaults {
             slow_body: 0.0,
             slow_body_rate: 1024,
             stream_cut: 0.0,
+            stream_error: 0.0,
             close_after_requests: None,
         }
     }
@@ -244,6 +256,49 @@ pub struct StreamTiming {
     pub ttft: Latency,
     /// Time between consecutive content tokens.
     pub inter_token: Latency,
+}
+
+/// Reasoning before the answer: Chat `reasoning_content` deltas, Responses reasoning summary
+/// events, Anthropic `thinking` blocks. Reasoning tokens count in the reply's output tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Reasoning {
+    /// Reasoning tokens per reply (0: none). `max_tokens` caps reasoning and answer together.
+    pub tokens: TokenCount,
+    /// The Chat delta and message field that carries reasoning (relays use both names).
+    pub field: ReasoningField,
+}
+
+impl Default for Reasoning {
+    fn default() -> Self {
+        Reasoning {
+            tokens: TokenCount::Fixed(0),
+            field: ReasoningField::ReasoningContent,
+        }
+    }
+}
+
+/// Name of the Chat field that carries reasoning text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningField {
+    /// `reasoning_content` (DeepSeek, vLLM, most relays).
+    #[default]
+    ReasoningContent,
+    /// `reasoning` (OpenRouter and others).
+    Reasoning,
+}
+
+impl ReasoningField {
+    /// The JSON key.
+    pub fn key(self) -> &'static str {
+        match self {
+            ReasoningField::ReasoningContent => "reasoning_content",
+            ReasoningField::Reasoning => "reasoning",
+        }
+    }
 }
 
 /// One phase of the schedule: from `start` to `end` (offsets from the schedule's epoch)
@@ -345,6 +400,13 @@ impl MockConfig {
         self.stream.ttft.validate("stream.ttft")?;
         self.stream.inter_token.validate("stream.inter_token")?;
         self.output_tokens.validate("output_tokens")?;
+        self.reasoning.tokens.validate("reasoning.tokens")?;
+        if !(self.usage_inflation.is_finite() && self.usage_inflation >= 0.0) {
+            return Err(ConfigError::invalid(
+                "usage_inflation",
+                "must be a finite number >= 0 (0.2 reports 20 % more tokens than were used)",
+            ));
+        }
         if self.embedding_dim == 0 || self.embedding_dim > 65_536 {
             return Err(ConfigError::invalid(
                 "embedding_dim",
@@ -425,6 +487,7 @@ fn validate_fates(
                 ("faults.truncate", faults.truncate),
                 ("faults.slow_body", faults.slow_body),
                 ("faults.stream_cut", faults.stream_cut),
+                ("faults.stream_error", faults.stream_error),
             ]
             .map(|(k, p)| (k.to_string(), p)),
         );
@@ -534,8 +597,26 @@ mod tests {
 
     #[test]
     fn bad_values_are_rejected_by_field() {
-        let err = MockConfig::from_toml_str("errors = { \"418\" = 0.5 }", None).unwrap_err();
-        assert!(err.to_string().contains("418"), "{err}");
+        for bad in ["399", "600", "200"] {
+            let text = format!("errors = {{ \"{bad}\" = 0.5 }}");
+            let err = MockConfig::from_toml_str(&text, Some("m.toml")).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                msg.contains(bad) && msg.contains("from 400 to 599") && msg.contains("m.toml"),
+                "{msg}"
+            );
+        }
+        let c = MockConfig::from_toml_str(
+            "errors = { \"400\" = 0.1, \"402\" = 0.1, \"529\" = 0.1 }",
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.errors.get(529), 0.1);
+        let err = MockConfig::from_toml_str("usage_inflation = -0.1", None).unwrap_err();
+        assert!(err.to_string().contains("usage_inflation"), "{err}");
+        let err = MockConfig::from_toml_str("[faults]\nstream_cut = 0.6\nstream_error = 0.6", None)
+            .unwrap_err();
+        assert!(err.to_string().contains("sum"), "{err}");
         let err = MockConfig::from_toml_str("[faults]\nreset = 1.5", None).unwrap_err();
         assert!(err.to_string().contains("faults.reset"), "{err}");
         let err =

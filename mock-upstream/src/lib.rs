@@ -1,4 +1,4 @@
-//! mock-upstream: an OpenAI-compatible HTTP server with faults you can dial in, for relaybench
+//! mock-upstream: an OpenAI- and Anthropic-compatible HTTP server with faults you can dial in, for relaybench
 //! and for testing any client or relay against a misbehaving upstream.
 //!
 //! Start one with [`MockServer::start`], read its address, [`StatsSnapshot`] and [`LatenessSummary`] from the
@@ -14,11 +14,15 @@
 //! - `server`: [`MockServer`] / [`MockHandle`] — accept loops, connection tasks, shutdown.
 //! - `connection`: per-connection state (handshake, request count, close) and the socket
 //!   wrapper that can end a connection with a TCP reset.
-//! - `router`: method + path → handler, OpenAI-shaped 404/405, `x-request-id`, close-after-N.
+//! - `router`: method + path → handler, OpenAI- (or on `/v1/messages` Anthropic-) shaped 404/405, `x-request-id`, close-after-N.
 //! - `api`: the steps of an API request — key, body, model, rate limit, fate, capacity, latency.
 //! - `faults`: the fate roll (`plan`), the schedule of phases (`schedule`), token buckets
 //!   (`rate_limit`), the concurrency gate (`capacity`).
-//! - `openai`: wire shapes — chat completions (JSON and SSE), embeddings, models, errors, text.
+//! - `prompt`: a request's messages in any protocol's shape, their hash and honest token count.
+//! - `reply`: a text reply of any protocol (reasoning and answer tokens, usage, inflation) and
+//!   the streaming engine (`reply::stream`) that paces it through a protocol's framing.
+//! - `openai`: wire shapes — chat completions, responses, embeddings, models, errors, text.
+//! - `anthropic`: wire shapes — the Messages API and Anthropic's error body.
 //! - `body`: the response body type and the slow / truncated / reset bodies.
 //! - `control`: `/_mock/faults`, `/_mock/stats`, `/_mock/reset`.
 //! - `stats`: lock-free counters and [`StatsSnapshot`].
@@ -29,6 +33,7 @@
 //!   binary, shared with `relaybench mock`.
 //! - `schema` (feature `schema`): JSON Schema for the hand-written serde forms, for editors.
 
+mod anthropic;
 mod api;
 mod body;
 pub mod cli;
@@ -39,6 +44,8 @@ mod distribution;
 mod faults;
 pub mod lateness;
 mod openai;
+mod prompt;
+mod reply;
 mod respond;
 mod router;
 #[cfg(feature = "schema")]
@@ -51,7 +58,7 @@ pub mod units;
 
 pub use config::{
     Capacity, ConfigError, ConnectionFaults, ControlSettings, ErrorRates, Latency, MockConfig,
-    Phase, RateLimit, StreamTiming, TokenCount,
+    Phase, RateLimit, Reasoning, ReasoningField, StreamTiming, TokenCount,
 };
 pub use lateness::{LatenessStats, LatenessSummary};
 pub use server::{MockHandle, MockServer, SHUTDOWN_GRACE};

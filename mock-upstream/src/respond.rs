@@ -1,7 +1,7 @@
 //! Small response builders shared by the handlers: JSON, OpenAI errors, headers.
 
 use crate::body::MockBody;
-use crate::openai::errors::ApiError;
+use crate::openai::errors::{ApiError, ErrorShape};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{Response, StatusCode};
@@ -36,6 +36,11 @@ pub(crate) fn typed(
 /// An OpenAI-shaped error response.
 pub(crate) fn error(e: &ApiError) -> Response<MockBody> {
     json(e.status, e.body())
+}
+
+/// An error response in `shape`.
+pub(crate) fn error_in(shape: ErrorShape, e: &ApiError) -> Response<MockBody> {
+    json(e.status, e.body_in(shape))
 }
 
 /// Sets a header from any displayable value (numbers, formatted durations).

@@ -1,7 +1,7 @@
 //! Routing: method and path to a handler, OpenAI-shaped 404/405, and what every response gets (`x-request-id`, status count, close-after-N).
 //!
-//! Hand-written instead of `axum::Router`: there are eight fixed paths, every miss must be an
-//! OpenAI-shaped 404/405 (axum's defaults are empty bodies), handlers need the per-connection
+//! Hand-written instead of `axum::Router`: there are ten fixed paths, every miss must be an
+//! OpenAI-shaped (Anthropic-shaped under `/v1/messages`) 404/405 (axum's defaults are empty bodies), handlers need the per-connection
 //! state (handshake, reset, close) that axum would carry only through extensions, and the hot
 //! path keeps our own body type with no boxing. A `match` on the path costs nothing and hides nothing.
 
@@ -9,7 +9,8 @@ use crate::api::{self, ApiKind};
 use crate::body::MockBody;
 use crate::connection::ConnState;
 use crate::control;
-use crate::openai::{errors::ApiError, models};
+use crate::openai::errors::{ApiError, ErrorShape};
+use crate::openai::models;
 use crate::respond;
 use crate::state::{request_hex, rng_for, Active, Shared};
 use crate::stats::{FaultKind, Route};
@@ -118,6 +119,12 @@ fn bodiless(
     path: &str,
 ) -> Response<MockBody> {
     let models = &active.config.models;
+    // A client of the Anthropic API reads Anthropic's error shape even for a wrong path or method.
+    let shape = if path.starts_with("/v1/messages") {
+        ErrorShape::Anthropic
+    } else {
+        ErrorShape::OpenAi
+    };
     match target {
         Target::Models => respond::json(
             StatusCode::OK,
@@ -132,12 +139,13 @@ fn bodiless(
             bytes::Bytes::from_static(b"{\"status\":\"ok\"}"),
         ),
         Target::WrongMethod(_, allowed) => {
-            let mut r = respond::error(&ApiError::wrong_method(method.as_str(), path, allowed));
+            let e = ApiError::wrong_method(method.as_str(), path, allowed);
+            let mut r = respond::error_in(shape, &e);
             respond::set_header(&mut r, "allow", allowed);
             r
         }
         Target::NotFound | Target::Api(_) | Target::Control(_) => {
-            respond::error(&ApiError::unknown_url(method.as_str(), path))
+            respond::error_in(shape, &ApiError::unknown_url(method.as_str(), path))
         }
     }
 }
@@ -189,6 +197,18 @@ fn resolve(method: &Method, path: &str, surface: Surface) -> Target {
             Route::ChatCompletions,
             "POST",
         ),
+        "/v1/responses" if api => only(
+            post,
+            Target::Api(ApiKind::Responses),
+            Route::Responses,
+            "POST",
+        ),
+        "/v1/messages" if api => only(
+            post,
+            Target::Api(ApiKind::Messages),
+            Route::Messages,
+            "POST",
+        ),
         "/v1/embeddings" if api => only(
             post,
             Target::Api(ApiKind::Embeddings),
@@ -227,6 +247,8 @@ fn resolve(method: &Method, path: &str, surface: Surface) -> Target {
 fn route_of(t: &Target) -> Route {
     match t {
         Target::Api(ApiKind::Chat) => Route::ChatCompletions,
+        Target::Api(ApiKind::Responses) => Route::Responses,
+        Target::Api(ApiKind::Messages) => Route::Messages,
         Target::Api(ApiKind::Embeddings) => Route::Embeddings,
         Target::Models | Target::Model(_) => Route::Models,
         Target::Healthz => Route::Healthz,

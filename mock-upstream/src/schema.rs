@@ -89,13 +89,13 @@ impl JsonSchema for ErrorRates {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         // Keys are status codes as strings because TOML keys are strings; only the
         // injectable ones are accepted (see `ErrorRates::try_from`).
-        let statuses: Vec<String> = INJECTABLE_STATUSES.iter().map(u16::to_string).collect();
+        let (first, last) = (INJECTABLE_STATUSES.start(), INJECTABLE_STATUSES.end());
         json_schema!({
-            "description": "Probability per API request of an injected error, keyed by status.",
+            "description": format!("Probability per API request of an injected error, keyed by status ({first}-{last}), answered in the route's protocol's error shape."),
             "type": "object",
-            "propertyNames": { "enum": statuses },
+            "propertyNames": { "pattern": "^(4[0-9]{2}|5[0-9]{2})$" },
             "additionalProperties": { "type": "number", "minimum": 0, "maximum": 1 },
-            "examples": [{ "429": 0.05, "503": 0.01 }]
+            "examples": [{ "429": 0.05, "503": 0.01, "529": 0.01 }]
         })
     }
 }

@@ -43,6 +43,16 @@ pub struct MockHandle {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// Loads both token encodings before the first request, which would otherwise pay for it (and
+/// count it as the mock's own lateness). Once per process; later starts return at once.
+async fn preload_encodings() {
+    let loads =
+        relaybench_tokens::Encoding::ALL.map(|e| tokio::task::spawn_blocking(move || e.preload()));
+    for load in loads {
+        let _ = load.await;
+    }
+}
+
 impl MockServer {
     /// Binds `addr` (port 0 allowed) and serves until the handle is shut down.
     /// An invalid config is an `InvalidInput` error naming the field.
@@ -55,6 +65,7 @@ impl MockServer {
         );
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
+        preload_encodings().await;
         let (surface, control_listener) = match (control.enabled, control.listen) {
             (true, Some(at)) => (
                 Surface::Api { control: false },

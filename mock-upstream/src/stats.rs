@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Route {
     ChatCompletions,
+    Responses,
+    Messages,
     Embeddings,
     Models,
     Healthz,
@@ -18,8 +20,10 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    const ALL: [Route; 8] = [
+    const ALL: [Route; 10] = [
         Route::ChatCompletions,
+        Route::Responses,
+        Route::Messages,
         Route::Embeddings,
         Route::Models,
         Route::Healthz,
@@ -33,6 +37,8 @@ impl Route {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Route::ChatCompletions => "/v1/chat/completions",
+            Route::Responses => "/v1/responses",
+            Route::Messages => "/v1/messages",
             Route::Embeddings => "/v1/embeddings",
             Route::Models => "/v1/models",
             Route::Healthz => "/healthz",
@@ -47,11 +53,6 @@ impl Route {
 /// Kinds of injected faults, the keys of `faults_injected`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
-    Error429,
-    Error500,
-    Error502,
-    Error503,
-    Error504,
     RateLimitRequests,
     RateLimitTokens,
     CapacityRejected,
@@ -62,16 +63,12 @@ pub(crate) enum FaultKind {
     Truncate,
     SlowBody,
     StreamCut,
+    StreamError,
     CloseAfterRequests,
 }
 
 impl FaultKind {
-    const ALL: [FaultKind; 16] = [
-        FaultKind::Error429,
-        FaultKind::Error500,
-        FaultKind::Error502,
-        FaultKind::Error503,
-        FaultKind::Error504,
+    const ALL: [FaultKind; 12] = [
         FaultKind::RateLimitRequests,
         FaultKind::RateLimitTokens,
         FaultKind::CapacityRejected,
@@ -82,17 +79,13 @@ impl FaultKind {
         FaultKind::Truncate,
         FaultKind::SlowBody,
         FaultKind::StreamCut,
+        FaultKind::StreamError,
         FaultKind::CloseAfterRequests,
     ];
 
     /// The key in `faults_injected`.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            FaultKind::Error429 => "error_429",
-            FaultKind::Error500 => "error_500",
-            FaultKind::Error502 => "error_502",
-            FaultKind::Error503 => "error_503",
-            FaultKind::Error504 => "error_504",
             FaultKind::RateLimitRequests => "rate_limit_requests",
             FaultKind::RateLimitTokens => "rate_limit_tokens",
             FaultKind::CapacityRejected => "capacity_rejected",
@@ -103,18 +96,8 @@ impl FaultKind {
             FaultKind::Truncate => "truncate",
             FaultKind::SlowBody => "slow_body",
             FaultKind::StreamCut => "stream_cut",
+            FaultKind::StreamError => "stream_error",
             FaultKind::CloseAfterRequests => "close_after_requests",
-        }
-    }
-
-    /// The kind for an injected error status.
-    pub(crate) fn for_status(status: u16) -> FaultKind {
-        match status {
-            429 => FaultKind::Error429,
-            500 => FaultKind::Error500,
-            502 => FaultKind::Error502,
-            504 => FaultKind::Error504,
-            _ => FaultKind::Error503,
         }
     }
 }
@@ -139,7 +122,7 @@ pub struct StatsSnapshot {
     pub responses_by_status: BTreeMap<u16, u64>,
     /// Most requests in flight at once.
     pub concurrent_requests_peak: u64,
-    /// Faults injected, by kind ("error_429", "reset", "handshake_delay", ...).
+    /// Faults injected, by kind ("error_429" for an injected status, "reset", "handshake_delay", ...).
     pub faults_injected: BTreeMap<String, u64>,
     /// How far behind its own schedule the mock sent replies and tokens (see `lateness`).
     pub lateness: crate::lateness::LatenessSummary,
@@ -158,7 +141,12 @@ pub(crate) struct Stats {
     by_route: [AtomicU64; Route::ALL.len()],
     by_status: Box<[AtomicU64]>,
     faults: [AtomicU64; FaultKind::ALL.len()],
+    /// Injected errors by status, from [`INJECTED_FIRST`].
+    injected: Box<[AtomicU64]>,
 }
+
+/// The lowest injectable status: `injected[i]` counts status `INJECTED_FIRST + i`.
+const INJECTED_FIRST: u16 = *crate::config::INJECTABLE_STATUSES.start();
 
 impl Default for Stats {
     fn default() -> Self {
@@ -172,6 +160,9 @@ impl Default for Stats {
             by_route: Default::default(),
             by_status: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             faults: Default::default(),
+            injected: crate::config::INJECTABLE_STATUSES
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 }
@@ -220,6 +211,16 @@ impl Stats {
         self.faults[kind as usize].fetch_add(1, Relaxed);
     }
 
+    /// Counts an injected error (key `error_<status>`).
+    pub(crate) fn injected_error(&self, status: u16) {
+        if let Some(slot) = status
+            .checked_sub(INJECTED_FIRST)
+            .and_then(|i| self.injected.get(i as usize))
+        {
+            slot.fetch_add(1, Relaxed);
+        }
+    }
+
     /// Zeroes the counters; live gauges (open connections, in-flight requests) keep their value
     /// and become the new peaks.
     pub(crate) fn reset(&self) {
@@ -234,6 +235,7 @@ impl Stats {
             .iter()
             .chain(self.by_status.iter())
             .chain(self.faults.iter())
+            .chain(self.injected.iter())
             .for_each(|c| c.store(0, Relaxed));
     }
 
@@ -263,6 +265,9 @@ impl Stats {
                 .filter_map(|k| {
                     nonzero(&self.faults[*k as usize]).map(|v| (k.name().to_string(), v))
                 })
+                .chain(self.injected.iter().enumerate().filter_map(|(i, c)| {
+                    nonzero(c).map(|v| (format!("error_{}", INJECTED_FIRST as usize + i), v))
+                }))
                 .collect(),
             lateness: Default::default(),
         }

@@ -19,6 +19,8 @@ pub(crate) enum Fate {
     SlowBody,
     /// Stream stops halfway, connection closed.
     StreamCut,
+    /// An error event halfway through the stream, in the protocol's shape.
+    StreamError,
 }
 
 /// Maps `roll` (uniform in [0,1)) to a fate. Faults that do not apply to this kind of
@@ -42,12 +44,14 @@ pub(crate) fn decide(
         (faults.truncate, Fate::Truncate),
         (faults.slow_body, Fate::SlowBody),
         (faults.stream_cut, Fate::StreamCut),
+        (faults.stream_error, Fate::StreamError),
     ];
     for (p, fate) in transport {
         edge += p;
         if roll < edge {
             return match (fate, streaming) {
-                (Fate::Truncate | Fate::SlowBody, true) | (Fate::StreamCut, false) => Fate::Healthy,
+                (Fate::Truncate | Fate::SlowBody, true)
+                | (Fate::StreamCut | Fate::StreamError, false) => Fate::Healthy,
                 _ => fate,
             };
         }
@@ -65,6 +69,7 @@ mod tests {
         let faults = ConnectionFaults {
             reset: 0.1,
             stream_cut: 0.1,
+            stream_error: 0.1,
             ..Default::default()
         };
         assert_eq!(decide(0.05, &errors, &faults, false), Fate::Error(429));
@@ -72,6 +77,8 @@ mod tests {
         assert_eq!(decide(0.35, &errors, &faults, false), Fate::Reset);
         assert_eq!(decide(0.45, &errors, &faults, true), Fate::StreamCut);
         assert_eq!(decide(0.45, &errors, &faults, false), Fate::Healthy);
+        assert_eq!(decide(0.55, &errors, &faults, true), Fate::StreamError);
+        assert_eq!(decide(0.55, &errors, &faults, false), Fate::Healthy);
         assert_eq!(decide(0.99, &errors, &faults, false), Fate::Healthy);
     }
 }

@@ -31,9 +31,16 @@ impl Profile {
     pub(crate) fn draws_random(&self) -> bool {
         let f = &self.faults;
         self.errors.total() > 0.0
-            || [f.reset, f.hang, f.truncate, f.slow_body, f.stream_cut]
-                .iter()
-                .any(|p| *p > 0.0)
+            || [
+                f.reset,
+                f.hang,
+                f.truncate,
+                f.slow_body,
+                f.stream_cut,
+                f.stream_error,
+            ]
+            .iter()
+            .any(|p| *p > 0.0)
             || self.latency.fixed().is_none()
     }
 

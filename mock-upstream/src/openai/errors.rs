@@ -1,8 +1,19 @@
-//! `ApiError`: an error response in OpenAI's shape `{"error":{"message","type","param","code"}}`.
+//! `ApiError`: an error response, rendered in OpenAI's shape `{"error":{"message","type","param","code"}}`
+//! or (`ErrorShape::Anthropic`) in Anthropic's.
 
 use bytes::Bytes;
 use http::StatusCode;
 use serde::Serialize;
+use std::borrow::Cow;
+
+/// Which protocol's error body a route answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorShape {
+    /// `{"error":{"message","type","param","code"}}`: Chat, Responses, embeddings, everything else.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"}}`: `/v1/messages`.
+    Anthropic,
+}
 
 /// One OpenAI-shaped error, ready to be rendered with its status.
 #[derive(Debug, Clone)]
@@ -116,27 +127,39 @@ impl ApiError {
         .code("invalid_api_key")
     }
 
-    /// An injected (or capacity) error for `status`, with OpenAI's wording.
+    /// An injected (or capacity) error for `status`: the type, code and wording a provider or
+    /// relay answers with (a 400 for an over-long context, 402 for an empty balance, ...).
     pub(crate) fn injected(status: u16) -> ApiError {
-        let (code, message) = match status {
-            429 => (Some("rate_limit_exceeded"), "Rate limit reached for requests (injected by mock-upstream). Please try again later."),
-            500 => (None, "The server had an error while processing your request. Sorry about that!"),
-            502 => (None, "Bad gateway."),
-            503 => (None, "The engine is currently overloaded, please try again later."),
-            _ => (None, "Gateway timeout."),
-        };
-        let kind = if status == 429 {
-            "requests"
-        } else {
-            "server_error"
+        let (kind, code, message): (_, _, Cow<'static, str>) = match status {
+            400 => ("invalid_request_error", Some("context_length_exceeded"), "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens. Please reduce the length of the messages. (injected by mock-upstream)".into()),
+            401 => ("invalid_request_error", Some("invalid_api_key"), "Incorrect API key provided (injected by mock-upstream).".into()),
+            402 => ("insufficient_quota", Some("insufficient_quota"), "Insufficient balance: your account balance is too low to make this request. Please top up and try again (injected by mock-upstream).".into()),
+            403 => ("invalid_request_error", Some("permission_denied"), "You do not have permission to use this model with this key (injected by mock-upstream).".into()),
+            404 => ("invalid_request_error", Some("model_not_found"), "The model does not exist or you do not have access to it (injected by mock-upstream).".into()),
+            429 => ("requests", Some("rate_limit_exceeded"), "Rate limit reached for requests (injected by mock-upstream). Please try again later.".into()),
+            500 => ("server_error", None, "The server had an error while processing your request. Sorry about that!".into()),
+            502 => ("server_error", None, "Bad gateway.".into()),
+            503 => ("server_error", None, "The engine is currently overloaded, please try again later.".into()),
+            504 => ("server_error", None, "Gateway timeout.".into()),
+            529 => ("server_error", None, "Overloaded (injected by mock-upstream).".into()),
+            _ if status < 500 => ("invalid_request_error", None, format!("Request refused with status {status} (injected by mock-upstream).").into()),
+            _ => ("server_error", None, format!("The server had an error ({status}) while processing your request (injected by mock-upstream).").into()),
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         ApiError {
             status,
-            message: message.to_string(),
+            message: message.into_owned(),
             kind,
             param: None,
             code,
+        }
+    }
+
+    /// The body in `shape`.
+    pub(crate) fn body_in(&self, shape: ErrorShape) -> Bytes {
+        match shape {
+            ErrorShape::OpenAi => self.body(),
+            ErrorShape::Anthropic => crate::anthropic::errors::body(self),
         }
     }
 

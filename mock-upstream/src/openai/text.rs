@@ -1,73 +1,18 @@
-//! Generated text: deterministic words from a seed, and the rough token counting the mock uses (≈ 4 characters per token).
+//! Generated text: deterministic words from a seed, each exactly one token in o200k_base and
+//! cl100k_base (so a reply's token count is its number of token events), and the rough token
+//! estimate embeddings use (≈ 4 characters per token).
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 const WORDS: [&str; 64] = [
-    "the",
-    "pool",
-    "relay",
-    "token",
-    "latency",
-    "stream",
-    "request",
-    "answer",
-    "model",
-    "upstream",
-    "queue",
-    "socket",
-    "retry",
-    "budget",
-    "circuit",
-    "breaker",
-    "percentile",
-    "handshake",
-    "timeout",
-    "gateway",
-    "server",
-    "client",
-    "bench",
-    "mock",
-    "load",
-    "rate",
-    "limit",
-    "window",
-    "bucket",
-    "burst",
-    "phase",
-    "outage",
-    "signal",
-    "report",
-    "baseline",
-    "result",
-    "histogram",
-    "sample",
-    "trace",
-    "packet",
-    "frame",
-    "chunk",
-    "header",
-    "body",
-    "status",
-    "error",
-    "reset",
-    "keep",
-    "alive",
-    "open",
-    "close",
-    "fast",
-    "slow",
-    "steady",
-    "quiet",
-    "bright",
-    "clear",
-    "simple",
-    "exact",
-    "honest",
-    "small",
-    "large",
-    "ready",
-    "done",
+    "the", "pool", "relay", "token", "delay", "stream", "request", "answer", "model", "source",
+    "queue", "socket", "retry", "budget", "switch", "breaker", "level", "range", "timeout",
+    "gateway", "server", "client", "bench", "mock", "load", "rate", "limit", "window", "bucket",
+    "burst", "phase", "event", "signal", "report", "baseline", "result", "order", "sample",
+    "trace", "packet", "frame", "chunk", "header", "body", "status", "error", "reset", "keep",
+    "alive", "open", "close", "fast", "slow", "steady", "quiet", "bright", "clear", "simple",
+    "exact", "share", "small", "large", "ready", "done",
 ];
 
 /// `n` tokens for a request: the first without a leading space, the rest with one, so that
@@ -80,7 +25,7 @@ pub(crate) fn tokens(content_seed: u64, n: u32) -> Vec<&'static str> {
 }
 
 /// Bytes in the longest token (with its leading space), for sizing buffers.
-pub(crate) const LONGEST_TOKEN: usize = 11;
+pub(crate) const LONGEST_TOKEN: usize = 9;
 
 /// Which word (index into [`WORDS`]) each of the `n` tokens is: the one choice that both the
 /// streamed and the whole reply are written from.
@@ -134,20 +79,20 @@ const SPACED: [&str; 64] = {
         " pool",
         " relay",
         " token",
-        " latency",
+        " delay",
         " stream",
         " request",
         " answer",
         " model",
-        " upstream",
+        " source",
         " queue",
         " socket",
         " retry",
         " budget",
-        " circuit",
+        " switch",
         " breaker",
-        " percentile",
-        " handshake",
+        " level",
+        " range",
         " timeout",
         " gateway",
         " server",
@@ -161,12 +106,12 @@ const SPACED: [&str; 64] = {
         " bucket",
         " burst",
         " phase",
-        " outage",
+        " event",
         " signal",
         " report",
         " baseline",
         " result",
-        " histogram",
+        " order",
         " sample",
         " trace",
         " packet",
@@ -189,7 +134,7 @@ const SPACED: [&str; 64] = {
         " clear",
         " simple",
         " exact",
-        " honest",
+        " share",
         " small",
         " large",
         " ready",
@@ -216,6 +161,20 @@ mod tests {
             assert_eq!(format!(" {a}"), *b);
         }
         assert_eq!(SPACED.iter().map(|w| w.len()).max(), Some(LONGEST_TOKEN));
+    }
+
+    #[test]
+    fn every_word_is_one_token_in_both_encodings_and_replies_count_as_their_events() {
+        use relaybench_tokens::Encoding;
+        for e in Encoding::ALL {
+            for w in WORDS.iter().chain(SPACED.iter()) {
+                assert_eq!(e.count(w), 1, "{w:?} is not one {e} token");
+            }
+            for seed in 0..50 {
+                let t = tokens(seed, 200);
+                assert_eq!(e.count(&t.concat()), 200, "seed {seed} in {e}");
+            }
+        }
     }
 
     #[test]

@@ -260,3 +260,40 @@ pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// One server-sent event: its `event:` name (when it has one) and its `data:` text.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: Option<String>,
+    pub data: String,
+}
+
+impl Event {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
+    }
+}
+
+/// The events of an SSE body, in order.
+pub fn sse_events(body: &str) -> Vec<Event> {
+    body.split("\n\n")
+        .filter(|block| !block.trim().is_empty())
+        .map(|block| {
+            let mut event = Event {
+                name: None,
+                data: String::new(),
+            };
+            for line in block.lines() {
+                if let Some(name) = line.strip_prefix("event: ") {
+                    event.name = Some(name.to_string());
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    event.data.push_str(data);
+                } else {
+                    panic!("not an SSE line: {line:?}");
+                }
+            }
+            event
+        })
+        .collect()
+}

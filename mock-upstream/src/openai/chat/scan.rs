@@ -10,7 +10,8 @@
 //! whitespace. Everything else (including every invalid body) returns `None`, so serde_json
 //! still words every error.
 
-use super::{ChatRequest, Content, Messages, Str};
+use super::ChatRequest;
+use crate::prompt::{Content, Messages, Str};
 use std::borrow::Cow;
 
 /// `body` read as serde_json would read it, or `None` when it is not of the scanned shape.
@@ -188,7 +189,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `[`, then message objects of `role` and `content` strings until `]`, folded as they come.
-    fn messages(&mut self) -> Option<Messages> {
+    fn messages(&mut self) -> Option<Messages<'a>> {
         let mut out = Messages::new();
         self.list(b'[', b']', |s| {
             let (mut role, mut content) = (None, None);
@@ -202,7 +203,7 @@ impl<'a> Scanner<'a> {
                 }
                 Some(())
             })?;
-            out.add(role, &content);
+            out.add(role.map(Cow::Borrowed), content);
             Some(())
         })?;
         Some(out)
@@ -217,7 +218,7 @@ mod tests {
     /// What a parsed request means, comparable.
     type View = (
         Option<String>,
-        Option<(usize, u64, u64)>,
+        Option<(usize, Vec<(String, String)>, u64)>,
         Option<bool>,
         bool,
         Option<u64>,
@@ -227,9 +228,10 @@ mod tests {
     fn view(r: &ChatRequest<'_>) -> View {
         (
             r.model.as_ref().map(|m| m.to_string()),
-            r.messages
-                .as_ref()
-                .map(|m| (m.count, m.prompt_tokens, m.hash)),
+            r.messages.as_ref().map(|m| {
+                let texts = m.texts.iter().map(|(r, t)| (r.to_string(), t.to_string()));
+                (m.count, texts.collect(), m.hash)
+            }),
             r.stream,
             r.stream_options.is_some(),
             r.max_tokens,

@@ -1,0 +1,241 @@
+//! `/v1/messages`: request parsing (`system`, `messages`, `max_tokens`), the `message` object,
+//! and the framing of its event stream (`message_start`, `thinking` and `text` content blocks,
+//! `message_delta` with the output usage, `message_stop`).
+
+use crate::openai::errors::ApiError;
+use crate::prompt::{Content, Messages, Str};
+use crate::reply::stream::{named_event, Framing};
+use crate::reply::{encoding_for, PromptCount, Protocol, Reply, TokenKind, Usage};
+use crate::state::fnv1a;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+struct MessagesRequest<'a> {
+    #[serde(borrow)]
+    model: Option<Str<'a>>,
+    #[serde(borrow)]
+    messages: Option<Messages<'a>>,
+    #[serde(borrow, default)]
+    system: Option<Content<'a>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    max_tokens: Option<u64>,
+}
+
+/// Stands in for the signature Anthropic puts on a thinking block (clients pass it back opaque).
+const SIGNATURE: &str = "bW9jay11cHN0cmVhbSB0aGlua2luZyBzaWduYXR1cmU=";
+
+/// Parses and validates a Messages body into its reply.
+pub(crate) fn parse(
+    body: &[u8],
+    seed: u64,
+    config: &crate::config::MockConfig,
+) -> Result<Reply, ApiError> {
+    let req: MessagesRequest = crate::openai::from_json(crate::openai::utf8(body)?)?;
+    let model = req
+        .model
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| ApiError::invalid("model: Field required").param("model"))?;
+    let messages = req
+        .messages
+        .ok_or_else(|| ApiError::invalid("messages: Field required").param("messages"))?;
+    if messages.count == 0 {
+        return Err(
+            ApiError::invalid("messages: at least one message is required").param("messages"),
+        );
+    }
+    let system = req.system.map(Content::into_text);
+    let system = system.as_deref();
+    let hash = fnv1a(system.unwrap_or("").as_bytes(), messages.hash);
+    let prompt = PromptCount {
+        tokens: messages.prompt_tokens(encoding_for(&model), system),
+        hash: fnv1a(model.as_bytes(), hash ^ seed),
+    };
+    Ok(Reply::new(
+        model.0.into_owned(),
+        prompt,
+        req.max_tokens,
+        req.stream.unwrap_or(false),
+        Protocol::Messages,
+        config,
+    ))
+}
+
+fn stop_reason(truncated: bool) -> &'static str {
+    if truncated {
+        "max_tokens"
+    } else {
+        "end_turn"
+    }
+}
+
+fn message_id(hex: &[u8; 16]) -> String {
+    format!("msg_{}", String::from_utf8_lossy(hex))
+}
+
+/// The non-streamed `message`: content is the thinking block (when there is reasoning) and the text block.
+pub(crate) fn message_body(reply: &Reply, hex: &[u8; 16]) -> Bytes {
+    let mut content = Vec::with_capacity(2);
+    if reply.reasoning_tokens > 0 {
+        content.push(json!({
+            "type": "thinking", "thinking": reply.reasoning_text(), "signature": SIGNATURE,
+        }));
+    }
+    content.push(json!({ "type": "text", "text": reply.answer_text() }));
+    let usage = reply.usage();
+    let v = json!({
+        "id": message_id(hex),
+        "type": "message",
+        "role": "assistant",
+        "model": reply.model,
+        "content": content,
+        "stop_reason": stop_reason(reply.truncated),
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": usage.prompt,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": usage.completion,
+        },
+    });
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+/// Which content block is open.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Block {
+    None,
+    Thinking,
+    Text,
+}
+
+/// The Messages event stream.
+pub(crate) struct MessagesFraming {
+    id: String,
+    model: String,
+    usage: Usage,
+    truncated: bool,
+    block: Block,
+    /// Index of the open (or next) content block.
+    index: u32,
+}
+
+impl MessagesFraming {
+    pub(crate) fn new(reply: &Reply, hex: &[u8; 16]) -> MessagesFraming {
+        MessagesFraming {
+            id: message_id(hex),
+            model: reply.model.clone(),
+            usage: reply.usage(),
+            truncated: reply.truncated,
+            block: Block::None,
+            index: 0,
+        }
+    }
+
+    fn event(out: &mut Vec<u8>, kind: &str, mut fields: Value) {
+        if let Value::Object(m) = &mut fields {
+            m.insert("type".into(), kind.into());
+        }
+        named_event(out, kind, &fields);
+    }
+
+    fn start_block(&mut self, out: &mut Vec<u8>, block: Block) {
+        self.stop_block(out);
+        let content = match block {
+            Block::Thinking => json!({ "type": "thinking", "thinking": "", "signature": "" }),
+            _ => json!({ "type": "text", "text": "" }),
+        };
+        Self::event(
+            out,
+            "content_block_start",
+            json!({ "index": self.index, "content_block": content }),
+        );
+        self.block = block;
+    }
+
+    fn stop_block(&mut self, out: &mut Vec<u8>) {
+        if self.block == Block::None {
+            return;
+        }
+        if self.block == Block::Thinking {
+            Self::event(
+                out,
+                "content_block_delta",
+                json!({ "index": self.index,
+                        "delta": { "type": "signature_delta", "signature": SIGNATURE } }),
+            );
+        }
+        Self::event(out, "content_block_stop", json!({ "index": self.index }));
+        self.block = Block::None;
+        self.index += 1;
+    }
+}
+
+impl Framing for MessagesFraming {
+    fn open(&mut self, out: &mut Vec<u8>) {
+        let message = json!({
+            "id": self.id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            // Anthropic reports the input here and a placeholder output, final in `message_delta`.
+            "usage": {
+                "input_tokens": self.usage.prompt,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": 1,
+            },
+        });
+        Self::event(out, "message_start", json!({ "message": message }));
+        Self::event(out, "ping", json!({}));
+    }
+
+    fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
+        let (block, delta) = match kind {
+            TokenKind::Reasoning => (
+                Block::Thinking,
+                json!({ "type": "thinking_delta", "thinking": word }),
+            ),
+            TokenKind::Answer => (Block::Text, json!({ "type": "text_delta", "text": word })),
+        };
+        if self.block != block {
+            self.start_block(out, block);
+        }
+        Self::event(
+            out,
+            "content_block_delta",
+            json!({ "index": self.index, "delta": delta }),
+        );
+    }
+
+    fn close(&mut self, out: &mut Vec<u8>) {
+        if self.block != Block::Text {
+            // A reply with no answer tokens still has its (empty) text block.
+            self.start_block(out, Block::Text);
+        }
+        self.stop_block(out);
+        Self::event(
+            out,
+            "message_delta",
+            json!({
+                "delta": { "stop_reason": stop_reason(self.truncated), "stop_sequence": null },
+                "usage": { "output_tokens": self.usage.completion },
+            }),
+        );
+        Self::event(out, "message_stop", json!({}));
+    }
+
+    fn error(&mut self, out: &mut Vec<u8>) {
+        Self::event(
+            out,
+            "error",
+            json!({ "error": { "type": "overloaded_error", "message": "Overloaded" } }),
+        );
+    }
+}

@@ -1,0 +1,224 @@
+//! A request's prompt, read borrowing from the body: message roles and texts (strings or text
+//! parts) in every protocol's shape, the hash that seeds the reply's words, and the honest
+//! prompt token count (`relaybench-tokens`, OpenAI's chat framing).
+
+use crate::state::{fnv1a, FNV_OFFSET};
+use relaybench_tokens::Encoding;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    role: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    content: Option<Content<'a>>,
+}
+
+/// A request's messages: their (role, text) pairs, kept borrowed until the model is known and
+/// the prompt can be counted in its encoding.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Messages<'a> {
+    pub count: usize,
+    /// FNV-1a over every role and text, in order.
+    pub hash: u64,
+    /// (role, text) per message; a message of several text parts has them concatenated.
+    pub texts: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Messages<'a> {
+    pub(crate) fn new() -> Messages<'a> {
+        Messages {
+            count: 0,
+            hash: FNV_OFFSET,
+            texts: Vec::new(),
+        }
+    }
+
+    /// Adds one message.
+    pub(crate) fn add(&mut self, role: Option<Cow<'a, str>>, content: Option<Content<'a>>) {
+        self.count += 1;
+        let role = role.unwrap_or(Cow::Borrowed(""));
+        let text = content.map_or(Cow::Borrowed(""), Content::into_text);
+        self.hash = fnv1a(text.as_bytes(), fnv1a(role.as_bytes(), self.hash));
+        self.texts.push((role, text));
+    }
+
+    /// Prompt tokens in `encoding`: `system` (Responses' `instructions`, Anthropic's `system`)
+    /// as a leading system message, then the messages, with OpenAI's chat framing.
+    pub(crate) fn prompt_tokens(&self, encoding: Encoding, system: Option<&str>) -> u64 {
+        let system = system.map(|s| ("system", s));
+        let messages = self.texts.iter().map(|(r, t)| (&**r, &**t));
+        u64::from(encoding.count_chat(system.into_iter().chain(messages)))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Messages<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of messages")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Messages<'a>, A::Error> {
+                let mut out = Messages::new();
+                while let Some(m) = seq.next_element::<Message<'a>>()? {
+                    out.add(m.role.map(|r| r.0), m.content);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> Content<'a> {
+    /// The text that counts: the string, or the text parts concatenated.
+    pub(crate) fn into_text(self) -> Cow<'a, str> {
+        match self {
+            Content::Text(s) => s,
+            Content::Parts(parts) => {
+                let mut texts = parts.into_iter().filter_map(|p| p.text.map(|t| t.0));
+                let Some(first) = texts.next() else {
+                    return Cow::Borrowed("");
+                };
+                texts.fold(first, |mut all, t| {
+                    all.to_mut().push_str(&t);
+                    all
+                })
+            }
+            Content::Other => Cow::Borrowed(""),
+        }
+    }
+}
+
+/// A message's content: a string, or parts whose `text` counts (images and others are ignored).
+pub(crate) enum Content<'a> {
+    Text(Cow<'a, str>),
+    Parts(Vec<Part<'a>>),
+    Other,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Part<'a> {
+    #[serde(borrow, default)]
+    text: Option<Str<'a>>,
+}
+
+/// A string borrowed from the body unless it has escapes. (serde borrows a bare `Cow<str>`
+/// field, but not one inside an `Option`: that would allocate every model and role.)
+pub(crate) struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Str<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Str<'a>, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Content<'a>, E> {
+                Ok(Content::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Content<'a>, E> {
+                Ok(Content::Other)
+            }
+            fn visit_none<E>(self) -> Result<Content<'a>, E> {
+                Ok(Content::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Content<'a>, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(p) = seq.next_element::<Part<'a>>()? {
+                    parts.push(p);
+                }
+                Ok(Content::Parts(parts))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A Responses `input`: a string (one user message) or a list of messages.
+pub(crate) enum Input<'a> {
+    Text(Cow<'a, str>),
+    Messages(Messages<'a>),
+}
+
+impl<'a> Input<'a> {
+    /// The input as messages.
+    pub(crate) fn into_messages(self) -> Messages<'a> {
+        match self {
+            Input::Messages(m) => m,
+            Input::Text(t) => {
+                let mut m = Messages::new();
+                m.add(Some(Cow::Borrowed("user")), Some(Content::Text(t)));
+                m
+            }
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Input<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of input items")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Input<'a>, E> {
+                Ok(Input::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Input<'a>, E> {
+                Ok(Input::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Input<'a>, A::Error> {
+                let mut out = Messages::new();
+                while let Some(m) = seq.next_element::<Message<'a>>()? {
+                    out.add(m.role.map(|r| r.0), m.content);
+                }
+                Ok(Input::Messages(out))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
