@@ -426,6 +426,101 @@ mod tests {
         assert_eq!(expect.body_contains.as_deref(), Some("ok"));
     }
 
+    fn target_mix(api: &str, extra: &str) -> RequestMix {
+        let text = format!(
+            "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\napi = \"{api}\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\nstream = true\n{extra}"
+        );
+        let s = crate::scenario::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let options = MixOptions {
+            api_key: Some("sk-ant-123456789"),
+            audit: true,
+        };
+        RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
+    }
+
+    fn body(spec: &RequestSpec) -> serde_json::Value {
+        serde_json::from_slice(&spec.body).unwrap()
+    }
+
+    #[test]
+    fn each_api_gets_its_path_body_and_headers() {
+        let chat = target_mix("openai-chat", "max_tokens = 64");
+        let p = chat.pick(&mut rand::thread_rng());
+        assert_eq!(p.spec.path, "/v1/chat/completions");
+        assert_eq!(p.spec.body_kind, BodyKind::Sse);
+        let b = body(&p.spec);
+        assert_eq!(b["max_tokens"], 64);
+        assert_eq!(b["stream_options"]["include_usage"], true);
+        assert_eq!(b["messages"][0]["role"], "user");
+        assert!(p.spec.keep_text);
+
+        let responses = target_mix("openai-responses", "max_tokens = 64");
+        let p = responses.pick(&mut rand::thread_rng());
+        assert_eq!(p.spec.path, "/v1/responses");
+        assert_eq!(p.spec.body_kind, BodyKind::ResponsesSse);
+        let b = body(&p.spec);
+        assert_eq!(
+            (b["max_output_tokens"].clone(), b["stream"].clone()),
+            (64.into(), true.into())
+        );
+        assert!(b.get("messages").is_none() && b["input"][0]["content"].is_string());
+        assert!(p.spec.headers.contains_key("authorization"));
+
+        let anthropic = target_mix("anthropic-messages", "path = \"/relay/v1/messages\"");
+        let p = anthropic.pick(&mut rand::thread_rng());
+        assert_eq!(p.spec.path, "/relay/v1/messages", "a template's path wins");
+        assert_eq!(p.spec.body_kind, BodyKind::MessagesSse);
+        let b = body(&p.spec);
+        assert_eq!(
+            b["max_tokens"], ANTHROPIC_DEFAULT_MAX_TOKENS,
+            "required by Anthropic"
+        );
+        let headers = &p.spec.headers;
+        assert_eq!(headers["x-api-key"], "sk-ant-123456789");
+        assert!(headers["x-api-key"].is_sensitive());
+        assert_eq!(headers["anthropic-version"], "2023-06-01");
+        assert!(
+            !headers.contains_key("authorization"),
+            "the key never travels as a bearer token to Anthropic"
+        );
+    }
+
+    #[test]
+    fn anthropic_system_messages_travel_as_system_and_count_as_one() {
+        let messages = serde_json::json!([
+            { "role": "system", "content": "Be brief." },
+            { "role": "system", "content": [{ "type": "text", "text": "Be kind." }] },
+            { "role": "user", "content": "Hi" }
+        ]);
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"";
+        let s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let body = completion_body(
+            Api::AnthropicMessages,
+            &s.targets[0],
+            &s.workload.mix[0],
+            &messages,
+        );
+        let b: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(b["system"], "Be brief.\nBe kind.");
+        assert_eq!(b["messages"].as_array().unwrap().len(), 1);
+        let sent = sent_messages(Api::AnthropicMessages, &messages);
+        assert_eq!(
+            sent,
+            [
+                ("system".to_string(), "Be brief.\nBe kind.".to_string()),
+                ("user".into(), "Hi".into())
+            ]
+        );
+        // Prompt tokens are the chat framing over what was sent.
+        let enc = Encoding::O200kBase;
+        let m = target_mix("anthropic-messages", "prompts = [\"Hi\"]");
+        let p = m.pick(&mut rand::thread_rng());
+        assert_eq!(p.prompt_tokens, Some(enc.count_chat([("user", "Hi")])));
+        // A templated prompt is not counted: its rendered text differs per request.
+        let m = target_mix("openai-chat", "prompts = [\"Hi {{index}}\"]");
+        assert_eq!(m.pick(&mut rand::thread_rng()).prompt_tokens, None);
+    }
+
     #[test]
     fn credentials_are_marked_sensitive_and_other_headers_not() {
         let m = mix("[[workload.mix]]\nkind = \"chat\"");
