@@ -252,6 +252,11 @@ impl Recorder {
             mut reasoning,
         } = tokens;
         match (from_usage, counted) {
+            (true, Some(c)) if reasoning == 0 => {
+                // Anthropic reports thinking inside `output_tokens` only: counted, it is known.
+                self.tokens.from_usage += 1;
+                reasoning = c.reasoning.into();
+            }
             (true, _) => self.tokens.from_usage += 1,
             // No `usage`: the tokenizer's count stands in for the deltas counted.
             (false, Some(c)) => {
