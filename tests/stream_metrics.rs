@@ -86,6 +86,7 @@ async fn run_one(replies: Vec<Reply>) -> (Exchange, Recorder, Instant) {
         intended,
         exchange: &ex,
         warmup: false,
+        counted: None,
     });
     (ex, recorder, intended)
 }
