@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 if ! python3 -c "import openai" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check openai
 fi
+# The anthropic Python SDK: the same for the mock's /v1/messages.
+if ! python3 -c "import anthropic" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check anthropic
+fi
 
 # Headless Chromium: the report's browser test opens report.html with it.
 if ! command -v chromium >/dev/null 2>&1; then

@@ -136,7 +136,7 @@ fn unknown_keys_and_bad_values_are_rejected_where_they_are() {
             "maxx = \"30ms\"",
             "/target/0/mock/latency",
         ),
-        ("\"429\" = 0.05", "\"418\" = 0.05", "/target/0/mock/errors"),
+        ("\"429\" = 0.05", "\"600\" = 0.05", "/target/0/mock/errors"),
         (
             "scope = \"target:m\"",
             "scope = \"everything\"",

@@ -78,7 +78,8 @@ pub struct MockConfig {
     pub embedding_dim: usize,
     /// Largest request body accepted, in bytes; larger gets 413.
     pub body_limit: u64,
-    /// When set, API routes require `Authorization: Bearer <this>`; otherwise 401.
+    /// When set, API routes require `Authorization: Bearer <this>` (on `/v1/messages`,
+    /// `x-api-key: <this>` works too); otherwise 401 in the route's error shape.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_key: Option<String>,
     /// Where the `/_mock/*` control routes are served. Read at start only.

@@ -49,7 +49,57 @@ impl<'a> Messages<'a> {
     pub(crate) fn prompt_tokens(&self, encoding: Encoding, system: Option<&str>) -> u64 {
         let system = system.map(|s| ("system", s));
         let messages = self.texts.iter().map(|(r, t)| (&**r, &**t));
-        u64::from(encoding.count_chat(system.into_iter().chain(messages)))
+        let all = system.into_iter().chain(messages);
+        let key = all.clone().fold(
+            fnv1a(encoding.name().as_bytes(), FNV_OFFSET),
+            |h, (r, t)| {
+                // Lengths too: ("use", "rhello") is not ("user", "hello").
+                let h = fnv1a(&(r.len() as u64).to_le_bytes(), h);
+                let h = fnv1a(&(t.len() as u64).to_le_bytes(), fnv1a(r.as_bytes(), h));
+                fnv1a(t.as_bytes(), h)
+            },
+        );
+        if let Some(n) = counted::get(key) {
+            return n;
+        }
+        let n = u64::from(encoding.count_chat(all));
+        counted::put(key, n);
+        n
+    }
+}
+
+/// Prompts already counted. A load test sends the same few prompts again and again, and BPE
+/// counting costs microseconds per prompt where the rest of a request costs less than one:
+/// hashing the texts again is a small part of that.
+mod counted {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    const SLOTS: usize = 4096;
+    const COUNT_BITS: u32 = 24;
+
+    /// Direct-mapped by the key's low bits; each entry packs the key's top 40 bits with the
+    /// count in one word, so a reader never sees one key's tag with another's count. 0 is empty
+    /// (every count includes the framing's 3 tokens).
+    static ENTRIES: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+
+    fn slot(key: u64) -> &'static AtomicU64 {
+        &ENTRIES[key as usize % SLOTS]
+    }
+
+    fn tag(key: u64) -> u64 {
+        key >> COUNT_BITS << COUNT_BITS
+    }
+
+    pub(super) fn get(key: u64) -> Option<u64> {
+        let entry = slot(key).load(Relaxed);
+        let count = entry & ((1 << COUNT_BITS) - 1);
+        (entry != 0 && entry - count == tag(key)).then_some(count)
+    }
+
+    pub(super) fn put(key: u64, count: u64) {
+        if count < 1 << COUNT_BITS {
+            slot(key).store(tag(key) | count, Relaxed);
+        }
     }
 }
 
@@ -73,6 +123,53 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
             }
         }
         d.deserialize_seq(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(pairs: &[(&'static str, &'static str)]) -> Messages<'static> {
+        let mut m = Messages::new();
+        for (r, t) in pairs {
+            m.add(
+                Some(Cow::Borrowed(r)),
+                Some(Content::Text(Cow::Borrowed(t))),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn prompt_counts_are_the_chat_formula_and_the_cache_tells_prompts_apart() {
+        let e = Encoding::O200kBase;
+        let a = messages(&[("user", "hello world")]);
+        let direct = u64::from(e.count_chat([("user", "hello world")]));
+        assert_eq!(a.prompt_tokens(e, None), direct);
+        assert_eq!(a.prompt_tokens(e, None), direct, "from the cache");
+        // Same bytes split differently, another encoding, a system message: other counts.
+        let b = messages(&[("use", "rhello world")]);
+        assert_eq!(
+            b.prompt_tokens(e, None),
+            u64::from(e.count_chat([("use", "rhello world")]))
+        );
+        let long = messages(&[("user", "tiktoken is great! tiktoken is great!")]);
+        let cl = Encoding::Cl100kBase;
+        let (o, c) = (long.prompt_tokens(e, None), long.prompt_tokens(cl, None));
+        assert_eq!(
+            c,
+            u64::from(cl.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
+        );
+        assert_eq!(
+            o,
+            u64::from(e.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
+        );
+        let sys = a.prompt_tokens(e, Some("Be brief."));
+        assert_eq!(
+            sys,
+            u64::from(e.count_chat([("system", "Be brief."), ("user", "hello world")]))
+        );
     }
 }
 

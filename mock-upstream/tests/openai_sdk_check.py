@@ -2,8 +2,9 @@
 
 Usage: python3 openai_sdk_check.py BASE_URL   (e.g. http://127.0.0.1:PORT, no /v1)
 
-Checks a chat call, a streamed chat call with usage, an embeddings call, and that the SDK
-honours an injected 429's retry-after (measuring the delay). Exits non-zero on any failure
+Checks a chat call, a streamed chat call with usage, an embeddings call, the Responses API
+(`responses.create` plain and streamed, with reasoning), typed errors (400 on Responses, an
+in-stream Chat error), and that the SDK honours an injected 429's retry-after (measuring the delay). Exits non-zero on any failure
 and prints one JSON line of findings.
 """
 
@@ -70,6 +71,54 @@ def main():
     assert abs(norm - 1.0) < 1e-3, norm
     assert emb.usage.prompt_tokens > 0
     found["embedding_dim"] = len(emb.data[0].embedding)
+
+    # The Responses API, with 4 reasoning tokens before a 9-token answer.
+    put_faults(base, {"seed": 7, "output_tokens": 9, "reasoning": {"tokens": 4}})
+    ask = dict(model="gpt-4o-mini", instructions="Be brief.", input="Say hello")
+    resp = client.responses.create(**ask)
+    assert resp.status == "completed", resp
+    assert [item.type for item in resp.output] == ["reasoning", "message"], resp.output
+    assert resp.output[0].summary[0].text, resp.output[0]
+    assert resp.output_text, resp
+    u = resp.usage
+    assert u.output_tokens == 13 and u.output_tokens_details.reasoning_tokens == 4, u
+    assert u.total_tokens == u.input_tokens + u.output_tokens and u.input_tokens > 0, u
+    found["responses_text"] = resp.output_text
+
+    deltas, reasoning, final = [], [], None
+    for event in client.responses.create(stream=True, **ask):
+        if event.type == "response.output_text.delta":
+            deltas.append(event.delta)
+        elif event.type == "response.reasoning_summary_text.delta":
+            reasoning.append(event.delta)
+        elif event.type == "response.completed":
+            final = event.response
+    assert "".join(deltas) == resp.output_text, (deltas, resp.output_text)
+    assert "".join(reasoning) == resp.output[0].summary[0].text, reasoning
+    assert final is not None and final.usage.output_tokens == u.output_tokens, final
+    assert final.usage.input_tokens == u.input_tokens, final.usage
+    assert final.output_text == resp.output_text
+    found["responses_stream_deltas"] = len(deltas)
+
+    # Errors reach the caller as the SDK's typed exceptions.
+    put_faults(base, {"errors": {"400": 1.0}})
+    try:
+        client.responses.create(**ask)
+        raise AssertionError("expected a 400")
+    except openai.BadRequestError as e:
+        assert e.status_code == 400 and e.code == "context_length_exceeded", (e.status_code, e.code)
+    put_faults(base, {"faults": {"stream_error": 1.0}})
+    try:
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+        ):
+            pass
+        raise AssertionError("expected an in-stream error")
+    except openai.APIError as e:
+        assert e.type == "server_error", e
+    events = [e.type for e in client.responses.create(stream=True, **ask)]
+    assert events[-1] == "error" and "response.completed" not in events, events
+    found["typed_errors"] = True
 
     # An injected 429 for the first second, advertising retry-after 1.5 s: the SDK must wait
     # that long before its retry, which then lands after the phase and succeeds.

@@ -297,3 +297,46 @@ pub fn sse_events(body: &str) -> Vec<Event> {
         })
         .collect()
 }
+
+/// Runs `tests/<script>` with python3 against `mock` and returns the JSON line it prints; `None`
+/// (skipped) only when RELAYBENCH_SKIP_PYTHON=1. Fails, naming the fix, when `module` is not
+/// importable.
+pub async fn python_check(
+    mock: &MockHandle,
+    module: &str,
+    script: &str,
+) -> Option<serde_json::Value> {
+    if std::env::var("RELAYBENCH_SKIP_PYTHON").as_deref() == Ok("1") {
+        eprintln!("RELAYBENCH_SKIP_PYTHON=1: skipping the {module} SDK check");
+        return None;
+    }
+    let probe = tokio::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .await;
+    match probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "the {module} Python SDK is not importable: run `pip install {module}` (or set RELAYBENCH_SKIP_PYTHON=1).\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("python3 is not runnable ({e}): install Python 3 and `pip install {module}`, or set RELAYBENCH_SKIP_PYTHON=1"),
+    }
+    let script = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
+    let child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(mock.base_url())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("SDK check finishes within 60 s")
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{module} SDK check failed\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_str(stdout.trim()).expect("one JSON line"))
+}
