@@ -214,7 +214,7 @@ fn only(recorder: &Recorder, name: &str) -> Duration {
 }
 
 fn within(got: Duration, want: Duration, what: &str) {
-    let off = if got > want { got - want } else { want - got };
+    let off = got.abs_diff(want);
     // The histogram keeps 3 significant digits: allow its rounding on top.
     let rounding = want / 1000;
     assert!(
