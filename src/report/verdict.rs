@@ -408,9 +408,11 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
             ),
         };
         let priced = match run.token_source.as_deref() {
-            Some("usage") => ", priced from the upstream's reported usage",
-            Some(_) => ", priced from usage where reported, else from tokens relaybench counted",
-            None => "",
+            Some("usage") => ", priced from the upstream's reported usage".to_string(),
+            Some(source) => format!(
+                ", priced from usage where reported, else from the tokens seen streamed (token counts: {source})"
+            ),
+            None => String::new(),
         };
         out.push(vec![
             Strong(run.name.clone()),

@@ -1,42 +1,93 @@
-//! The text of a completion answer (answer and reasoning apart), per API, from a stream's events or a whole JSON body: read only when a usage audit asks, so this path may allocate.
+//! The text of a completion answer (answer and reasoning apart), per API, from a stream's events or a whole JSON body: read only when a usage audit asks.
 
 use super::exchange::{AnswerText, Api};
 use serde_json::Value;
+use std::borrow::Cow;
 
-/// Appends the text a stream event carries (an event already known to hold a token).
+/// A text field, borrowed from the event unless it had escapes.
+type Text<'a> = Option<Cow<'a, str>>;
+
+#[derive(serde::Deserialize)]
+struct ChatEvent<'a> {
+    #[serde(borrow)]
+    choices: Option<Vec<ChatChoice<'a>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChatChoice<'a> {
+    #[serde(borrow)]
+    delta: Option<ChatDelta<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ChatDelta<'a> {
+    #[serde(borrow)]
+    content: Text<'a>,
+    #[serde(borrow)]
+    reasoning_content: Text<'a>,
+    #[serde(borrow)]
+    reasoning: Text<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResponsesEvent<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    delta: Text<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessagesEvent<'a> {
+    #[serde(borrow)]
+    delta: Option<MessagesDelta<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct MessagesDelta<'a> {
+    #[serde(borrow)]
+    text: Text<'a>,
+    #[serde(borrow)]
+    thinking: Text<'a>,
+}
+
+/// Appends the text a stream event carries (an event already known to hold a token). Read
+/// into borrowed fields: no allocation but the text's own growth.
 pub fn append(api: Api, data: &[u8], text: &mut AnswerText) {
-    let Ok(event) = serde_json::from_slice::<Value>(data) else {
-        return;
-    };
-    let mut push = |reasoning: bool, part: Option<&Value>| {
-        if let Some(part) = part.and_then(Value::as_str) {
+    let mut push = |reasoning: bool, part: Text<'_>| {
+        if let Some(part) = part {
             let into = if reasoning {
                 &mut text.reasoning
             } else {
                 &mut text.answer
             };
-            into.push_str(part);
+            into.push_str(&part);
         }
     };
     match api {
         Api::OpenaiChat => {
-            for choice in event["choices"].as_array().into_iter().flatten() {
-                let delta = &choice["delta"];
-                push(true, delta.get("reasoning_content"));
-                push(true, delta.get("reasoning"));
-                push(false, delta.get("content"));
+            let Ok(event) = serde_json::from_slice::<ChatEvent<'_>>(data) else {
+                return;
+            };
+            for delta in event.choices.into_iter().flatten().filter_map(|c| c.delta) {
+                push(true, delta.reasoning_content);
+                push(true, delta.reasoning);
+                push(false, delta.content);
             }
         }
         Api::OpenaiResponses => {
-            let reasoning = event["type"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("response.reasoning"));
-            push(reasoning, event.get("delta"));
+            if let Ok(event) = serde_json::from_slice::<ResponsesEvent<'_>>(data) {
+                push(event.kind.starts_with("response.reasoning"), event.delta);
+            }
         }
         Api::AnthropicMessages => {
-            let delta = &event["delta"];
-            push(true, delta.get("thinking"));
-            push(false, delta.get("text"));
+            let Ok(event) = serde_json::from_slice::<MessagesEvent<'_>>(data) else {
+                return;
+            };
+            if let Some(delta) = event.delta {
+                push(true, delta.thinking);
+                push(false, delta.text);
+            }
         }
     }
 }
