@@ -102,7 +102,7 @@ fn assert_balanced(r: &RunResult) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_balances_against_the_mock_under_faults_with_retries() {
     let mock = mock(&format!(
-        "{MOCK_BASE}errors = {{ \"429\" = 0.03, \"500\" = 0.03, \"529\" = 0.03 }}\n[faults]\nreset = 0.02\nstream_error = 0.05\n"
+        "{MOCK_BASE}retry_after = \"5ms\"\nerrors = {{ \"429\" = 0.03, \"500\" = 0.03, \"529\" = 0.03 }}\n[faults]\nreset = 0.02\nstream_error = 0.15\n"
     ))
     .await;
     let results = run(&format!("{}{WORKLOAD}", targets(&mock.base_url(), ""))).await;
