@@ -1,5 +1,6 @@
-//! The steps every API request (chat, responses, messages, embeddings) goes through, in order: key, body, model,
-//! rate limit, fate roll (injected error, hang, body fault), capacity, latency, reply.
+//! The steps every API request (chat, responses, messages, embeddings) goes through, in order:
+//! key, body, model, rate limit, fate roll (injected error, hang, body fault), capacity,
+//! latency, reply. Errors on the way are written in the route's protocol's shape.
 
 use crate::body::{self, MockBody};
 use crate::config::MockConfig;
@@ -13,7 +14,7 @@ use crate::lateness::Timed;
 use crate::openai::embeddings::EmbeddingsPlan;
 use crate::openai::errors::{ApiError, ErrorShape};
 use crate::reply::stream::{Ending, StreamCut, StreamPacing};
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplySettings};
 use crate::respond;
 use crate::router::RNG_REQUEST;
 use crate::state::{rng_for, Active, Shared};
@@ -117,13 +118,19 @@ async fn run(
     // The reply's schedule starts when the whole request is in: what comes before depends on
     // the client's upload, what comes after (parsing, injected latency) is the mock's to keep.
     let mut accepted = Instant::now();
+    let profile = active.schedule.now();
+    let settings = ReplySettings {
+        config,
+        reasoning: &profile.reasoning,
+    };
+    let (seed, settings) = (active.seed, &settings);
     let plan = match kind {
-        ApiKind::Chat => crate::openai::chat::parse(&body, active.seed, config).map(Plan::Text),
+        ApiKind::Chat => crate::openai::chat::parse(&body, seed, settings).map(Plan::Text),
         ApiKind::Responses => {
-            crate::openai::responses::parse(&body, active.seed, config).map(Plan::Text)
+            crate::openai::responses::parse(&body, seed, settings).map(Plan::Text)
         }
         ApiKind::Messages => {
-            crate::anthropic::messages::parse(&body, active.seed, config).map(Plan::Text)
+            crate::anthropic::messages::parse(&body, seed, settings).map(Plan::Text)
         }
         ApiKind::Embeddings => {
             EmbeddingsPlan::parse(&body, config.embedding_dim).map(Plan::Embeddings)
@@ -138,7 +145,6 @@ async fn run(
         return Err(fail(&ApiError::unknown_model(plan.model())));
     }
     let rate = check_rate(shared, active, plan.token_cost(), shape)?;
-    let profile = active.schedule.now();
     // A JSON reply that can neither fail nor wait a random time draws no random numbers, so its
     // generator is not seeded at all (the fault-free hot path); the n-th request of a seeded
     // server still draws the same numbers whenever it draws any.
@@ -234,7 +240,8 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// `require_key` as `Authorization: Bearer KEY`, or on `/v1/messages` also as Anthropic's `x-api-key: KEY`.
+/// `require_key` as `Authorization: Bearer KEY`, or on `/v1/messages` also as Anthropic's
+/// `x-api-key: KEY`; a refusal is a 401 in the route's shape.
 #[allow(clippy::result_large_err)]
 fn check_key(headers: &HeaderMap, config: &MockConfig, kind: ApiKind) -> Step<()> {
     let Some(key) = &config.require_key else {

@@ -344,6 +344,9 @@ pub struct Phase {
     /// Replaces `stream`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamTiming>,
+    /// Replaces `reasoning` (a relay that routes to a reasoning model for a while).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Reasoning>,
 }
 
 /// Where the control routes (`/_mock/faults`, `/_mock/stats`, `/_mock/reset`) live.
@@ -466,6 +469,9 @@ impl Phase {
                     "must be a finite number >= 0",
                 ));
             }
+        }
+        if let Some(r) = &self.reasoning {
+            r.tokens.validate(&format!("{at}.reasoning.tokens"))?;
         }
         let errors = self.errors.clone().unwrap_or_default();
         let faults = self.faults.clone().unwrap_or_default();

@@ -1,5 +1,6 @@
 //! Property test: random methods, paths, headers and bodies (valid-ish JSON and raw bytes) never
-//! crash the mock and always get a well-formed HTTP/1.1 response.
+//! crash the mock and always get a well-formed HTTP/1.1 response (errors with a message, in
+//! OpenAI's or, on `/v1/messages`, Anthropic's shape).
 
 use mock_upstream::{MockConfig, MockServer};
 use proptest::prelude::*;
@@ -95,6 +96,8 @@ fn json_value() -> impl Strategy<Value = Value> {
                     Just("model".to_string()),
                     Just("messages".to_string()),
                     Just("input".to_string()),
+                    Just("instructions".to_string()),
+                    Just("system".to_string()),
                     Just("stream".to_string()),
                     Just("max_tokens".to_string()),
                     "[a-z_]{1,10}"
@@ -115,12 +118,19 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
             br#"{"model":"mock-1","messages":[{"role":"user","content":"hi"}],"stream":true}"#
                 .to_vec()
         ),
+        Just(br#"{"model":"mock-1","instructions":"x","input":"hi","stream":true}"#.to_vec()),
+        Just(
+            br#"{"model":"mock-1","system":[{"type":"text","text":"x"}],"max_tokens":4,"messages":[{"role":"user","content":"hi"}],"stream":true}"#
+                .to_vec()
+        ),
     ]
 }
 
 fn path() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("/v1/chat/completions".to_string()),
+        Just("/v1/responses".to_string()),
+        Just("/v1/messages".to_string()),
         Just("/v1/embeddings".to_string()),
         Just("/v1/models".to_string()),
         Just("/_mock/stats".to_string()),

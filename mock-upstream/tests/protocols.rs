@@ -428,3 +428,98 @@ async fn stream_error_ends_each_protocol_with_its_error_event() {
     assert_eq!(mock.stats().faults_injected.get("stream_error"), Some(&3));
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn stream_cuts_and_stream_timing_apply_to_every_protocol() {
+    use tokio::io::AsyncReadExt;
+    let mut config = reasoning_config(0.0);
+    config.faults.stream_cut = 1.0;
+    let mock = start(config).await;
+    let streams = [
+        (
+            "/v1/responses",
+            responses_body("gpt-4o-mini", true),
+            ["\"delta\":\""; 2],
+            "response.completed",
+        ),
+        (
+            "/v1/messages",
+            messages_body("gpt-4o-mini", true),
+            ["\"thinking_delta\"", "\"text_delta\""],
+            "message_stop",
+        ),
+    ];
+    for (path, body, delta, end) in &streams {
+        let mut c = Conn::open(mock.addr()).await;
+        c.send("POST", path, &[], body).await;
+        let mut raw = Vec::new();
+        let _ = tokio::time::timeout(WAIT, c.stream.read_to_end(&mut raw))
+            .await
+            .expect("server closes");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        // Half of the 12 token events (the signature delta of a thinking block is not one).
+        let deltas = if delta[0] == delta[1] {
+            text.matches(delta[0]).count()
+        } else {
+            text.matches(delta[0]).count() + text.matches(delta[1]).count()
+        };
+        assert_eq!(deltas, 6, "{path}: {text}");
+        assert!(
+            !text.contains(end) && !text.ends_with("0\r\n\r\n"),
+            "{path}"
+        );
+    }
+    assert_eq!(mock.stats().faults_injected["stream_cut"], 2);
+
+    // TTFT then 11 gaps: 150 ms + 11 × 15 ms at least, through each protocol's framing.
+    let mut config = reasoning_config(0.0);
+    config.stream.ttft = mock_upstream::Latency::fixed_ms(150);
+    config.stream.inter_token = mock_upstream::Latency::fixed_ms(15);
+    mock.set_config(config);
+    let mut c = Conn::open(mock.addr()).await;
+    for (path, body, _, end) in &streams {
+        let t = std::time::Instant::now();
+        let r = c.post(path, body).await;
+        let took = t.elapsed();
+        assert!(r.text().contains(end), "{path}");
+        assert!(
+            took >= std::time::Duration::from_millis(150 + 11 * 15),
+            "{path}: {took:?}"
+        );
+    }
+    let lateness = mock.lateness();
+    assert!(
+        lateness.later.count >= 2 * 11,
+        "every token is a timed send: {lateness:?}"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_schedule_phase_can_switch_reasoning_on() {
+    // No reasoning in the base profile; a phase from 0 s on adds 3 reasoning tokens.
+    let text = r#"
+        seed = 7
+        output_tokens = 4
+        [[schedule]]
+        start = "0s"
+        reasoning = { tokens = 3 }
+    "#;
+    let config = MockConfig::from_toml_str(text, None).unwrap();
+    assert_eq!(config.reasoning.tokens, TokenCount::Fixed(0));
+    let mock = start(config).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let v = c
+        .post("/v1/messages", &messages_body("gpt-4o-mini", false))
+        .await
+        .json();
+    assert_eq!(v["content"][0]["type"], "thinking", "{v}");
+    assert_eq!(v["usage"]["output_tokens"], 3 + 4);
+    let bad = "[[schedule]]\nstart = \"0s\"\nreasoning = { tokens = { dist = \"uniform\", min = 5, max = 1 } }";
+    let err = MockConfig::from_toml_str(bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("schedule[0].reasoning.tokens"), "{err}");
+    mock.shutdown().await;
+}

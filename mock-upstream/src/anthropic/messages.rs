@@ -5,7 +5,7 @@
 use crate::openai::errors::ApiError;
 use crate::prompt::{Content, Messages, Str};
 use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, TokenKind, Usage};
+use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
 use crate::state::fnv1a;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -29,11 +29,7 @@ struct MessagesRequest<'a> {
 const SIGNATURE: &str = "bW9jay11cHN0cmVhbSB0aGlua2luZyBzaWduYXR1cmU=";
 
 /// Parses and validates a Messages body into its reply.
-pub(crate) fn parse(
-    body: &[u8],
-    seed: u64,
-    config: &crate::config::MockConfig,
-) -> Result<Reply, ApiError> {
+pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<Reply, ApiError> {
     let req: MessagesRequest = crate::openai::from_json(crate::openai::utf8(body)?)?;
     let model = req
         .model
@@ -60,7 +56,7 @@ pub(crate) fn parse(
         req.max_tokens,
         req.stream.unwrap_or(false),
         Protocol::Messages,
-        config,
+        settings,
     ))
 }
 

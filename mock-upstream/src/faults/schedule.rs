@@ -1,6 +1,8 @@
 //! `Schedule`: the base profile and the phases that override it over time; answers "which profile applies now?".
 
-use crate::config::{ConnectionFaults, ErrorRates, Latency, MockConfig, Phase, StreamTiming};
+use crate::config::{
+    ConnectionFaults, ErrorRates, Latency, MockConfig, Phase, Reasoning, StreamTiming,
+};
 use std::time::{Duration, Instant};
 
 /// The fault settings in force at one moment (the base config or a phase over it).
@@ -12,6 +14,7 @@ pub(crate) struct Profile {
     pub retry_after: Duration,
     pub faults: ConnectionFaults,
     pub stream: StreamTiming,
+    pub reasoning: Reasoning,
 }
 
 impl Profile {
@@ -23,6 +26,7 @@ impl Profile {
             retry_after: c.retry_after,
             faults: c.faults.clone(),
             stream: c.stream.clone(),
+            reasoning: c.reasoning.clone(),
         }
     }
 
@@ -63,6 +67,9 @@ impl Profile {
         }
         if let Some(s) = &p.stream {
             out.stream = s.clone();
+        }
+        if let Some(r) = &p.reasoning {
+            out.reasoning = r.clone();
         }
         if let Some(m) = p.latency_multiplier {
             out.latency = out.latency.scaled(m);

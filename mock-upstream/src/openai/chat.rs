@@ -1,10 +1,12 @@
 //! `/v1/chat/completions`: request parsing and validation, the `chat.completion` JSON, and the framing of the `chat.completion.chunk` stream.
 
 use super::errors::ApiError;
-use crate::config::{MockConfig, ReasoningField};
+use crate::config::ReasoningField;
 use crate::prompt::{Messages, Str};
 use crate::reply::stream::{data_event, Framing};
-use crate::reply::{encoding_for, json_string, PromptCount, Protocol, Reply, TokenKind, Usage};
+use crate::reply::{
+    encoding_for, json_string, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage,
+};
 use crate::state::fnv1a;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,7 @@ struct StreamOptions {
 
 /// Parses and validates a chat body into its reply. `seed` and the config fix the reply's
 /// length and words.
-pub(crate) fn parse(body: &[u8], seed: u64, config: &MockConfig) -> Result<Reply, ApiError> {
+pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<Reply, ApiError> {
     let body = super::utf8(body)?;
     let req = match scan::scan(body) {
         Some(req) => req,
@@ -63,7 +65,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, config: &MockConfig) -> Result<Reply
             .unwrap_or(false);
     let protocol = Protocol::Chat {
         include_usage,
-        reasoning_field: config.reasoning.field,
+        reasoning_field: settings.reasoning.field,
     };
     let cap = req.max_completion_tokens.or(req.max_tokens);
     Ok(Reply::new(
@@ -72,7 +74,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, config: &MockConfig) -> Result<Reply
         cap,
         stream,
         protocol,
-        config,
+        settings,
     ))
 }
 
@@ -308,7 +310,16 @@ struct Delta<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenCount;
+    use crate::config::{MockConfig, TokenCount};
+
+    /// `parse` under the config's own reasoning.
+    fn parse(body: &[u8], seed: u64, c: &MockConfig) -> Result<Reply, ApiError> {
+        let settings = ReplySettings {
+            config: c,
+            reasoning: &c.reasoning,
+        };
+        super::parse(body, seed, &settings)
+    }
     use relaybench_tokens::Encoding;
 
     fn config(tokens: u32) -> MockConfig {

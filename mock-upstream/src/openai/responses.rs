@@ -5,7 +5,7 @@
 use super::errors::ApiError;
 use crate::prompt::{Input, Str};
 use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, TokenKind, Usage};
+use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
 use crate::state::fnv1a;
 use bytes::Bytes;
 use serde::Deserialize;
@@ -26,11 +26,7 @@ struct ResponsesRequest<'a> {
 }
 
 /// Parses and validates a Responses body into its reply.
-pub(crate) fn parse(
-    body: &[u8],
-    seed: u64,
-    config: &crate::config::MockConfig,
-) -> Result<Reply, ApiError> {
+pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<Reply, ApiError> {
     let req: ResponsesRequest = super::from_json(super::utf8(body)?)?;
     let model = req
         .model
@@ -52,7 +48,7 @@ pub(crate) fn parse(
         req.max_output_tokens,
         req.stream.unwrap_or(false),
         Protocol::Responses,
-        config,
+        settings,
     ))
 }
 

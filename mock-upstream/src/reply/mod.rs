@@ -4,7 +4,7 @@
 
 pub(crate) mod stream;
 
-use crate::config::{MockConfig, ReasoningField};
+use crate::config::{MockConfig, Reasoning, ReasoningField};
 use crate::openai::text;
 use crate::state::rng_for;
 use bytes::Bytes;
@@ -81,8 +81,9 @@ impl Reply {
         cap: Option<u64>,
         stream: bool,
         protocol: Protocol,
-        config: &MockConfig,
+        settings: &ReplySettings,
     ) -> Reply {
+        let ReplySettings { config, reasoning } = *settings;
         let PromptCount {
             tokens: prompt_tokens,
             hash,
@@ -92,7 +93,7 @@ impl Reply {
         let wanted = lengths
             .fixed()
             .unwrap_or_else(|| lengths.sample(&mut rng_for(hash, 0, 0)));
-        let thinking = &config.reasoning.tokens;
+        let thinking = &reasoning.tokens;
         let reasoning = thinking
             .fixed()
             .unwrap_or_else(|| thinking.sample(&mut rng_for(hash, 0, 1)));
@@ -214,6 +215,14 @@ impl Reply {
             .chain(answer.map(|w| (TokenKind::Answer, w)))
             .collect()
     }
+}
+
+/// What shapes a reply besides the request: the config, and the reasoning in force now (the
+/// config's, or a schedule phase's).
+#[derive(Clone, Copy)]
+pub(crate) struct ReplySettings<'a> {
+    pub config: &'a MockConfig,
+    pub reasoning: &'a Reasoning,
 }
 
 /// A prompt's honest token count and the hash that seeds its reply.
