@@ -197,8 +197,9 @@ async fn execute_one(
             .iter()
             .any(|m| m.kind == RequestKind::Chat),
     );
-    if mix.audit {
-        // Loaded now, not inside the first request's timing.
+    if mix.audit && chat {
+        // Loaded now, not inside the first request's timing; never for a mix without
+        // completions (an `http` benchmark does not pay the encoding's tables).
         encoding.encoding.preload();
     }
     let client = Client::new(origin, planned.settings.clone()).map_err(|e| RunError::Target {
