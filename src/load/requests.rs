@@ -34,7 +34,8 @@ pub struct Prepared {
     pub template: Option<Template>,
     /// Prompt tokens of a completion request, counted once when it was built with the
     /// target's encoding (the upstream's framing: 3 + Σ(3 + role + content)); `None` for
-    /// other kinds and for templated prompts, whose rendered text is not counted per request.
+    /// other kinds, for templated prompts (whose rendered text is not counted per request) and
+    /// when the usage audit is off.
     pub prompt_tokens: Option<u32>,
 }
 
@@ -213,11 +214,13 @@ impl Build<'_> {
                         let body = completion_body(self.api, target, t, p);
                         let mut spec = spec(Method::POST, path, &headers, body, kind);
                         spec.keep_text = self.audit;
-                        let sent = sent_messages(self.api, p);
-                        let counted = self
-                            .encoding
-                            .count_chat(sent.iter().map(|(r, c)| (r.as_str(), c.as_str())));
-                        (spec, Some(counted))
+                        // Counted only for the audit: the encoding's tables are large.
+                        let counted = self.audit.then(|| {
+                            let sent = sent_messages(self.api, p);
+                            self.encoding
+                                .count_chat(sent.iter().map(|(r, c)| (r.as_str(), c.as_str())))
+                        });
+                        (spec, counted)
                     })
                     .collect())
             }
