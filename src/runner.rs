@@ -4,12 +4,12 @@ use crate::scrape::{fetch::ScrapeUrl, Scraper};
 use crate::trace::{RunLabels, TraceSink};
 use crate::{
     client::{Client, Origin},
-    load::{self, Progress, RequestMix, Stop, StopStage},
+    load::{self, MixOptions, Progress, RequestMix, Stop, StopStage},
     metrics::{
         results::{HostInfo, RunIdentity, ScenarioInfo, ToolInfo, SCHEMA_VERSION},
         ResultsFile, RunResult,
     },
-    scenario::{Plan, PlannedRun, Scenario, Target},
+    scenario::{Plan, PlannedRun, RequestKind, Scenario, Target},
 };
 use crate::{load::guard::SpendGuard, metrics::results::BreakerEvent, scenario::price_of};
 use mock_upstream::{MockHandle, MockServer};
@@ -60,7 +60,11 @@ pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
             });
         }
         let key = api_key(target)?;
-        RequestMix::build(target, &scenario.workload.mix, key.as_deref()).map_err(|error| {
+        let options = MixOptions {
+            api_key: key.as_deref(),
+            audit: scenario.report.usage_audit(),
+        };
+        RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
             RunError::Target {
                 target: target.name.clone(),
                 error,
@@ -189,13 +193,29 @@ async fn execute_one(
         error,
     })?;
     let key = api_key(target)?;
-    let mix =
-        RequestMix::build(target, &scenario.workload.mix, key.as_deref()).map_err(|error| {
-            RunError::Target {
-                target: target.name.clone(),
-                error,
-            }
-        })?;
+    let options = MixOptions {
+        api_key: key.as_deref(),
+        audit: scenario.report.usage_audit(),
+    };
+    let mix = RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
+        RunError::Target {
+            target: target.name.clone(),
+            error,
+        }
+    })?;
+    let (encoding, chat) = (
+        mix.encoding,
+        scenario
+            .workload
+            .mix
+            .iter()
+            .any(|m| m.kind == RequestKind::Chat),
+    );
+    if mix.audit && chat {
+        // Loaded now, not inside the first request's timing; never for a mix without
+        // completions (an `http` benchmark does not pay the encoding's tables).
+        encoding.encoding.preload();
+    }
     let client = Client::new(origin, planned.settings.clone()).map_err(|e| RunError::Target {
         target: target.name.clone(),
         error: e.to_string(),
@@ -256,6 +276,11 @@ async fn execute_one(
         output.series,
         client.pool_stats(),
     );
+    if let Some(audit) = &mut result.usage_audit {
+        audit.tokenizer = encoding.encoding.name().into();
+        audit.exact = encoding.exact;
+    }
+    result.api = chat.then(|| target.api.name().to_string());
     let spend = guard.spend();
     result.cost_usd = price.map(|_| spend.cost_usd);
     result.spend = (price.is_some() || target.max_requests.is_some()).then_some(spend);

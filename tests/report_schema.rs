@@ -313,3 +313,61 @@ fn trace_figures_match_the_schema() {
     let errors = errors_for(&bad).join("\n");
     assert!(errors.contains("$.runs[0].trace"), "{errors}");
 }
+
+#[test]
+fn protocols_token_source_and_usage_audit_match_the_schema_and_older_files_load() {
+    use relaybench::metrics::audit::{DiffDistribution, UsageAudit};
+    let mut results = fixture::comparison();
+    let mut completion = DiffDistribution::default();
+    for _ in 0..9 {
+        completion.add(24, 20);
+    }
+    completion.add(20, 20);
+    let mut prompt = DiffDistribution::default();
+    prompt.add(18, 15);
+    let mut audit = UsageAudit {
+        tokenizer: "o200k_base".into(),
+        exact: false,
+        prompt,
+        completion,
+        counted_answers: 10,
+        prompts_not_audited: 0,
+    };
+    audit.summarize();
+    let run = &mut results.runs[0];
+    run.api = Some("anthropic-messages".into());
+    run.token_source = Some("usage".into());
+    run.tokens.reasoning = 40;
+    run.usage_audit = Some(audit);
+    let text = json::to_text(&results);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["runs"][0]["usage_audit"]["completion"]["permille"]["200"],
+        9
+    );
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let back: relaybench::metrics::ResultsFile = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.runs[0].usage_audit, results.runs[0].usage_audit);
+
+    let mut bad = v.clone();
+    bad["runs"][0]["token_source"] = json!("guessed");
+    bad["runs"][0]["usage_audit"]["completion"]["share_off"] = json!("most");
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("$.runs[0].token_source"), "{errors}");
+    assert!(
+        errors.contains("$.runs[0].usage_audit.completion.share_off"),
+        "{errors}"
+    );
+
+    // A file written before these fields existed still loads.
+    let mut old = v.clone();
+    let run = old["runs"][0].as_object_mut().unwrap();
+    for key in ["api", "token_source", "usage_audit"] {
+        run.remove(key);
+    }
+    let tokens = run["tokens"].as_object_mut().unwrap();
+    tokens.remove("reasoning");
+    tokens.remove("tokenizer");
+    let back: relaybench::metrics::ResultsFile = serde_json::from_value(old).unwrap();
+    assert_eq!(back.runs[0].usage_audit, None);
+}

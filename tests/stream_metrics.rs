@@ -67,6 +67,7 @@ fn stream_spec() -> RequestSpec {
         ),
         body_kind: BodyKind::Sse,
         expect: None,
+        keep_text: false,
     }
 }
 
@@ -85,6 +86,7 @@ async fn run_one(replies: Vec<Reply>) -> (Exchange, Recorder, Instant) {
         intended,
         exchange: &ex,
         warmup: false,
+        counted: None,
     });
     (ex, recorder, intended)
 }

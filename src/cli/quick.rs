@@ -178,6 +178,8 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             url: Some(base),
             mock: None,
             api_key_env: None,
+            api: Default::default(),
+            tokenizer: None,
             headers: BTreeMap::new(),
             model: "none".into(),
             max_requests: None,

@@ -81,6 +81,8 @@ pub fn describe_plan(scenario: &Scenario, plan: &Plan) -> String {
             (price.is_none() && t.mock.is_none())
                 .then(|| format!("no price for model `{}`", t.model)),
             t.mock.is_some().then(|| "embedded mock, free".to_string()),
+            (t.api != crate::scenario::ApiKind::OpenaiChat)
+                .then(|| format!("speaks {}", t.api.name())),
         ];
         let guards: Vec<String> = guards.into_iter().flatten().collect();
         out.push_str(&format!(

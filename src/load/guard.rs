@@ -330,6 +330,7 @@ mod tests {
                 input: 5,
                 output: 5,
                 from_usage: true,
+                reasoning: 0,
             }),
         ));
         c.admit()
@@ -349,6 +350,7 @@ mod tests {
                 input: 0,
                 output: 40,
                 from_usage: false,
+                reasoning: 0,
             }),
         ));
         // 101 input tokens estimated from the body, 40 streamed.

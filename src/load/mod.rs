@@ -11,7 +11,7 @@ pub mod stop;
 pub mod template;
 pub mod worker;
 
-pub use requests::RequestMix;
+pub use requests::{MixOptions, RequestMix};
 pub use stop::{Stop, StopStage};
 
 use crate::{

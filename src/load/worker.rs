@@ -1,12 +1,12 @@
 //! One generator worker: a thread with its own single-threaded runtime and recorder, so the hot path takes no lock.
 
 use super::{
-    requests::RequestMix,
+    requests::{Prepared, RequestMix},
     stop::{Stop, StopStage},
 };
 use crate::{
     client::{Client, Exchange, RequestSpec},
-    metrics::{ledger::Tally, Finished, Outcome, Recorder, SecondBucket},
+    metrics::{audit::CountedTokens, ledger::Tally, Finished, Outcome, Recorder, SecondBucket},
 };
 use bytes::BytesMut;
 use rand::Rng;
@@ -22,6 +22,20 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
+
+/// What relaybench counts of an answer whose text was kept (usage audit on): the answer's and
+/// the reasoning's tokens with the target's encoding, and the prompt counted when the request
+/// was built. Done after the answer ended, so no token of it is timed late for it.
+fn count_tokens(mix: &RequestMix, prepared: &Prepared, ex: &Exchange) -> Option<CountedTokens> {
+    let text = ex.text.as_deref()?;
+    let encoding = mix.encoding.encoding;
+    let reasoning = encoding.count(&text.reasoning);
+    Some(CountedTokens {
+        prompt: prepared.prompt_tokens,
+        completion: encoding.count(&text.answer) + reasoning,
+        reasoning,
+    })
+}
 
 /// The moments that divide a run.
 #[derive(Clone, Copy, Debug)]
@@ -202,14 +216,21 @@ impl WorkerContext {
             // A guard that refused a retry stops the run like one that refused a first try.
             self.stop.advance(StopStage::Draining);
         }
-        self.record(intended, &exchange, warmup);
+        let counted = count_tokens(&self.shared.mix, prepared, &exchange);
+        self.record(intended, &exchange, warmup, counted);
         Sent::Done {
             not_before: exchange.retry_not_before,
         }
     }
 
     /// Records a finished request (and forwards a completed one-second bucket).
-    fn record(&self, intended: Instant, exchange: &Exchange, warmup: bool) {
+    fn record(
+        &self,
+        intended: Instant,
+        exchange: &Exchange,
+        warmup: bool,
+        counted: Option<CountedTokens>,
+    ) {
         if let Some(trace) = &self.shared.trace {
             trace.offer(intended, exchange, warmup);
         }
@@ -217,6 +238,7 @@ impl WorkerContext {
             intended,
             exchange,
             warmup,
+            counted,
         });
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
@@ -231,7 +253,7 @@ impl WorkerContext {
     /// (queued at the in-flight cap): it ends `cancelled`, like a request in flight.
     pub fn record_cancelled(&self, intended: Instant, warmup: bool) {
         let exchange = Exchange::unsent(Outcome::Cancelled, Instant::now());
-        self.record(intended, &exchange, warmup);
+        self.record(intended, &exchange, warmup, None);
     }
 
     /// Runs the worker's tasks to their end. Once the run reaches `Cancelled`, every request

@@ -1,5 +1,6 @@
 //! Measurement: per-worker recorders with HDR histograms, the per-request SLO, the ledger of arrivals, the one-second series, and the results file.
 
+pub mod audit;
 pub mod histogram;
 pub mod ledger;
 pub mod live;

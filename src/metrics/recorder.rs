@@ -4,6 +4,7 @@
 //! and each worker hands its finished one-second buckets to the run's `SeriesCollector`.
 
 use super::{
+    audit::{CountedTokens, UsageAudit},
     histogram::{new_histogram, record_clamped},
     series::SecondBucket,
     slo::Slo,
@@ -16,7 +17,7 @@ use std::{
 };
 
 /// The timing histograms kept per run (µs), by stable name; thresholds may name any of them.
-pub const TIMING_HISTOGRAMS: [&str; 10] = [
+pub const TIMING_HISTOGRAMS: [&str; 12] = [
     "latency",
     "service",
     "pool_wait",
@@ -27,6 +28,8 @@ pub const TIMING_HISTOGRAMS: [&str; 10] = [
     "tpot",
     "start_lag",
     "queue_wait",
+    "ttfat",
+    "reasoning_time",
 ];
 
 /// The rate histogram kept beside them: output tokens per second of each response (milli-tokens/s).
@@ -47,6 +50,8 @@ enum Slot {
     Tpot,
     StartLag,
     QueueWait,
+    Ttfat,
+    ReasoningTime,
     TokensPerS,
 }
 
@@ -71,6 +76,8 @@ pub struct Finished<'a> {
     pub exchange: &'a Exchange,
     /// True when `intended` falls inside the warm-up period (counted apart, not in statistics).
     pub warmup: bool,
+    /// What relaybench counted of the request and its answer (usage audit on, answer `ok`).
+    pub counted: Option<CountedTokens>,
 }
 
 /// Everything one worker measured.
@@ -97,6 +104,8 @@ pub struct Recorder {
     pub retries: BTreeMap<RetryReason, u64>,
     /// Token totals after warm-up.
     pub tokens: TokenTotals,
+    /// Reported against counted tokens, per request, after warm-up (usage audit on).
+    pub audit: UsageAudit,
     /// First error excerpt seen per outcome, for reports.
     pub error_samples: BTreeMap<Outcome, String>,
     /// Open model: requests that started more than `LATE_AFTER` behind schedule.
@@ -116,8 +125,33 @@ pub struct TokenTotals {
     pub output: u64,
     /// Responses whose output count came from `usage`.
     pub from_usage: u64,
-    /// Responses whose output count came from counting stream chunks.
+    /// Responses whose output count came from counting stream chunks (no `usage`, no tokenizer
+    /// count: one delta taken as one token, an estimate).
     pub counted: u64,
+    /// Reasoning tokens among `output` (from `usage` where the protocol reports them, else the
+    /// reasoning deltas or text counted).
+    #[serde(default)]
+    pub reasoning: u64,
+    /// Responses whose output count came from relaybench's tokenizer (no `usage`; audit on).
+    #[serde(default)]
+    pub tokenizer: u64,
+}
+
+impl TokenTotals {
+    /// Where the run's output token counts came from, the least trustworthy source present:
+    /// `estimated` (stream deltas counted), `counted` (relaybench's tokenizer), `usage` (the
+    /// upstream's report); `None` when no answer carried tokens.
+    pub fn source(&self) -> Option<&'static str> {
+        if self.counted > 0 {
+            Some("estimated")
+        } else if self.tokenizer > 0 {
+            Some("counted")
+        } else if self.from_usage > 0 {
+            Some("usage")
+        } else {
+            None
+        }
+    }
 }
 
 impl Recorder {
@@ -140,6 +174,7 @@ impl Recorder {
             warmup_attempts: 0,
             retries: BTreeMap::new(),
             tokens: TokenTotals::default(),
+            audit: UsageAudit::default(),
             error_samples: BTreeMap::new(),
             late: 0,
             last_finish: None,
@@ -204,7 +239,7 @@ impl Recorder {
             self.put(Slot::Ttfb, micros(ttfb));
         }
         if outcome == Outcome::Ok {
-            self.record_tokens(ex);
+            self.record_tokens(ex, done.counted);
         }
         // A few comparisons on figures already measured (see `slo`): no allocation per request.
         let good = self.slo.is_good(latency_d, ex);
@@ -213,20 +248,34 @@ impl Recorder {
         flushed
     }
 
-    fn record_tokens(&mut self, ex: &Exchange) {
+    fn record_tokens(&mut self, ex: &Exchange, counted: Option<CountedTokens>) {
+        if let Some(counted) = counted {
+            self.audit_one(ex.tokens, counted);
+        }
         let Some(tokens) = ex.tokens else { return };
         let Tokens {
             input,
-            output,
+            mut output,
             from_usage,
+            mut reasoning,
         } = tokens;
+        match (from_usage, counted) {
+            (true, Some(c)) if reasoning == 0 => {
+                // Anthropic reports thinking inside `output_tokens` only: counted, it is known.
+                self.tokens.from_usage += 1;
+                reasoning = c.reasoning.into();
+            }
+            (true, _) => self.tokens.from_usage += 1,
+            // No `usage`: the tokenizer's count stands in for the deltas counted.
+            (false, Some(c)) => {
+                self.tokens.tokenizer += 1;
+                (output, reasoning) = (c.completion.into(), c.reasoning.into());
+            }
+            (false, None) => self.tokens.counted += 1,
+        }
         self.tokens.input += input;
         self.tokens.output += output;
-        if from_usage {
-            self.tokens.from_usage += 1;
-        } else {
-            self.tokens.counted += 1;
-        }
+        self.tokens.reasoning += reasoning;
         // Stream metrics belong to the attempt that produced the answer: a failed attempt
         // before it and the backoff after that are in the latency, not here.
         let Some(stream) = &ex.stream else { return };
@@ -237,6 +286,12 @@ impl Recorder {
         let ttft = micros(first.saturating_duration_since(start));
         self.put(Slot::Ttft, ttft);
         self.bucket.note_ttft(ttft);
+        if let Some(answer) = stream.first_answer {
+            self.put(Slot::Ttfat, micros(answer.saturating_duration_since(start)));
+        }
+        if let Some(reasoning) = stream.reasoning_time() {
+            self.put(Slot::ReasoningTime, micros(reasoning));
+        }
         for gap in &stream.inter_token {
             self.put(Slot::Itl, micros(*gap));
         }
@@ -251,6 +306,23 @@ impl Recorder {
             // Stored as milli-tokens per second so the integer histogram keeps three digits.
             self.put(Slot::TokensPerS, (output as f64 / total * 1000.0) as u64);
         }
+    }
+
+    /// Compares what the upstream reported with what relaybench counted, for one answer.
+    fn audit_one(&mut self, reported: Option<Tokens>, counted: CountedTokens) {
+        self.audit.counted_answers += 1;
+        if counted.prompt.is_none() {
+            self.audit.prompts_not_audited += 1;
+        }
+        let Some(reported) = reported.filter(|t| t.from_usage) else {
+            return;
+        };
+        if let Some(prompt) = counted.prompt {
+            self.audit.prompt.add(reported.input, prompt.into());
+        }
+        self.audit
+            .completion
+            .add(reported.output, counted.completion.into());
     }
 
     /// Records an open-model start lag (every start, so the lag distribution is complete).
@@ -324,6 +396,9 @@ impl Recorder {
         self.tokens.output += other.tokens.output;
         self.tokens.from_usage += other.tokens.from_usage;
         self.tokens.counted += other.tokens.counted;
+        self.tokens.reasoning += other.tokens.reasoning;
+        self.tokens.tokenizer += other.tokens.tokenizer;
+        self.audit.merge(&other.audit);
         self.last_finish = self.last_finish.max(other.last_finish);
         self.late += other.late;
         for (k, v) in &other.error_samples {
@@ -363,6 +438,8 @@ mod tests {
             (Slot::Ttft, "ttft"),
             (Slot::Itl, "itl"),
             (Slot::Tpot, "tpot"),
+            (Slot::Ttfat, "ttfat"),
+            (Slot::ReasoningTime, "reasoning_time"),
             (Slot::StartLag, "start_lag"),
             (Slot::QueueWait, "queue_wait"),
             (Slot::TokensPerS, TOKENS_PER_S),
@@ -393,12 +470,14 @@ mod tests {
                 input: 5,
                 output: 3,
                 from_usage: true,
+                reasoning: 0,
             }),
             stream: Some(StreamTiming {
                 first_token: Some(ms(600)),
                 inter_token: vec![Duration::from_millis(100); 2],
                 last_token: Some(ms(800)),
                 content_chunks: 3,
+                ..StreamTiming::default()
             }),
             ..Exchange::unsent(Outcome::Ok, ms(1300))
         };
@@ -407,6 +486,7 @@ mod tests {
             intended: t0,
             exchange: &ex,
             warmup: false,
+            counted: None,
         });
         let value = |name: &str| {
             let (_, h) = r.histograms().find(|(n, _)| *n == name).unwrap();

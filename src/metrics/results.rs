@@ -280,6 +280,20 @@ pub struct RunResult {
     pub pool: PoolStats,
     /// Token totals.
     pub tokens: TokenTotals,
+    /// The API the run's completion requests spoke (`openai-chat`, `openai-responses`,
+    /// `anthropic-messages`); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// Where the output token counts (and the cost priced from them) came from: `usage`
+    /// (reported by the upstream), `counted` (relaybench's tokenizer, where `usage` was
+    /// missing) or `estimated` (stream deltas counted, one per token); the least trustworthy
+    /// source any answer used. Absent when no answer carried tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<String>,
+    /// The usage audit (reported against counted tokens), when `[report] usage_audit` was on
+    /// and an answer was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_audit: Option<super::audit::UsageAudit>,
     /// First error excerpt per outcome key.
     pub error_samples: BTreeMap<String, String>,
     /// Circuit-breaker state changes, in time order; empty when the breaker never moved.
@@ -390,6 +404,13 @@ impl RunResult {
             series,
             pool,
             tokens: recorder.tokens,
+            api: None,
+            token_source: recorder.tokens.source().map(str::to_string),
+            usage_audit: (recorder.audit.counted_answers > 0).then(|| {
+                let mut audit = recorder.audit.clone();
+                audit.summarize();
+                audit
+            }),
             error_samples: recorder
                 .error_samples
                 .iter()

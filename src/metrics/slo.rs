@@ -129,12 +129,14 @@ mod tests {
                 input: 3,
                 output: gaps.len() as u64 + 1,
                 from_usage: true,
+                reasoning: 0,
             }),
             stream: Some(StreamTiming {
                 first_token: Some(first),
                 inter_token: gaps.iter().map(|g| ms(*g)).collect(),
                 last_token: Some(last),
                 content_chunks: gaps.len() as u64 + 1,
+                ..StreamTiming::default()
             }),
             ..Exchange::unsent(Outcome::Ok, last + ms(10))
         }

@@ -249,7 +249,12 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
             output: outputs,
             from_usage: if spec.streaming { spec.requests } else { 0 },
             counted: 0,
+            reasoning: 0,
+            tokenizer: 0,
         },
+        api: None,
+        token_source: spec.streaming.then(|| "usage".into()),
+        usage_audit: None,
         error_samples,
         breaker_events: if spec.breaker {
             vec![

@@ -96,6 +96,15 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
             scrapes(&mut h, results);
         }
     }
+    if let Some(audit) = model::usage_audit(results) {
+        h.push_str("\n<h2 id=\"usage-audit\">Usage audit</h2><p class=\"note\">Tokens the upstream reported (<code>usage</code>) against tokens relaybench counted of what it sent and received, per request: (reported − counted) / counted, in %. A median above +5 % is an upstream billing more than it served.</p>");
+        table(&mut h, "usage-audit", &audit);
+        h.push_str("<ul class=\"note\">");
+        for source in model::usage_audit_sources(results) {
+            let _ = write!(h, "<li>{}</li>", escape(&source));
+        }
+        h.push_str("</ul>");
+    }
     h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
     table(&mut h, "pool", &model::pool(results));
     settings(&mut h, results);

@@ -91,6 +91,14 @@ pub fn render(results: &ResultsFile) -> String {
         m.push_str("\n## Timeouts and errors by kind (% of requests)\n\n");
         table(&mut m, &breakdown);
     }
+    if let Some(audit) = model::usage_audit(results) {
+        m.push_str("\n## Usage audit\n\nReported (`usage`) against counted tokens per request: (reported − counted) / counted, %.\n\n");
+        table(&mut m, &audit);
+        m.push('\n');
+        for source in model::usage_audit_sources(results) {
+            let _ = writeln!(m, "- {}", escape(&source));
+        }
+    }
     m.push_str("\n## Connection pool\n\n");
     table(&mut m, &model::pool(results));
     m

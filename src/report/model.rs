@@ -152,6 +152,133 @@ fn finished_enough(runs: &[RunResult]) -> Vec<bool> {
 
 /// Goodput columns, when any run was measured against an `[slo]`: without one they would
 /// repeat the `ok` requests per second and `success %` (which they equal), so they are left out.
+/// Whether a run's answers reasoned (reasoning tokens, or a reasoning time measured).
+pub fn has_reasoning(r: &RunResult) -> bool {
+    r.tokens.reasoning > 0 || r.histograms.contains_key("reasoning_time")
+}
+
+/// Time to first answer token and reasoning columns, only when a run reasoned (kept out of
+/// reports of runs that did not, where they would repeat TTFT).
+fn reasoning_columns(runs: &[RunResult]) -> Vec<Column> {
+    use Better::*;
+    use Format::*;
+    if !runs.iter().any(has_reasoning) {
+        return Vec::new();
+    }
+    vec![
+        col(
+            "TTFAT p50 ms",
+            "median time to first answer token: the first token after the reasoning (streaming)",
+            Lower,
+            Millis,
+            runs,
+            |r| hist(r, "ttfat", |s| s.p50),
+        ),
+        col(
+            "TTFAT p99 ms",
+            "99th percentile time to first answer token (streaming)",
+            Lower,
+            Millis,
+            runs,
+            |r| hist(r, "ttfat", |s| s.p99),
+        ),
+        col(
+            "reasoning p50 ms",
+            "median reasoning time: first reasoning token to first answer token (streaming)",
+            Lower,
+            Millis,
+            runs,
+            |r| hist(r, "reasoning_time", |s| s.p50),
+        ),
+        col(
+            "reasoning tok/req",
+            "reasoning tokens per answer that carried tokens",
+            Neither,
+            OneDecimal,
+            runs,
+            |r| {
+                let answers = r.tokens.from_usage + r.tokens.counted + r.tokens.tokenizer;
+                (answers > 0).then(|| r.tokens.reasoning as f64 / answers as f64)
+            },
+        ),
+    ]
+}
+
+/// The usage audit, one row per run (– for a run without one): the relative difference
+/// between the tokens the upstream reported and those relaybench counted, per side.
+pub fn usage_audit(results: &ResultsFile) -> Option<Table> {
+    use Better::*;
+    use Format::*;
+    let runs = &results.runs;
+    if runs.iter().all(|r| r.usage_audit.is_none()) {
+        return None;
+    }
+    type Side = fn(&crate::metrics::audit::UsageAudit) -> &crate::metrics::audit::DiffDistribution;
+    let sides: [(&str, Side); 2] = [("prompt", |a| &a.prompt), ("completion", |a| &a.completion)];
+    let mut columns = Vec::new();
+    for (name, side) in sides {
+        fn side_of(r: &RunResult, side: Side) -> Option<&crate::metrics::audit::DiffDistribution> {
+            r.usage_audit.as_ref().map(side).filter(|d| d.audited > 0)
+        }
+        let get = move |r: &RunResult| side_of(r, side).cloned();
+        columns.push(col(
+            &format!("{name} audited"),
+            &format!("requests whose {name} tokens were both reported (`usage`) and counted"),
+            Neither,
+            Count,
+            runs,
+            move |r| get(r).map(|d| d.audited as f64),
+        ));
+        for (label, pick) in [
+            (
+                "p50",
+                (|d| d.p50) as fn(&crate::metrics::audit::DiffDistribution) -> f64,
+            ),
+            ("p99", |d| d.p99),
+            ("mean", |d| d.mean),
+        ] {
+            columns.push(col(
+                &format!("{name} diff {label} %"),
+                &format!("{label} of (reported − counted) / counted over the audited requests, % (+20 = the upstream reported 20 % more than relaybench counted)"),
+                Neither,
+                Percent,
+                runs,
+                move |r| get(r).map(|d| pick(&d) * 100.0),
+            ));
+        }
+        columns.push(col(
+            &format!("{name} off >5 %"),
+            &format!("share of audited requests whose {name} count was off by more than 5 % either way, %"),
+            Lower,
+            Percent,
+            runs,
+            move |r| get(r).map(|d| d.share_off * 100.0),
+        ));
+    }
+    Some(Table {
+        rows: runs.iter().map(|r| r.name.clone()).collect(),
+        columns,
+    })
+}
+
+/// One line per audited run: the tokenizer relaybench counted with (exact or approximate) and
+/// where the run's token counts came from.
+pub fn usage_audit_sources(results: &ResultsFile) -> Vec<String> {
+    results
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let a = r.usage_audit.as_ref()?;
+            let exact = if a.exact { "exact" } else { "an approximation" };
+            let source = r.token_source.as_deref().unwrap_or("none");
+            Some(format!(
+                "{}: counted with {} ({exact}); token counts from {source}",
+                r.name, a.tokenizer
+            ))
+        })
+        .collect()
+}
+
 fn goodput_columns(runs: &[RunResult]) -> Vec<Column> {
     use Better::*;
     use Format::*;
@@ -331,7 +458,7 @@ pub fn comparison(results: &ResultsFile) -> Table {
         ),
         col(
             "TTFT p50 ms",
-            "median time to the first content token (streaming)",
+            "median time to the first token of any kind, reasoning included (streaming)",
             Lower,
             Millis,
             runs,
@@ -374,6 +501,11 @@ pub fn comparison(results: &ResultsFile) -> Table {
         .iter()
         .position(|c| c.header == "success %")
         .map_or(columns.len(), |i| i + 1);
+    let after_ttft = columns
+        .iter()
+        .position(|c| c.header == "TTFT p99 ms")
+        .map_or(columns.len(), |i| i + 1);
+    columns.splice(after_ttft..after_ttft, reasoning_columns(runs));
     columns.splice(after_success..after_success, goodput_columns(runs));
     Table {
         rows: runs.iter().map(|r| r.name.clone()).collect(),

@@ -43,23 +43,17 @@ pub fn summary_table(results: &ResultsFile) -> String {
     out + &table_and_notes(results)
 }
 
-fn table_and_notes(results: &ResultsFile) -> String {
-    let full = model::comparison(results);
-    let columns: Vec<&model::Column> = SHOWN
-        .iter()
-        .filter_map(|h| full.columns.iter().find(|c| c.header == *h))
-        .filter(|c| c.values.iter().any(Option::is_some))
-        .collect();
+/// `columns` of a table as aligned text, one row per run; `marks` puts `*` on each column's best.
+fn text_table(runs: &[String], columns: &[&model::Column], marks: bool) -> String {
     let mut headers = vec!["run".to_string()];
     headers.extend(columns.iter().map(|c| c.header.clone()));
-    let rows: Vec<Vec<String>> = full
-        .rows
+    let rows: Vec<Vec<String>> = runs
         .iter()
         .enumerate()
         .map(|(i, name)| {
             let mut row = vec![name.clone()];
             row.extend(columns.iter().map(|c| {
-                let mark = if c.is_best(i) { "*" } else { "" };
+                let mark = if marks && c.is_best(i) { "*" } else { "" };
                 format!("{mark}{}", c.text(i))
             }));
             row
@@ -90,11 +84,39 @@ fn table_and_notes(results: &ResultsFile) -> String {
     for r in &rows {
         line(&mut out, r);
     }
+    out
+}
+
+fn table_and_notes(results: &ResultsFile) -> String {
+    let full = model::comparison(results);
+    let columns: Vec<&model::Column> = SHOWN
+        .iter()
+        .filter_map(|h| full.columns.iter().find(|c| c.header == *h))
+        .filter(|c| c.values.iter().any(Option::is_some))
+        .collect();
+    let mut out = text_table(&full.rows, &columns, true);
     if results.runs.len() > 1 {
         out.push_str("(* best in column)\n");
     }
     if results.interrupted {
         out.push_str("(interrupted: partial results)\n");
+    }
+    if let Some(audit) = model::usage_audit(results) {
+        // Only the columns that carry the finding: medians and shares off.
+        let keep = [
+            "prompt diff p50 %",
+            "completion audited",
+            "completion diff p50 %",
+            "completion diff p99 %",
+            "completion off >5 %",
+        ];
+        let columns: Vec<&model::Column> = audit
+            .columns
+            .iter()
+            .filter(|c| keep.contains(&c.header.as_str()))
+            .collect();
+        out.push_str("\nusage audit (reported vs counted tokens):\n");
+        out.push_str(&text_table(&audit.rows, &columns, false));
     }
     // What limited each run (and any spend guard, ledger or internal error), as in the report.
     let notes = model::verdict(results).notes;

@@ -387,6 +387,7 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
     if let Some(line) = mock_lateness_note(run) {
         out.push(line);
     }
+    out.extend(usage_audit_notes(run));
     let open_periods = breaker_open_periods(run);
     if !open_periods.is_empty() {
         let total: f64 = open_periods.iter().map(|(a, b)| b - a).sum();
@@ -406,10 +407,17 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
                 ", {n} of them priced at their worst case (what they used is unknown: timed out, reset or cancelled mid-answer)"
             ),
         };
+        let priced = match run.token_source.as_deref() {
+            Some("usage") => ", priced from the upstream's reported usage".to_string(),
+            Some(source) => format!(
+                ", priced from usage where reported, else from the tokens seen streamed (token counts: {source})"
+            ),
+            None => String::new(),
+        };
         out.push(vec![
             Strong(run.name.clone()),
             Plain(format!(
-                ": spent ${:.4} on {} attempts sent (measured ${:.4}, warm-up ${:.4}){estimated}.",
+                ": spent ${:.4} on {} attempts sent (measured ${:.4}, warm-up ${:.4}){estimated}{priced}.",
                 spend.cost_usd + spend.warmup_cost_usd,
                 spend.attempts,
                 spend.cost_usd,
@@ -446,6 +454,46 @@ fn notes(run: &RunResult, max_in_flight: Option<u64>) -> Vec<Line> {
         ]);
     }
     out
+}
+
+/// The usage audit's finding for a run whose median reported count differs from relaybench's
+/// own by more than 5 % (prompt or completion): over-reporting is billing more than was sent
+/// (or a different model), under-reporting a different tokenizer at least.
+fn usage_audit_notes(run: &RunResult) -> Vec<Line> {
+    let Some(audit) = &run.usage_audit else {
+        return Vec::new();
+    };
+    let approximate = if audit.exact {
+        String::new()
+    } else {
+        format!(
+            " (relaybench's count uses {} as an approximation of this model's tokenizer: set the target's `tokenizer` if you know it)",
+            audit.tokenizer
+        )
+    };
+    [("completion", &audit.completion), ("prompt", &audit.prompt)]
+        .into_iter()
+        .filter(|(_, d)| d.audited > 0 && d.p50.abs() > crate::metrics::audit::OFF_BY)
+        .map(|(side, d)| {
+            let (share, way, advice) = if d.p50 > 0.0 {
+                (d.p50, "more", "check billing / model substitution")
+            } else {
+                (-d.p50, "fewer", "a different tokenizer or model family answered?")
+            };
+            vec![
+                Span::Strong(run.name.clone()),
+                Span::Strong(format!(
+                    ": upstream reports {:.0} % {way} {side} tokens than relaybench counted",
+                    share * 100.0
+                )),
+                Span::Plain(format!(
+                    " (median of {} requests; {:.0} % of them off by more than 5 %): {advice}{approximate}.",
+                    d.audited,
+                    d.share_off * 100.0
+                )),
+            ]
+        })
+        .collect()
 }
 
 /// p99 lateness (ms) of the embedded mock's timed sends above which a run's notes warn that its

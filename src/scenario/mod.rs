@@ -10,8 +10,8 @@ pub mod search;
 
 pub use error::ScenarioError;
 pub use model::{
-    LoadModel, OnOverload, ReportGoal, ReportSettings, RequestKind, RequestTemplate, Scenario, Slo,
-    Target, Workload,
+    ApiKind, LoadModel, OnOverload, ReportGoal, ReportSettings, RequestKind, RequestTemplate,
+    Scenario, Slo, Target, Workload,
 };
 pub use parse::{load, load_with, parse};
 pub use plan::{Plan, PlannedRun};

@@ -83,9 +83,20 @@ pub struct Target {
     /// Start mock-upstream in-process with this fault profile instead of using a URL.
     #[serde(default)]
     pub mock: Option<mock_upstream::MockConfig>,
-    /// Environment variable holding the API key, sent as `Authorization: Bearer ...`.
+    /// Environment variable holding the API key, sent as `Authorization: Bearer ...` (as
+    /// `x-api-key: ...` for `api = "anthropic-messages"`).
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// The API `kind = "chat"` requests speak: `openai-chat` (POST /v1/chat/completions, the
+    /// default), `openai-responses` (POST /v1/responses) or `anthropic-messages` (POST
+    /// /v1/messages, with `x-api-key` and `anthropic-version: 2023-06-01`).
+    #[serde(default)]
+    pub api: ApiKind,
+    /// The encoding relaybench counts this target's tokens with (`o200k_base` or
+    /// `cl100k_base`); unset: the one tiktoken maps `model` to, else `o200k_base` as an
+    /// approximation (results say which, and whether it is exact).
+    #[serde(default)]
+    pub tokenizer: Option<TokenizerName>,
     /// Extra request headers.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -108,6 +119,68 @@ pub struct Target {
 
 fn default_model() -> String {
     "gpt-4o-mini".into()
+}
+
+/// The LLM API a target speaks.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiKind {
+    /// OpenAI Chat Completions.
+    #[default]
+    OpenaiChat,
+    /// OpenAI Responses.
+    OpenaiResponses,
+    /// Anthropic Messages.
+    AnthropicMessages,
+}
+
+impl ApiKind {
+    /// The client's name for it.
+    pub fn client_api(self) -> crate::client::Api {
+        match self {
+            ApiKind::OpenaiChat => crate::client::Api::OpenaiChat,
+            ApiKind::OpenaiResponses => crate::client::Api::OpenaiResponses,
+            ApiKind::AnthropicMessages => crate::client::Api::AnthropicMessages,
+        }
+    }
+
+    /// Its name in scenario files and results (`openai-chat`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiKind::OpenaiChat => "openai-chat",
+            ApiKind::OpenaiResponses => "openai-responses",
+            ApiKind::AnthropicMessages => "anthropic-messages",
+        }
+    }
+}
+
+/// A tokenizer relaybench can count with offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenizerName {
+    /// tiktoken's `o200k_base` (GPT-4o, GPT-4.1, o-series, GPT-5).
+    O200kBase,
+    /// tiktoken's `cl100k_base` (GPT-4, GPT-3.5-turbo).
+    Cl100kBase,
+}
+
+impl Target {
+    /// The encoding this target's tokens are counted with, and whether it is the model's own:
+    /// `tokenizer` when set (taken as exact: the user chose it), else tiktoken's for `model`.
+    pub fn encoding(&self) -> relaybench_tokens::ModelEncoding {
+        match self.tokenizer {
+            Some(name) => relaybench_tokens::ModelEncoding {
+                encoding: match name {
+                    TokenizerName::O200kBase => relaybench_tokens::Encoding::O200kBase,
+                    TokenizerName::Cl100kBase => relaybench_tokens::Encoding::Cl100kBase,
+                },
+                exact: true,
+            },
+            None => relaybench_tokens::Encoding::for_model(&self.model),
+        }
+    }
 }
 
 /// How load is generated.
@@ -241,7 +314,8 @@ fn default_mix() -> Vec<RequestTemplate> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestTemplate {
-    /// `chat` (POST /v1/chat/completions), `embeddings` (POST /v1/embeddings) or `http` (anything).
+    /// `chat` (a completion in the target's `api`: POST /v1/chat/completions, /v1/responses or
+    /// /v1/messages), `embeddings` (POST /v1/embeddings) or `http` (anything).
     #[serde(default = "default_kind")]
     pub kind: RequestKind,
     /// Relative weight in the mix.
@@ -250,7 +324,7 @@ pub struct RequestTemplate {
     /// Chat: stream the response as server-sent events.
     #[serde(default)]
     pub stream: bool,
-    /// Chat: `max_tokens`.
+    /// Chat: `max_tokens` (`max_output_tokens` for Responses; Anthropic requires one: 1024 when unset).
     #[serde(default)]
     pub max_tokens: Option<u32>,
     /// Chat / embeddings: prompts, one picked at random per request. Placeholders as in `body`.
@@ -266,7 +340,8 @@ pub struct RequestTemplate {
     /// HTTP: method.
     #[serde(default)]
     pub method: Option<String>,
-    /// HTTP: path relative to the target's URL.
+    /// HTTP: path relative to the target's URL. Chat: overrides the path of the target's API
+    /// (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`), for relays that serve it elsewhere.
     #[serde(default)]
     pub path: Option<String>,
     /// HTTP: body. Placeholders rendered per request: `{{index}}` (the request's sequence number in the run), `{{random:MIN-MAX}}` (a uniform integer), `{{pick:a|b|c}}` (one option), `{{uuid}}`.
@@ -493,6 +568,18 @@ pub struct ReportSettings {
     /// `p99` (lowest p99 latency, the default), `throughput` (highest req/s), `ttft` (lowest
     /// median time to first token), `cost` (lowest cost per request) or `errors` (lowest error rate).
     pub goal: ReportGoal,
+    /// Count the tokens of every completion answer with relaybench's own tokenizer and compare
+    /// them with the upstream's `usage` (the usage audit). On by default; it keeps each answer's
+    /// text until it has ended and counts it then (off the token timing), which costs CPU on
+    /// the generator: turn it off for the highest request rates.
+    pub usage_audit: Option<bool>,
+}
+
+impl ReportSettings {
+    /// Whether the usage audit runs (`usage_audit`, on unless set to false).
+    pub fn usage_audit(&self) -> bool {
+        self.usage_audit.unwrap_or(true)
+    }
 }
 
 /// What the report's verdict ranks runs by.

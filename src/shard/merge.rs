@@ -325,6 +325,16 @@ fn merge_run(
     out.tokens.output = sum(parts, |r| r.tokens.output);
     out.tokens.from_usage = sum(parts, |r| r.tokens.from_usage);
     out.tokens.counted = sum(parts, |r| r.tokens.counted);
+    out.tokens.reasoning = sum(parts, |r| r.tokens.reasoning);
+    out.tokens.tokenizer = sum(parts, |r| r.tokens.tokenizer);
+    out.token_source = out.tokens.source().map(str::to_string);
+    out.usage_audit = parts
+        .iter()
+        .filter_map(|(_, r)| r.usage_audit.clone())
+        .reduce(|mut a, b| {
+            a.merge(&b);
+            a
+        });
     // Offsets start at 0 (the earliest shard), and every shard has the same warm-up, so the
     // window from the earliest end of warm-up to the latest last request is this maximum.
     out.measured_seconds = parts

@@ -35,6 +35,7 @@ fn bench(c: &mut Criterion) {
         body: Bytes::from_static(BODY.as_bytes()),
         body_kind: BodyKind::Json,
         expect: None,
+        keep_text: false,
     };
     let client = rt.block_on(async {
         Client::new(

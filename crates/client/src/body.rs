@@ -95,8 +95,8 @@ pub async fn read_body(
     let mut search = expected.map(|text| Search::new(text.as_bytes()));
     // Error bodies are kept (bounded) whatever the kind, so reports can show what the upstream
     // said; JSON answers to be judged; of an answer searched for text, its start for the excerpt.
-    let keep_limit = if !success || matches!(spec.body_kind, BodyKind::Json | BodyKind::Embeddings)
-    {
+    let whole_kind = !spec.body_kind.is_stream() && spec.body_kind != BodyKind::Opaque;
+    let keep_limit = if !success || whole_kind {
         Some(JSON_KEEP_LIMIT)
     } else {
         search.as_ref().map(|_| EXCERPT_KEEP)
@@ -105,7 +105,8 @@ pub async fn read_body(
         bytes: 0,
         kept: Vec::new(),
         whole: true,
-        stream: (success && spec.body_kind == BodyKind::Sse).then(ChunkStream::default),
+        stream: (success && spec.body_kind.is_stream())
+            .then(|| ChunkStream::new(spec.body_kind.api().unwrap_or_default(), spec.keep_text)),
         found: None,
     };
     loop {

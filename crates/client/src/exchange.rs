@@ -23,6 +23,62 @@ pub enum BodyKind {
     /// A chat-completion stream of server-sent events: every token timed as it arrives; valid
     /// when it holds at least one chunk, no error event, and ends with `[DONE]`.
     Sse,
+    /// An OpenAI Responses answer, one JSON body: valid when it is a JSON object without a
+    /// non-null `error` whose `output` is a list.
+    Responses,
+    /// An OpenAI Responses stream: valid when it holds an event, no `error`/`response.failed`
+    /// event, and ends with `response.completed` (or `response.incomplete`).
+    ResponsesSse,
+    /// An Anthropic Messages answer, one JSON body: valid when it is an object of `"type":
+    /// "message"` whose `content` is a list (a 2xx `{"type":"error"}` body is not).
+    Messages,
+    /// An Anthropic Messages stream: valid when it holds an event, no `error` event, and ends
+    /// with `message_stop`.
+    MessagesSse,
+}
+
+/// The LLM API a target speaks (its `api` setting): what bodies, paths, headers and events are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Api {
+    /// OpenAI Chat Completions (`/v1/chat/completions`).
+    #[default]
+    OpenaiChat,
+    /// OpenAI Responses (`/v1/responses`).
+    OpenaiResponses,
+    /// Anthropic Messages (`/v1/messages`).
+    AnthropicMessages,
+}
+
+impl BodyKind {
+    /// Whether the answer is a stream of server-sent events.
+    pub fn is_stream(self) -> bool {
+        matches!(
+            self,
+            BodyKind::Sse | BodyKind::ResponsesSse | BodyKind::MessagesSse
+        )
+    }
+
+    /// The LLM API of a completion answer (streamed or not); `None` for opaque and embeddings.
+    pub fn api(self) -> Option<Api> {
+        match self {
+            BodyKind::Json | BodyKind::Sse => Some(Api::OpenaiChat),
+            BodyKind::Responses | BodyKind::ResponsesSse => Some(Api::OpenaiResponses),
+            BodyKind::Messages | BodyKind::MessagesSse => Some(Api::AnthropicMessages),
+            BodyKind::Opaque | BodyKind::Embeddings => None,
+        }
+    }
+
+    /// The completion answer of `api`, streamed or not.
+    pub fn completion(api: Api, stream: bool) -> BodyKind {
+        match (api, stream) {
+            (Api::OpenaiChat, false) => BodyKind::Json,
+            (Api::OpenaiChat, true) => BodyKind::Sse,
+            (Api::OpenaiResponses, false) => BodyKind::Responses,
+            (Api::OpenaiResponses, true) => BodyKind::ResponsesSse,
+            (Api::AnthropicMessages, false) => BodyKind::Messages,
+            (Api::AnthropicMessages, true) => BodyKind::MessagesSse,
+        }
+    }
 }
 
 /// What the user requires of an answer beyond a 2xx status (`expect_status` and
@@ -53,6 +109,18 @@ pub struct RequestSpec {
     pub body_kind: BodyKind,
     /// The user's checks of the answer, if any (shared: specs are cloned per rendered body).
     pub expect: Option<Arc<Expect>>,
+    /// Keep the answer's text (answer and reasoning apart) in [`Exchange::text`], for a usage
+    /// audit that counts its tokens. Off, nothing of the text is kept.
+    pub keep_text: bool,
+}
+
+/// The text of a completion answer, kept only when [`RequestSpec::keep_text`] asks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnswerText {
+    /// The answer's text (content deltas, `output_text`, `text` blocks), concatenated.
+    pub answer: String,
+    /// The reasoning text (`reasoning_content`/`reasoning`, reasoning summaries, `thinking`).
+    pub reasoning: String,
 }
 
 /// Token counts of one response.
@@ -64,20 +132,57 @@ pub struct Tokens {
     pub output: u64,
     /// Whether `output` came from `usage` (true) or from counting chunks (false).
     pub from_usage: bool,
+    /// Reasoning tokens among `output`: from `usage` where the protocol reports them (Chat's
+    /// `completion_tokens_details`, Responses' `output_tokens_details`), else the reasoning
+    /// deltas counted (Anthropic has no such field; a JSON answer without it says 0).
+    pub reasoning: u64,
 }
 
-/// Arrival times of a streamed response's tokens: deltas of content or of reasoning
-/// (`reasoning_content` / `reasoning`), never the role-only first chunk or an empty delta.
+/// Arrival times of a streamed response's tokens: deltas of the answer or of reasoning
+/// (Chat `reasoning_content` / `reasoning`, Responses reasoning summaries, Anthropic
+/// `thinking`), never the role-only first chunk, an empty delta, a usage-only chunk or a
+/// `signature_delta`.
 #[derive(Clone, Debug, Default)]
 pub struct StreamTiming {
-    /// When the first non-empty content or reasoning delta arrived.
+    /// When the first non-empty answer or reasoning delta arrived (TTFT's end).
     pub first_token: Option<Instant>,
-    /// Gaps between consecutive token deltas after the first.
+    /// When the first non-empty answer delta arrived (time to first answer token's end).
+    pub first_answer: Option<Instant>,
+    /// When the first non-empty reasoning delta arrived.
+    pub first_reasoning: Option<Instant>,
+    /// Gaps between consecutive token deltas after the first (reasoning included).
     pub inter_token: Vec<Duration>,
     /// When the last token delta arrived.
     pub last_token: Option<Instant>,
-    /// Token deltas (content or reasoning) seen.
+    /// Token deltas (answer or reasoning) seen.
     pub content_chunks: u64,
+    /// Of those, reasoning deltas.
+    pub reasoning_chunks: u64,
+}
+
+impl StreamTiming {
+    /// Notes a token delta that arrived at `now`.
+    pub fn token(&mut self, reasoning: bool, now: Instant) {
+        self.content_chunks += 1;
+        match self.last_token {
+            None => self.first_token = Some(now),
+            Some(last) => self.inter_token.push(now.saturating_duration_since(last)),
+        }
+        self.last_token = Some(now);
+        if reasoning {
+            self.reasoning_chunks += 1;
+            self.first_reasoning.get_or_insert(now);
+        } else {
+            self.first_answer.get_or_insert(now);
+        }
+    }
+
+    /// Reasoning time: from the first reasoning token to the first answer token, when the
+    /// reasoning came first (`None` without reasoning, or without an answer after it).
+    pub fn reasoning_time(&self) -> Option<Duration> {
+        let (reasoning, answer) = (self.first_reasoning?, self.first_answer?);
+        (reasoning <= answer).then(|| answer.saturating_duration_since(reasoning))
+    }
 }
 
 /// Why an attempt was retried.
@@ -167,6 +272,8 @@ pub struct Exchange {
     pub tokens: Option<Tokens>,
     /// Stream token timing, for SSE responses.
     pub stream: Option<StreamTiming>,
+    /// The answer's text, when the spec asked to keep it (an `ok` answer only).
+    pub text: Option<Box<AnswerText>>,
     /// A short excerpt of an error body or error message, for reports (never contains request secrets).
     pub detail: Option<String>,
     /// Set when the request ended because nothing could usefully be sent: the earliest time
@@ -207,6 +314,7 @@ impl Exchange {
             body_bytes: 0,
             tokens: None,
             stream: None,
+            text: None,
             detail: None,
             retry_not_before: None,
         }

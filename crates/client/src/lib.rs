@@ -28,6 +28,7 @@
 //!   sleep
 //! ```
 
+mod answer_text;
 mod body;
 mod breaker;
 mod budget;
@@ -56,7 +57,8 @@ mod validate;
 
 pub use breaker::{BreakerEvent, BreakerState};
 pub use exchange::{
-    BodyKind, Exchange, Expect, RequestSpec, RetriedAttempt, RetryReason, StreamTiming, Tokens,
+    AnswerText, Api, BodyKind, Exchange, Expect, RequestSpec, RetriedAttempt, RetryReason,
+    StreamTiming, Tokens,
 };
 pub use guard::{AttemptGuard, AttemptUse, Refused};
 pub use origin::Origin;
@@ -411,6 +413,7 @@ impl Client {
         // A 2xx is `ok` only when it is a valid answer of its protocol (and passes `expect`).
         let answer = validate::answer(spec, status, &mut read);
         (ex.tokens, ex.stream, ex.detail) = (answer.tokens, answer.stream, answer.detail);
+        ex.text = answer.text;
         // Only non-2xx heads keep their headers: the hint is read here, off the happy path.
         let server_wait = head
             .headers

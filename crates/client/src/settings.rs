@@ -172,7 +172,8 @@ impl Default for RetrySettings {
     fn default() -> Self {
         RetrySettings {
             max_retries: 3,
-            on_status: vec![408, 429, 500, 502, 503, 504],
+            // 529 is Anthropic's "overloaded": a 503 by another number.
+            on_status: vec![408, 429, 500, 502, 503, 504, 529],
             on_connect_error: true,
             on_timeout: true,
             on_reset: true,

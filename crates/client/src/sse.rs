@@ -1,4 +1,4 @@
-//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the OpenAI chunk stream on top of it: token deltas, `[DONE]`, `usage`, error events.
+//! Incremental server-sent-events parsing (events split across chunks, CR/LF/CRLF, comments, multi-line data) and the completion stream on top of it, per API (Chat chunks, Responses events, Anthropic Messages events): answer and reasoning deltas, the terminal event, `usage`, error events.
 //!
 //! Written here rather than taken from a crate because the parser must work on hyper's
 //! frames as they arrive (to timestamp each token), bound its memory, and stay allocation-
@@ -6,9 +6,9 @@
 //! every cut is a checked split, so no stream can make the parser panic.
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
-use super::exchange::{StreamTiming, Tokens};
+use super::exchange::{AnswerText, Api, StreamTiming, Tokens};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use std::{fmt, time::Instant};
+use std::{borrow::Cow, fmt, time::Instant};
 
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
@@ -142,28 +142,37 @@ impl SseParser {
     }
 }
 
-/// An OpenAI chat-completions stream being read: tokens timed as they arrive.
+/// A completion stream being read (Chat chunks, Responses events or Anthropic Messages
+/// events, by its API): tokens timed as they arrive, `usage`, the terminal event, errors.
 #[derive(Debug, Default)]
 pub struct ChunkStream {
     /// The SSE layer.
     parser: SseParser,
+    /// The protocol of the events.
+    api: Api,
     /// Token arrival times so far.
     pub timing: StreamTiming,
-    /// `usage` from the final chunk, when the server sent one.
+    /// `usage` from the final chunk or event, when the server sent one.
     pub usage: Option<Tokens>,
-    /// Whether `data: [DONE]` arrived.
+    /// Whether the protocol's terminal event arrived (`[DONE]`, `response.completed`,
+    /// `message_stop`).
     pub done: bool,
-    /// Well-formed chunks (JSON objects) seen: none means the body was no stream at all.
+    /// Well-formed chunks or events (JSON objects) seen: none means the body was no stream at all.
     pub chunks: u64,
+    /// Prompt tokens an Anthropic `message_start` reported (its output count comes later).
+    started_input: u64,
+    /// The text received, kept only when asked (a usage audit counts its tokens).
+    pub text: Option<AnswerText>,
 }
 
-/// One chunk, read without copying any of its text: whether it carries a token, its `usage`,
-/// and whether it is an error (whose message is read again, in full, on that rare path).
+/// One Chat chunk, read without copying any of its text: which kinds of token it carries,
+/// its `usage`, and whether it is an error (whose message is read again, in full, on that
+/// rare path).
 #[derive(serde::Deserialize)]
 struct Chunk {
     /// (Some relays send `"choices": null` with the final `usage`.)
     choices: Option<AnyToken>,
-    usage: Option<Usage>,
+    usage: Option<ChatUsage>,
     #[serde(default)]
     error: Option<IgnoredAny>,
 }
@@ -184,21 +193,32 @@ struct Delta {
 }
 
 impl Delta {
-    /// Whether the delta carries a token of any kind (the role-only first chunk does not).
-    fn has_token(&self) -> bool {
-        [&self.content, &self.reasoning_content, &self.reasoning]
-            .into_iter()
-            .any(|part| part.as_ref().is_some_and(|t| t.0))
+    /// Whether the delta carries an answer token and whether a reasoning token (the role-only
+    /// first chunk carries neither).
+    fn kinds(&self) -> Seen {
+        let some = |part: &Option<Token>| part.as_ref().is_some_and(|t| t.0);
+        Seen {
+            answer: some(&self.content),
+            reasoning: some(&self.reasoning_content) || some(&self.reasoning),
+        }
     }
 }
 
-/// Whether a delta's text is a token: a non-empty string.
+/// Which kinds of token an event carried.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    answer: bool,
+    reasoning: bool,
+}
+
+/// Whether a delta's text is a token: a non-empty string (anything else is not, and is
+/// skipped without being kept).
 struct Token(bool);
 
 impl<'de> Deserialize<'de> for Token {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
         struct Text;
-        impl Visitor<'_> for Text {
+        impl<'de> Visitor<'de> for Text {
             type Value = Token;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -208,13 +228,46 @@ impl<'de> Deserialize<'de> for Token {
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Token, E> {
                 Ok(Token(!text.is_empty()))
             }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Token, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Token(false))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Token, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Token(false))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Token, E> {
+                Ok(Token(false))
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Token, E> {
+                Ok(Token(false))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Token, E> {
+                Ok(Token(false))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Token, E> {
+                Ok(Token(false))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Token, E> {
+                Ok(Token(false))
+            }
         }
-        deserializer.deserialize_str(Text)
+        deserializer.deserialize_any(Text)
     }
 }
 
-/// Whether any choice of a chunk carries a token.
-struct AnyToken(bool);
+/// Which kinds of token the choices of a chunk carry.
+struct AnyToken(Seen);
 
 impl<'de> Deserialize<'de> for AnyToken {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AnyToken, D::Error> {
@@ -227,77 +280,299 @@ impl<'de> Deserialize<'de> for AnyToken {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyToken, A::Error> {
-                let mut any = false;
+                let mut seen = Seen::default();
                 while let Some(choice) = seq.next_element::<Choice>()? {
-                    any |= choice.delta.is_some_and(|d| d.has_token());
+                    if let Some(kinds) = choice.delta.map(|d| d.kinds()) {
+                        seen.answer |= kinds.answer;
+                        seen.reasoning |= kinds.reasoning;
+                    }
                 }
-                Ok(AnyToken(any))
+                Ok(AnyToken(seen))
             }
         }
         deserializer.deserialize_seq(Choices)
     }
 }
 
+/// Chat `usage` (also the non-streamed answer's).
 #[derive(serde::Deserialize)]
-struct Usage {
+pub(crate) struct ChatUsage {
     #[serde(default)]
-    prompt_tokens: u64,
+    pub prompt_tokens: u64,
     #[serde(default)]
-    completion_tokens: u64,
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens_details: Option<ReasoningDetails>,
+}
+
+/// `completion_tokens_details` / `output_tokens_details`.
+#[derive(serde::Deserialize)]
+pub(crate) struct ReasoningDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl ChatUsage {
+    pub(crate) fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.prompt_tokens,
+            output: self.completion_tokens,
+            from_usage: true,
+            reasoning: reasoning_of(&self.completion_tokens_details),
+        }
+    }
+}
+
+fn reasoning_of(details: &Option<ReasoningDetails>) -> u64 {
+    details
+        .as_ref()
+        .and_then(|d| d.reasoning_tokens)
+        .unwrap_or(0)
+}
+
+/// Responses `usage` (streamed in `response.completed`, or in the JSON answer).
+#[derive(serde::Deserialize)]
+pub(crate) struct ResponsesUsage {
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    #[serde(default)]
+    pub output_tokens_details: Option<ReasoningDetails>,
+}
+
+impl ResponsesUsage {
+    pub(crate) fn tokens(&self) -> Tokens {
+        Tokens {
+            input: self.input_tokens,
+            output: self.output_tokens,
+            from_usage: true,
+            reasoning: reasoning_of(&self.output_tokens_details),
+        }
+    }
+}
+
+/// Anthropic `usage` (in `message_start`'s message, `message_delta`, the JSON answer).
+#[derive(serde::Deserialize)]
+pub(crate) struct MessagesUsage {
+    #[serde(default)]
+    pub input_tokens: Option<u64>,
+    #[serde(default)]
+    pub output_tokens: Option<u64>,
+}
+
+/// One Responses event: its type, whether its `delta` is a token, the response it carries.
+#[derive(serde::Deserialize)]
+struct ResponsesEvent<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    delta: Option<Token>,
+    response: Option<ResponseState>,
+}
+
+/// The response object of `response.completed` / `response.failed`.
+#[derive(serde::Deserialize)]
+struct ResponseState {
+    usage: Option<ResponsesUsage>,
+}
+
+/// One Anthropic Messages event.
+#[derive(serde::Deserialize)]
+struct MessagesEvent<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    /// `content_block_delta`'s delta (`text_delta`, `thinking_delta`, `signature_delta`, ...).
+    delta: Option<BlockDelta>,
+    /// `message_start`'s message.
+    message: Option<StartedMessage>,
+    /// `message_delta`'s usage.
+    usage: Option<MessagesUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct BlockDelta {
+    text: Option<Token>,
+    thinking: Option<Token>,
+}
+
+#[derive(serde::Deserialize)]
+struct StartedMessage {
+    usage: Option<MessagesUsage>,
 }
 
 impl ChunkStream {
+    /// A stream of `api`'s events; `keep_text` keeps the text received (answer and reasoning).
+    pub fn new(api: Api, keep_text: bool) -> ChunkStream {
+        ChunkStream {
+            api,
+            text: keep_text.then(AnswerText::default),
+            ..ChunkStream::default()
+        }
+    }
+
     /// Parses one body frame that arrived at `now`.
     pub fn feed(&mut self, bytes: &[u8], now: Instant) -> Result<(), SseError> {
-        let ChunkStream {
-            parser,
-            timing,
-            usage,
-            done,
-            chunks,
-        } = self;
-        parser.feed(bytes, |event| {
-            if event.data == b"[DONE]" {
-                *done = true;
-                return Ok(());
-            }
+        // The parser is taken out for the call so each event can update the rest of `self`.
+        let mut parser = std::mem::take(&mut self.parser);
+        let result = parser.feed(bytes, |event| {
             if event.is_error {
                 return Err(SseError::ErrorEvent(error_message(event.data)));
             }
-            let chunk: Chunk = serde_json::from_slice(event.data).map_err(|e| {
-                SseError::BadChunk(format!("{e}: {}", super::body::excerpt(event.data)))
-            })?;
-            if chunk.error.is_some() {
-                return Err(SseError::ErrorEvent(error_message(event.data)));
+            match self.api {
+                Api::OpenaiChat => self.chat_event(event.data, now),
+                Api::OpenaiResponses => self.responses_event(event.data, now),
+                Api::AnthropicMessages => self.messages_event(event.data, now),
             }
-            *chunks += 1;
-            if let Some(u) = chunk.usage {
-                *usage = Some(Tokens {
-                    input: u.prompt_tokens,
-                    output: u.completion_tokens,
-                    from_usage: true,
-                });
+        });
+        self.parser = parser;
+        result
+    }
+
+    fn chat_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
+        if data == b"[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Chunk = parse(data)?;
+        if chunk.error.is_some() {
+            return Err(SseError::ErrorEvent(error_message(data)));
+        }
+        self.chunks += 1;
+        if let Some(u) = chunk.usage {
+            self.usage = Some(u.tokens());
+        }
+        if let Some(AnyToken(seen)) = chunk.choices {
+            self.note(seen, now, data);
+        }
+        Ok(())
+    }
+
+    fn responses_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
+        let event: ResponsesEvent<'_> = parse(data)?;
+        self.chunks += 1;
+        let token = event.delta.is_some_and(|t| t.0);
+        match event.kind.as_ref() {
+            "response.output_text.delta" | "response.refusal.delta" if token => {
+                self.note(
+                    Seen {
+                        answer: true,
+                        reasoning: false,
+                    },
+                    now,
+                    data,
+                );
             }
-            if chunk.choices.is_some_and(|c| c.0) {
-                timing.content_chunks += 1;
-                match timing.last_token {
-                    None => timing.first_token = Some(now),
-                    Some(last) => timing.inter_token.push(now.saturating_duration_since(last)),
+            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" if token => {
+                self.note(
+                    Seen {
+                        answer: false,
+                        reasoning: true,
+                    },
+                    now,
+                    data,
+                );
+            }
+            "response.completed" | "response.incomplete" => {
+                self.done = true;
+                if let Some(usage) = event.response.and_then(|r| r.usage) {
+                    self.usage = Some(usage.tokens());
                 }
-                timing.last_token = Some(now);
             }
-            Ok(())
+            "response.failed" | "error" => {
+                let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+                let error = value.pointer("/response/error").unwrap_or(&value);
+                let error = error.get("error").unwrap_or(error);
+                return Err(SseError::ErrorEvent(super::validate::error_text(error)));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn messages_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
+        let event: MessagesEvent<'_> = parse(data)?;
+        self.chunks += 1;
+        match event.kind.as_ref() {
+            "content_block_delta" => {
+                if let Some(delta) = event.delta {
+                    let seen = Seen {
+                        answer: delta.text.is_some_and(|t| t.0),
+                        reasoning: delta.thinking.is_some_and(|t| t.0),
+                    };
+                    self.note(seen, now, data);
+                }
+            }
+            "message_start" => {
+                let usage = event.message.and_then(|m| m.usage);
+                self.started_input = usage.and_then(|u| u.input_tokens).unwrap_or(0);
+            }
+            "message_delta" => {
+                if let Some(u) = event.usage {
+                    self.usage = Some(Tokens {
+                        input: u.input_tokens.unwrap_or(self.started_input),
+                        output: u.output_tokens.unwrap_or(0),
+                        from_usage: true,
+                        // Anthropic reports thinking inside `output_tokens`, not apart.
+                        reasoning: self.timing.reasoning_chunks,
+                    });
+                }
+            }
+            "message_stop" => self.done = true,
+            "error" => return Err(SseError::ErrorEvent(error_message(data))),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Times the token(s) an event carried and, when asked, keeps their text.
+    fn note(&mut self, seen: Seen, now: Instant, data: &[u8]) {
+        if !(seen.answer || seen.reasoning) {
+            return;
+        }
+        if seen.answer && seen.reasoning {
+            // Both in one event: the reasoning is the earlier of the two.
+            self.timing.first_reasoning.get_or_insert(now);
+        }
+        self.timing.token(!seen.answer, now);
+        if let Some(text) = &mut self.text {
+            super::answer_text::append(self.api, data, text);
+        }
+    }
+
+    /// Tokens: from `usage` when sent, else the token deltas counted (and the prompt tokens
+    /// an Anthropic `message_start` reported).
+    pub fn tokens(&self) -> Tokens {
+        self.usage.unwrap_or(Tokens {
+            input: self.started_input,
+            output: self.timing.content_chunks,
+            from_usage: false,
+            reasoning: self.timing.reasoning_chunks,
         })
     }
 
-    /// Output tokens: from `usage` when sent, else the token deltas counted.
-    pub fn tokens(&self) -> Tokens {
-        self.usage.unwrap_or(Tokens {
-            input: 0,
-            output: self.timing.content_chunks,
-            from_usage: false,
-        })
+    /// The terminal event this stream's protocol ends with, for messages.
+    pub fn terminal_event(&self) -> &'static str {
+        match self.api {
+            Api::OpenaiChat => "[DONE]",
+            Api::OpenaiResponses => "response.completed",
+            Api::AnthropicMessages => "message_stop",
+        }
     }
+
+    /// What the stream is, for messages.
+    pub fn protocol(&self) -> &'static str {
+        match self.api {
+            Api::OpenaiChat => "chat-completion",
+            Api::OpenaiResponses => "Responses",
+            Api::AnthropicMessages => "Anthropic Messages",
+        }
+    }
+}
+
+/// An event's data as `T`, or why it is not one.
+fn parse<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Result<T, SseError> {
+    serde_json::from_slice(data)
+        .map_err(|e| SseError::BadChunk(format!("{e}: {}", super::body::excerpt(data))))
 }
 
 /// The message of an error event: its JSON `error` (or the event itself, for `event: error`)
@@ -410,7 +685,8 @@ mod tests {
             Tokens {
                 input: 9,
                 output: 4,
-                from_usage: true
+                from_usage: true,
+                reasoning: 0
             }
         );
     }

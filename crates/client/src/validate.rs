@@ -1,4 +1,4 @@
-//! Whether an answer is valid: a 2xx must be an answer of its request's protocol (chat completion, embeddings, chat stream) and pass the user's `expect` checks, else it is `bad_response`; the verdict, its tokens and its excerpt (never holding the request's secrets).
+//! Whether an answer is valid: a 2xx must be an answer of its request's protocol (chat completion, Responses, Anthropic message, embeddings, or a stream of one of them) and pass the user's `expect` checks, else it is `bad_response`; the verdict, its tokens and its excerpt (never holding the request's secrets).
 //!
 //! Only the content is judged, never the `content-type`: an HTML page or a JSON error body sent
 //! for a stream fails the body's own check (no chunk in it) and its excerpt shows what came,
@@ -11,9 +11,10 @@
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 use super::{
+    answer_text,
     body::{excerpt, BodyRead},
-    exchange::{BodyKind, RequestSpec, StreamTiming, Tokens},
-    sse::{ChunkStream, SseError},
+    exchange::{AnswerText, BodyKind, RequestSpec, StreamTiming, Tokens},
+    sse::{ChatUsage, ChunkStream, MessagesUsage, ResponsesUsage, SseError},
 };
 use crate::outcome::{IoKind, Outcome};
 use http::{HeaderMap, StatusCode};
@@ -31,6 +32,8 @@ pub struct Answer {
     pub tokens: Option<Tokens>,
     /// Token timing of a valid stream.
     pub stream: Option<StreamTiming>,
+    /// The text of a valid answer, when the spec asked to keep it.
+    pub text: Option<Box<AnswerText>>,
     /// What was wrong, with an excerpt of what came (redacted of the request's secrets).
     pub detail: Option<String>,
 }
@@ -44,6 +47,7 @@ pub fn answer(spec: &RequestSpec, status: StatusCode, read: &mut BodyRead) -> An
             outcome: Outcome::Status(status.as_u16()),
             tokens: None,
             stream: None,
+            text: None,
             detail: redacted(excerpt(&read.kept)),
         };
     }
@@ -55,11 +59,29 @@ pub fn answer(spec: &RequestSpec, status: StatusCode, read: &mut BodyRead) -> An
         None => judge_body(spec.body_kind, read),
     };
     match expectation(spec, status, read).and(verdict) {
-        Ok(()) => Answer::ok(tokens, read.stream.take().map(|s| s.timing)),
+        Ok(()) => {
+            let mut ok = Answer::ok(tokens, None);
+            match read.stream.take() {
+                Some(stream) => {
+                    ok.text = stream.text.map(Box::new);
+                    ok.stream = Some(stream.timing);
+                }
+                None if spec.keep_text && read.whole => {
+                    ok.text = spec
+                        .body_kind
+                        .api()
+                        .and_then(|api| answer_text::of_body(api, &read.kept))
+                        .map(Box::new);
+                }
+                None => {}
+            }
+            ok
+        }
         Err((outcome, detail)) => Answer {
             outcome,
             tokens,
             stream: None,
+            text: None,
             detail: redacted(detail),
         },
     }
@@ -71,6 +93,7 @@ impl Answer {
             outcome: Outcome::Ok,
             tokens,
             stream,
+            text: None,
             detail: None,
         }
     }
@@ -114,11 +137,13 @@ fn began(read: &BodyRead) -> String {
     }
 }
 
-/// A stream that ended cleanly: valid when it held a chunk and said `[DONE]`.
+/// A stream that ended cleanly: valid when it held a chunk and ended with its protocol's
+/// terminal event (`[DONE]`, `response.completed`, `message_stop`).
 fn judge_stream(stream: &ChunkStream, read: &BodyRead) -> Result<(), Fault> {
+    let (protocol, end) = (stream.protocol(), stream.terminal_event());
     if stream.chunks == 0 {
         return Err(bad(format!(
-            "no chat-completion chunk in the stream; {}",
+            "no {protocol} chunk in the stream; {}",
             began(read)
         )));
     }
@@ -126,14 +151,14 @@ fn judge_stream(stream: &ChunkStream, read: &BodyRead) -> Result<(), Fault> {
         return Ok(());
     }
     if stream.timing.content_chunks == 0 && stream.usage.is_none() {
-        return Err(bad(
-            "the stream ended without content and without [DONE]".into()
-        ));
+        return Err(bad(format!(
+            "the stream ended without content and without {end}"
+        )));
     }
     Err((
         Outcome::Io(IoKind::Truncated),
         format!(
-            "the stream ended without [DONE] after {} tokens",
+            "the stream ended without {end} after {} tokens",
             stream.tokens().output
         ),
     ))
@@ -143,7 +168,7 @@ fn judge_stream(stream: &ChunkStream, read: &BodyRead) -> Result<(), Fault> {
 pub fn stream_failure(stream: &ChunkStream, error: SseError) -> Fault {
     match error {
         SseError::ErrorEvent(message) => bad(format!("error event in the stream: {message}")),
-        e if stream.chunks == 0 => bad(format!("not a chat-completion stream: {e}")),
+        e if stream.chunks == 0 => bad(format!("not a {} stream: {e}", stream.protocol())),
         e => (Outcome::Io(IoKind::BadSse), e.to_string()),
     }
 }
@@ -151,9 +176,16 @@ pub fn stream_failure(stream: &ChunkStream, error: SseError) -> Fault {
 /// A whole JSON answer (or an opaque one, which is any body): its verdict and `usage`.
 fn judge_body(kind: BodyKind, read: &BodyRead) -> (Option<Tokens>, Result<(), Fault>) {
     let (protocol, needs) = match kind {
-        BodyKind::Opaque | BodyKind::Sse => return (None, Ok(())),
+        BodyKind::Opaque | BodyKind::Sse | BodyKind::ResponsesSse | BodyKind::MessagesSse => {
+            return (None, Ok(()))
+        }
         BodyKind::Json => ("a chat completion", "`choices`, each with a `message`"),
         BodyKind::Embeddings => ("an embeddings answer", "`data`, each with an `embedding`"),
+        BodyKind::Responses => ("a Responses answer", "an `output` list"),
+        BodyKind::Messages => (
+            "an Anthropic message",
+            "`\"type\": \"message\"` and `content`",
+        ),
     };
     if !read.whole {
         // Too large to keep: not judged, rather than judged bad for what was not seen.
@@ -170,6 +202,8 @@ fn judge_body(kind: BodyKind, read: &BodyRead) -> (Option<Tokens>, Result<(), Fa
     }
     let parsed = match kind {
         BodyKind::Embeddings => serde_json::from_slice::<EmbeddingsAnswer>(body).map(Parts::from),
+        BodyKind::Responses => serde_json::from_slice::<ResponsesAnswer>(body).map(Parts::from),
+        BodyKind::Messages => serde_json::from_slice::<MessagesAnswer>(body).map(Parts::from),
         _ => serde_json::from_slice::<ChatAnswer>(body).map(Parts::from),
     };
     let parts = match parsed {
@@ -182,11 +216,7 @@ fn judge_body(kind: BodyKind, read: &BodyRead) -> (Option<Tokens>, Result<(), Fa
             );
         }
     };
-    let tokens = parts.usage.map(|u| Tokens {
-        input: u.prompt_tokens,
-        output: u.completion_tokens,
-        from_usage: true,
-    });
+    let tokens = parts.usage;
     if parts.error {
         // Read again, in full, only now: the message is wanted on this rare path alone.
         let error = serde_json::from_slice::<ErrorAnswer>(body).map(|a| a.error);
@@ -210,7 +240,7 @@ struct Parts {
     /// Its list of answers (`choices` or `data`), counted.
     list: Option<Counts>,
     /// Its token counts.
-    usage: Option<Usage>,
+    usage: Option<Tokens>,
 }
 
 /// A chat completion, read in one pass without keeping its content. (`error` is only noted:
@@ -220,7 +250,7 @@ struct ChatAnswer {
     #[serde(default)]
     error: Option<IgnoredAny>,
     choices: Option<Tally<ChatChoice>>,
-    usage: Option<Usage>,
+    usage: Option<ChatUsage>,
 }
 
 /// An embeddings answer, read in one pass without keeping the vectors.
@@ -229,7 +259,28 @@ struct EmbeddingsAnswer {
     #[serde(default)]
     error: Option<IgnoredAny>,
     data: Option<Tally<EmbeddingEntry>>,
-    usage: Option<Usage>,
+    usage: Option<ChatUsage>,
+}
+
+/// An OpenAI Responses answer, read in one pass without keeping its content. (`error` is
+/// `null` on a valid one.)
+#[derive(serde::Deserialize)]
+struct ResponsesAnswer {
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    output: Option<Tally<IgnoredEntry>>,
+    usage: Option<ResponsesUsage>,
+}
+
+/// An Anthropic Messages answer; a 2xx `{"type":"error",...}` body is an error.
+#[derive(serde::Deserialize)]
+struct MessagesAnswer {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    content: Option<Tally<IgnoredEntry>>,
+    usage: Option<MessagesUsage>,
 }
 
 impl From<ChatAnswer> for Parts {
@@ -237,7 +288,7 @@ impl From<ChatAnswer> for Parts {
         Parts {
             error: a.error.is_some(),
             list: a.choices.map(|t| t.counts),
-            usage: a.usage,
+            usage: a.usage.map(|u| u.tokens()),
         }
     }
 }
@@ -247,8 +298,53 @@ impl From<EmbeddingsAnswer> for Parts {
         Parts {
             error: a.error.is_some(),
             list: a.data.map(|t| t.counts),
-            usage: a.usage,
+            usage: a.usage.map(|u| u.tokens()),
         }
+    }
+}
+
+impl From<ResponsesAnswer> for Parts {
+    fn from(a: ResponsesAnswer) -> Parts {
+        // An empty `output` is a valid answer (max_output_tokens = 0): the list must only be there.
+        let list = a.output.map(|t| Counts {
+            entries: t.counts.entries.max(1),
+            ..t.counts
+        });
+        Parts {
+            error: a.error.is_some(),
+            list,
+            usage: a.usage.map(|u| u.tokens()),
+        }
+    }
+}
+
+impl From<MessagesAnswer> for Parts {
+    fn from(a: MessagesAnswer) -> Parts {
+        let is_message = a.kind.as_deref() == Some("message");
+        let list = a.content.filter(|_| is_message).map(|t| Counts {
+            entries: t.counts.entries.max(1),
+            ..t.counts
+        });
+        Parts {
+            error: a.error.is_some() || a.kind.as_deref() == Some("error"),
+            list,
+            usage: a.usage.map(|u| Tokens {
+                input: u.input_tokens.unwrap_or(0),
+                output: u.output_tokens.unwrap_or(0),
+                from_usage: true,
+                reasoning: 0,
+            }),
+        }
+    }
+}
+
+/// An entry of a list that is only counted.
+#[derive(serde::Deserialize)]
+struct IgnoredEntry(#[allow(dead_code)] IgnoredAny);
+
+impl Entry for IgnoredEntry {
+    fn complete(&self) -> bool {
+        true
     }
 }
 
@@ -256,14 +352,6 @@ impl From<EmbeddingsAnswer> for Parts {
 #[derive(serde::Deserialize)]
 struct ErrorAnswer {
     error: Value,
-}
-
-#[derive(serde::Deserialize)]
-struct Usage {
-    #[serde(default)]
-    prompt_tokens: u64,
-    #[serde(default)]
-    completion_tokens: u64,
 }
 
 /// An entry of a list in an answer, which may lack what a valid answer needs.
@@ -419,6 +507,7 @@ mod tests {
             body: Bytes::new(),
             body_kind: kind,
             expect: None,
+            keep_text: false,
         }
     }
 
@@ -448,7 +537,8 @@ mod tests {
             Some(Tokens {
                 input: 12,
                 output: 34,
-                from_usage: true
+                from_usage: true,
+                reasoning: 0
             })
         );
         let embeddings = judged(BodyKind::Embeddings, EMBEDDINGS);
@@ -514,6 +604,52 @@ mod tests {
         let a = judged(BodyKind::Json, both);
         assert_eq!(a.outcome, Outcome::BadResponse);
         assert_eq!(a.tokens.map(|t| t.output), Some(3));
+    }
+
+    #[test]
+    fn responses_and_anthropic_answers_are_judged_by_their_protocol() {
+        let responses = r#"{"id":"r","object":"response","status":"completed","error":null,"output":[{"type":"reasoning","summary":[]},{"type":"message","content":[{"type":"output_text","text":"hi"}]}],"usage":{"input_tokens":7,"output_tokens":5,"output_tokens_details":{"reasoning_tokens":2}}}"#;
+        let a = judged(BodyKind::Responses, responses);
+        assert_eq!(a.outcome, Outcome::Ok, "{:?}", a.detail);
+        assert_eq!(
+            a.tokens,
+            Some(Tokens {
+                input: 7,
+                output: 5,
+                from_usage: true,
+                reasoning: 2
+            })
+        );
+        let message = r#"{"id":"m","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":7,"output_tokens":3}}"#;
+        let a = judged(BodyKind::Messages, message);
+        assert_eq!(a.outcome, Outcome::Ok, "{:?}", a.detail);
+        assert_eq!(a.tokens.map(|t| (t.input, t.output)), Some((7, 3)));
+        let cases: [(BodyKind, &str, &str); 6] = [
+            (
+                BodyKind::Messages,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                "error object: Overloaded",
+            ),
+            (
+                BodyKind::Messages,
+                "<html><body>502 Bad Gateway</body></html>",
+                "not a JSON object",
+            ),
+            (BodyKind::Messages, CHAT, "needs `\"type\": \"message\"`"),
+            (
+                BodyKind::Responses,
+                r#"{"error":{"code":"server_error","message":"boom"},"output":[]}"#,
+                "error object: (server_error) boom",
+            ),
+            (BodyKind::Responses, CHAT, "needs an `output` list"),
+            (BodyKind::Responses, "", "the body was empty"),
+        ];
+        for (kind, body, says) in cases {
+            let a = judged(kind, body);
+            assert_eq!(a.outcome, Outcome::BadResponse, "{body}");
+            let detail = a.detail.unwrap_or_default();
+            assert!(detail.contains(says), "{body}: {detail}");
+        }
     }
 
     #[test]

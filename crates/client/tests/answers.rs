@@ -347,6 +347,7 @@ fn http_get(path: &str, expect: Option<Expect>) -> RequestSpec {
         body: Bytes::new(),
         body_kind: BodyKind::Opaque,
         expect: expect.map(Arc::new),
+        keep_text: false,
     }
 }
 

@@ -71,6 +71,7 @@ fn get(path: &str) -> RequestSpec {
         // These tests are about framing, not about answers: any body is fine.
         body_kind: BodyKind::Opaque,
         expect: None,
+        keep_text: false,
     }
 }
 
@@ -99,6 +100,7 @@ async fn the_request_goes_out_as_http_1_1_with_host_length_and_headers(engine: H
         body: Bytes::from_static(b"{\"a\":1}"),
         body_kind: BodyKind::Opaque,
         expect: None,
+        keep_text: false,
     };
     ok(&client.execute(&post).await);
     ok(&client.execute(&get("/models")).await);

@@ -77,6 +77,7 @@ fn spec(body: &str, kind: BodyKind) -> RequestSpec {
         body: Bytes::from(body.to_string()),
         body_kind: kind,
         expect: None,
+        keep_text: false,
     }
 }
 

@@ -159,6 +159,9 @@ pub enum Event {
     Closed { conn: usize, reset: bool },
     /// The client closed `conn` (end of stream or error while reading).
     ClientClosed { conn: usize },
+    /// Piece `piece` of the reply to request `index` was written (kept out of
+    /// [`Scripted::events`]; read with [`Scripted::writes`]).
+    Wrote { index: usize, piece: usize },
 }
 
 /// Picks the reply to request `index` (0-based over the whole server), given its raw bytes;
@@ -260,13 +263,25 @@ impl Scripted {
         format!("http://{}", self.addr)
     }
 
-    /// Every event so far.
+    /// Every event so far (piece writes left out).
     pub fn events(&self) -> Vec<Event> {
         self.log
             .lock()
             .unwrap()
             .iter()
+            .filter(|(_, e)| !matches!(e, Event::Wrote { .. }))
             .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// When each piece of the reply to request `index` was written, in piece order.
+    pub fn writes(&self, index: usize) -> Vec<Instant> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Wrote { index: i, .. } if *i == index))
+            .map(|(t, _)| *t)
             .collect()
     }
 
@@ -342,6 +357,7 @@ async fn serve(
                 push(&log, Event::ClientClosed { conn });
                 return;
             }
+            push(&log, Event::Wrote { index, piece: i });
         }
         if !reply.pieces.is_empty() {
             push(&log, Event::Replied { conn, index });
