@@ -73,6 +73,14 @@ pub(crate) fn render(
             n,
         );
     }
+    // Injected statuses (`error_<status>`): any of 400–599, so only those that happened.
+    for (kind, n) in stats
+        .faults_injected
+        .iter()
+        .filter(|(k, _)| k.starts_with("error_"))
+    {
+        sample(&mut out, "mock_faults_injected_total", &[("kind", kind)], *n);
+    }
     family(
         &mut out,
         "mock_connections_accepted",
