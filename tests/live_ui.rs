@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -327,26 +327,6 @@ fn a_busy_address_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("put it before --ui"));
 }
 
-fn chromium() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("RELAYBENCH_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-    );
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("RELAYBENCH_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: {} not found and RELAYBENCH_SKIP_BROWSER=1",
-            path.display()
-        );
-        return None;
-    }
-    panic!(
-        "{} not found: install it with `apt-get install -y chromium` (Debian), point RELAYBENCH_CHROMIUM at a Chromium binary, or set RELAYBENCH_SKIP_BROWSER=1 to skip this test",
-        path.display()
-    );
-}
-
 type Socket = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>;
 
 /// One page of headless Chromium driven over the DevTools protocol; console errors, uncaught exceptions and failed loads are collected.
@@ -510,7 +490,7 @@ fn number(text: &Value) -> u64 {
 
 #[test]
 fn dashboard_updates_every_second_and_ends_on_the_results() {
-    let Some(bin) = chromium() else { return };
+    let Some(bin) = util::chromium() else { return };
     let s = Session::new();
     let mut reaper = Reaper(Vec::new());
     // The browser first, so that its start-up does not eat the run's seconds.

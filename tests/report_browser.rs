@@ -3,32 +3,14 @@
 //! Needs Debian's `chromium` (/usr/bin/chromium, or `RELAYBENCH_CHROMIUM`); without it the test
 //! fails with a message saying how to install it, unless `RELAYBENCH_SKIP_BROWSER=1`.
 
+mod util;
+
 use relaybench::report::{self, charts, fixture};
 use std::{
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
-
-fn chromium() -> Option<PathBuf> {
-    let path = PathBuf::from(
-        std::env::var("RELAYBENCH_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-    );
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("RELAYBENCH_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!(
-            "skipping: {} not found and RELAYBENCH_SKIP_BROWSER=1",
-            path.display()
-        );
-        return None;
-    }
-    panic!(
-        "{} not found: install it with `apt-get install -y chromium` (Debian), point RELAYBENCH_CHROMIUM at a Chromium binary, or set RELAYBENCH_SKIP_BROWSER=1 to skip this test",
-        path.display()
-    );
-}
 
 /// Runs headless Chromium on `page` with the network disabled; returns (stdout, stderr).
 fn run_chromium(bin: &Path, page: &Path, extra: &[String]) -> (String, String) {
@@ -96,7 +78,7 @@ fn out_dir() -> PathBuf {
 
 #[test]
 fn report_renders_offline_without_console_errors() {
-    let Some(bin) = chromium() else { return };
+    let Some(bin) = util::chromium() else { return };
     let dir = out_dir();
     let results = fixture::comparison();
     let w = report::write_all(&results, &dir).unwrap();
@@ -144,7 +126,7 @@ fn report_renders_offline_without_console_errors() {
 /// The detector above must see what it is meant to catch: a page that fetches and throws does produce console errors.
 #[test]
 fn console_error_detection_works() {
-    let Some(bin) = chromium() else { return };
+    let Some(bin) = util::chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("bad.html");
     std::fs::write(

@@ -79,7 +79,12 @@ pub(crate) fn render(
         .iter()
         .filter(|(k, _)| k.starts_with("error_"))
     {
-        sample(&mut out, "mock_faults_injected_total", &[("kind", kind)], *n);
+        sample(
+            &mut out,
+            "mock_faults_injected_total",
+            &[("kind", kind)],
+            *n,
+        );
     }
     family(
         &mut out,

@@ -73,3 +73,24 @@ pub async fn run_first(text: &str) -> relaybench::metrics::RunResult {
         .unwrap();
     results.runs.remove(0)
 }
+
+/// Headless Chromium for the browser tests: `/usr/bin/chromium` or `RELAYBENCH_CHROMIUM`; `None` (skip) only with `RELAYBENCH_SKIP_BROWSER=1`, else a panic saying how to install it.
+pub fn chromium() -> Option<PathBuf> {
+    let path = PathBuf::from(
+        std::env::var("RELAYBENCH_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+    );
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("RELAYBENCH_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!(
+            "skipping: {} not found and RELAYBENCH_SKIP_BROWSER=1",
+            path.display()
+        );
+        return None;
+    }
+    panic!(
+        "{} not found: install it with `apt-get install -y chromium` (Debian), point RELAYBENCH_CHROMIUM at a Chromium binary, or set RELAYBENCH_SKIP_BROWSER=1 to skip this test",
+        path.display()
+    );
+}
