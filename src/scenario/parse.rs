@@ -429,6 +429,16 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                 "an empty text is in every body: give the text the answer must contain".into(),
             );
         }
+        if let Some((key, message)) = lengths_problem(m) {
+            let line = mix_key_line(source, i, key.split('.').next().unwrap_or(&key));
+            return Err(ScenarioError {
+                file: path.to_path_buf(),
+                line,
+                column: line.map(|_| 1),
+                key: Some(format!("workload.mix[{i}].{key}")),
+                message,
+            });
+        }
         // Caught here, with the key, rather than as a surprise when the run starts.
         if let Some(body) = &m.body {
             if let Err(e) = crate::load::template::Template::parse(body) {
@@ -462,6 +472,81 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         key: Some(e.key),
         message: e.message,
     })
+}
+
+/// What is wrong with a mix entry's generated lengths and prefixes, if anything: (key below
+/// the entry, message).
+fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
+    for (name, spec) in [
+        ("input_tokens", &m.input_tokens),
+        ("output_tokens", &m.output_tokens),
+    ] {
+        let Some(spec) = spec else { continue };
+        if m.kind != RequestKind::Chat {
+            return Some((
+                name.into(),
+                format!("`{name}` shapes `kind = \"chat\"` requests"),
+            ));
+        }
+        if let Some((field, message)) = spec.problem() {
+            return Some((format!("{name}.{field}"), message));
+        }
+    }
+    if m.input_tokens.is_some() && (!m.prompts.is_empty() || m.prompts_file.is_some()) {
+        return Some((
+            "input_tokens".into(),
+            "`input_tokens` generates the prompts: leave out `prompts` and `prompts_file`".into(),
+        ));
+    }
+    if m.prompt_pool == 0 {
+        return Some((
+            "prompt_pool".into(),
+            "`prompt_pool` must be at least 1".into(),
+        ));
+    }
+    if m.shared_prefix_tokens.is_some() && m.input_tokens.is_none() {
+        return Some((
+            "shared_prefix_tokens".into(),
+            "`shared_prefix_tokens` needs `input_tokens` (the length of each request's own suffix)"
+                .into(),
+        ));
+    }
+    if m.shared_prefix_tokens == Some(0) {
+        return Some((
+            "shared_prefix_tokens".into(),
+            "`shared_prefix_tokens` must be at least 1".into(),
+        ));
+    }
+    if m.prefix_groups == 0 {
+        return Some((
+            "prefix_groups".into(),
+            "`prefix_groups` must be at least 1".into(),
+        ));
+    }
+    None
+}
+
+/// Line of `name` inside the `index`-th `[[workload.mix]]` table (or anywhere, as a fallback).
+fn mix_key_line(source: &str, index: usize, name: &str) -> Option<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let start = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[workload.mix]]"))
+        .nth(index)
+        .map(|(n, _)| n + 1);
+    let Some(start) = start else {
+        return find_key_line(source, name);
+    };
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(&format!("{name} ")) || t.starts_with(&format!("{name}="))
+        })
+        .map(|n| start + n + 1)
+        .or_else(|| find_key_line(source, name))
 }
 
 /// Best-effort line of a dotted key (`workload.users`, `target[1].url`) for errors found after parsing.
