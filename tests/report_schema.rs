@@ -268,6 +268,16 @@ fn token_lengths_and_prefix_groups_match_the_schema() {
         2.0
     );
     assert_eq!(errors_for(&v), Vec::<String>::new());
+    // Markdown and HTML show both tables, the run without them as –.
+    let md = relaybench::report::markdown::render(&results);
+    assert!(md.contains("## Token lengths"), "{md}");
+    assert!(
+        md.contains("| input asked p50 |") || md.contains("input asked p50"),
+        "{md}"
+    );
+    assert!(md.contains("## TTFT by shared-prefix group") && md.contains("group 1 TTFT p50"));
+    let page = relaybench::report::html::render(&results, &[]);
+    assert!(page.contains("id=\"token-lengths\"") && page.contains("id=\"prefix-groups\""));
     let mut bad = v.clone();
     bad["runs"][0]["token_lengths"]["sent_input"] = json!({});
     let errors = errors_for(&bad).join("\n");
