@@ -113,3 +113,79 @@ fn bad_length_specs_name_file_line_and_field() {
         assert!(!stderr.contains("panicked"), "{all}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jsonl_dataset_sets_each_answers_length() {
+    let s = Session::new();
+    s.write(
+        "data.jsonl",
+        "{\"prompt\": \"one\", \"output_tokens\": 5}\n{\"messages\": [{\"role\": \"user\", \"content\": \"two\"}], \"output_tokens\": 9}\n",
+    );
+    let file = s.write(
+        "d.toml",
+        "[[target]]\nname = \"m\"\n[target.mock]\nlatency = \"1ms\"\noutput_tokens = 100\n[workload]\nusers = 1\nrequests = 10\n[[workload.mix]]\nkind = \"chat\"\ndataset = { path = \"data.jsonl\", format = \"jsonl\", order = \"sequential\" }\n",
+    );
+    let scenario = relaybench::scenario::load(&file).unwrap();
+    let plan = relaybench::scenario::Plan::new("d".into(), &scenario);
+    let stop = relaybench::load::Stop::new();
+    let mut results = relaybench::runner::execute(&scenario, &file, &plan, &stop, None, |_, _| {})
+        .await
+        .unwrap();
+    let run = results.runs.remove(0);
+    assert_eq!(run.outcomes.get("ok"), Some(&10), "{:?}", run.outcomes);
+    let lengths = run.token_lengths.unwrap();
+    // In file order: 5, 9, 5, 9, ... — five of each, and the answers as long.
+    let asked = values(lengths.requested_output.as_ref().unwrap());
+    assert_eq!(asked, vec![(5, 5), (9, 5)]);
+    assert_eq!(values(lengths.received_output.as_ref().unwrap()), asked);
+    assert_eq!(run.tokens.output, 70);
+}
+
+#[test]
+fn dataset_errors_name_the_file_and_line() {
+    let s = Session::new();
+    s.write(
+        "chats.json",
+        "[\n  {\"conversations\": [{\"from\": \"human\", \"value\": \"hi\"}]},\n  {\"conversations\": [{\"from\": \"gpt\", \"value\": \"no question\"}]}\n]\n",
+    );
+    let scenario = |dataset: &str| {
+        format!("[[target]]\nname = \"m\"\n[target.mock]\nlatency = \"1ms\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\ndataset = {dataset}\n")
+    };
+    let cases = [
+        (
+            "{ path = \"chats.json\", format = \"sharegpt\" }",
+            vec!["chats.json:3", "workload.mix[0].dataset", "no `human` turn"],
+        ),
+        (
+            "{ path = \"missing.jsonl\", format = \"jsonl\" }",
+            vec!["bad.toml:10", "workload.mix[0].dataset", "cannot read"],
+        ),
+        (
+            "{ path = \"chats.json\", format = \"csv\" }",
+            vec!["bad.toml:10", "unknown variant `csv`"],
+        ),
+    ];
+    for (dataset, expect) in cases {
+        let file = s.write("bad.toml", &scenario(dataset));
+        let out = s.relaybench(&["validate", file.to_str().unwrap()]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for e in expect {
+            assert!(stderr.contains(e), "expected `{e}` in: {all}");
+        }
+    }
+}
+
+#[test]
+fn the_shipped_sharegpt_sample_loads_with_its_answers() {
+    let path = util::repo_root().join("scenarios/token-lengths.toml");
+    let scenario = relaybench::scenario::load(&path).unwrap();
+    let entries = &scenario.workload.mix[1].dataset_entries;
+    assert_eq!(entries.len(), 48);
+    assert!(
+        entries.iter().all(|e| e.output.is_some()),
+        "every conversation has an answer"
+    );
+    assert!(entries.iter().all(|e| e.messages[0]["role"] == "user"));
+}

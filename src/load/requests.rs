@@ -7,13 +7,19 @@ use super::template::Template;
 use crate::{
     client::{Api, BodyKind, Expect, RequestSpec},
     metrics::lengths::Requested,
-    scenario::{RequestKind, RequestTemplate, Target},
+    scenario::{
+        dataset::{DatasetOrder, DatasetOutput},
+        RequestKind, RequestTemplate, Target,
+    },
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use relaybench_tokens::{Encoding, ModelEncoding};
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering::Relaxed},
+    Arc,
+};
 
 /// Prompt used when a template lists none.
 const DEFAULT_PROMPT: &str = "Say hello in one short sentence.";
@@ -64,6 +70,8 @@ struct ChatEntry {
 #[derive(Clone)]
 pub struct RequestMix {
     choices: Vec<(u32, Vec<Prepared>)>,
+    /// Per choice: the next entry of a dataset sent in file order (`order = "sequential"`).
+    sequential: Vec<Option<Arc<AtomicUsize>>>,
     total_weight: u32,
     templated: bool,
     /// The encoding the target's tokens are counted with.
@@ -123,9 +131,15 @@ impl RequestMix {
             audit: options.audit,
         };
         let mut choices = Vec::new();
+        let mut sequential = Vec::new();
         let mut cumulative = 0;
         for (index, template) in mix.iter().enumerate().filter(|(_, t)| t.weight > 0) {
             cumulative += template.weight;
+            let in_order = template
+                .dataset
+                .as_ref()
+                .is_some_and(|d| d.order == DatasetOrder::Sequential);
+            sequential.push(in_order.then(|| Arc::new(AtomicUsize::new(0))));
             choices.push((cumulative, build.variants(template, index, &headers)?));
         }
         let templated = choices
@@ -133,6 +147,7 @@ impl RequestMix {
             .any(|(_, specs)| specs.iter().any(|p| p.template.is_some()));
         Ok(RequestMix {
             choices,
+            sequential,
             total_weight: cumulative,
             templated,
             encoding,
@@ -145,15 +160,20 @@ impl RequestMix {
         self.templated
     }
 
-    /// Picks one request by weight, then one of its prompt variants uniformly.
+    /// Picks one request by weight, then one of its prompt variants uniformly (or the next one,
+    /// for a dataset sent in order).
     pub fn pick<R: Rng>(&self, rng: &mut R) -> &Prepared {
         let roll = rng.gen_range(0..self.total_weight.max(1));
-        let (_, specs) = self
+        let choice = self
             .choices
             .iter()
-            .find(|(upto, _)| roll < *upto)
-            .unwrap_or(&self.choices[self.choices.len() - 1]);
-        &specs[rng.gen_range(0..specs.len())]
+            .position(|(upto, _)| roll < *upto)
+            .unwrap_or(self.choices.len() - 1);
+        let specs = &self.choices[choice].1;
+        match &self.sequential[choice] {
+            Some(next) => &specs[next.fetch_add(1, Relaxed) % specs.len()],
+            None => &specs[rng.gen_range(0..specs.len())],
+        }
     }
 }
 
@@ -217,6 +237,33 @@ impl Build<'_> {
         index: usize,
         prompts: &[serde_json::Value],
     ) -> Vec<ChatEntry> {
+        let seed = PROMPT_SEED ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        if !t.dataset_entries.is_empty() {
+            return t
+                .dataset_entries
+                .iter()
+                .map(|entry| {
+                    let output = match (&t.output_tokens, &entry.output) {
+                        (Some(spec), _) => Some(spec.sample(&mut rng)),
+                        (None, Some(DatasetOutput::Tokens(n))) => Some(*n),
+                        (None, Some(DatasetOutput::Text(answer))) => {
+                            Some(self.encoding.count(answer).max(1))
+                        }
+                        (None, None) => None,
+                    };
+                    ChatEntry {
+                        messages: entry.messages.clone(),
+                        max_tokens: output.or(t.max_tokens),
+                        requested: output.map(|output| Requested {
+                            input: None,
+                            output: Some(output),
+                            group: None,
+                        }),
+                    }
+                })
+                .collect();
+        }
         if t.input_tokens.is_none() && t.output_tokens.is_none() {
             return prompts
                 .iter()
@@ -227,8 +274,6 @@ impl Build<'_> {
                 })
                 .collect();
         }
-        let seed = PROMPT_SEED ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut rng = SmallRng::seed_from_u64(seed);
         // Each prefix from a generator of its own, so it stays the same whatever the pool size.
         let prefixes: Vec<(u32, String)> = t
             .shared_prefix_tokens
@@ -736,6 +781,30 @@ mod tests {
                 members.iter().all(|p| *p == members[0]),
                 "one prefix per group"
             );
+        }
+    }
+
+    #[test]
+    fn a_sharegpt_answer_sets_max_tokens_and_sequential_datasets_go_in_order() {
+        use crate::scenario::dataset::DatasetEntry;
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\ndataset = { path = \"x\", format = \"sharegpt\", order = \"sequential\" }";
+        let mut s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let answer = "The pool keeps connections open.";
+        s.workload.mix[0].dataset_entries = (0..3)
+            .map(|i| DatasetEntry {
+                messages: user_message(&format!("question {i}")),
+                output: Some(DatasetOutput::Text(answer.into())),
+            })
+            .collect();
+        let m = RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();
+        let tokens = Encoding::O200kBase.count(answer);
+        let mut rng = rand::thread_rng();
+        for i in 0..6 {
+            let p = m.pick(&mut rng);
+            let b = body(&p.spec);
+            assert_eq!(b["messages"][0]["content"], format!("question {}", i % 3));
+            assert_eq!(b["max_tokens"], tokens);
+            assert_eq!(p.requested.unwrap().output, Some(tokens));
         }
     }
 }

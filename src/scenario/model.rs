@@ -337,6 +337,13 @@ pub struct RequestTemplate {
     /// Prompts read from `prompts_file`, as chat `messages` arrays (not written back to results).
     #[serde(skip)]
     pub file_prompts: Vec<serde_json::Value>,
+    /// Chat: prompts from a local file, `{ path = "data/chats.jsonl", format = "sharegpt" | "jsonl",
+    /// order = "random" | "sequential" }` (path relative to the scenario). Replaces `prompts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<super::dataset::DatasetSpec>,
+    /// The dataset's entries, read when the scenario is loaded (not written back to results).
+    #[serde(skip)]
+    pub dataset_entries: Vec<super::dataset::DatasetEntry>,
     /// Chat: synthetic prompts whose user message has exactly this many tokens in the target's
     /// encoding, e.g. `{ dist = "normal", mean = 512, stdev = 128, min = 16, max = 4096 }`; also
     /// `fixed` (`value`), `uniform` (`min`, `max`), `lognormal` (`mean`, `stdev` of the lengths)
@@ -464,6 +471,8 @@ impl Default for RequestTemplate {
             prompts: Vec::new(),
             prompts_file: None,
             file_prompts: Vec::new(),
+            dataset: None,
+            dataset_entries: Vec::new(),
             input_tokens: None,
             output_tokens: None,
             extra_body: None,

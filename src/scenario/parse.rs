@@ -25,12 +25,44 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Reads every mix entry's `dataset` (relative to the scenario file).
+fn load_datasets(path: &Path, source: &str, scenario: &mut Scenario) -> Result<(), ScenarioError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (i, template) in scenario.workload.mix.iter_mut().enumerate() {
+        let Some(spec) = &template.dataset else {
+            continue;
+        };
+        let full = dir.join(&spec.path);
+        let key = Some(format!("workload.mix[{i}].dataset"));
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            let line = mix_key_line(source, i, "dataset");
+            ScenarioError {
+                file: path.to_path_buf(),
+                line,
+                column: line.map(|_| 1),
+                key: key.clone(),
+                message: format!("cannot read `{}`: {e}", full.display()),
+            }
+        })?;
+        template.dataset_entries =
+            super::dataset::parse(&text, spec.format).map_err(|(line, message)| ScenarioError {
+                file: full.clone(),
+                line: Some(line),
+                column: None,
+                key: key.clone(),
+                message,
+            })?;
+    }
+    Ok(())
+}
+
 /// Reads every mix entry's `prompts_file` (relative to the scenario file).
 fn load_prompt_files(
     path: &Path,
     source: &str,
     scenario: &mut Scenario,
 ) -> Result<(), ScenarioError> {
+    load_datasets(path, source, scenario)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     for (i, template) in scenario.workload.mix.iter_mut().enumerate() {
         let Some(file) = &template.prompts_file else {
@@ -490,6 +522,21 @@ fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
         }
         if let Some((field, message)) = spec.problem() {
             return Some((format!("{name}.{field}"), message));
+        }
+    }
+    if m.dataset.is_some() {
+        if m.kind != RequestKind::Chat {
+            return Some((
+                "dataset".into(),
+                "`dataset` feeds `kind = \"chat\"` requests".into(),
+            ));
+        }
+        if m.input_tokens.is_some() || !m.prompts.is_empty() || m.prompts_file.is_some() {
+            return Some((
+                "dataset".into(),
+                "`dataset` supplies the prompts: leave out `input_tokens`, `prompts` and `prompts_file`"
+                    .into(),
+            ));
         }
     }
     if m.input_tokens.is_some() && (!m.prompts.is_empty() || m.prompts_file.is_some()) {
