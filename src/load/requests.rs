@@ -57,6 +57,7 @@ pub struct Prepared {
 }
 
 /// A chat request's content before it becomes a body.
+#[derive(Clone)]
 struct ChatEntry {
     /// The `messages` array.
     messages: serde_json::Value,
@@ -274,6 +275,49 @@ impl Build<'_> {
                 })
                 .collect();
         }
+        if t.input_tokens.is_some() {
+            return self.generated_once(t, index, prompts, &mut rng, seed);
+        }
+        self.generated(t, prompts, &mut rng, seed)
+    }
+
+    /// [`Build::generated`], kept for the process: a plan's runs (and the preflight) build the
+    /// same mix, and generating long prompts is the costly part.
+    fn generated_once(
+        &self,
+        t: &RequestTemplate,
+        index: usize,
+        prompts: &[serde_json::Value],
+        rng: &mut SmallRng,
+        seed: u64,
+    ) -> Vec<ChatEntry> {
+        type Pools = Vec<(Encoding, String, Arc<Vec<ChatEntry>>)>;
+        static POOLS: std::sync::Mutex<Pools> = std::sync::Mutex::new(Vec::new());
+        let key = format!("{index}:{}", serde_json::to_string(t).unwrap_or_default());
+        let cached = POOLS.lock().ok().and_then(|pools| {
+            pools
+                .iter()
+                .find(|(e, k, _)| *e == self.encoding && *k == key)
+                .map(|(_, _, pool)| pool.clone())
+        });
+        let pool = cached.unwrap_or_else(|| {
+            let pool = Arc::new(self.generated(t, prompts, rng, seed));
+            if let Ok(mut pools) = POOLS.lock() {
+                pools.push((self.encoding, key, pool.clone()));
+            }
+            pool
+        });
+        pool.as_ref().clone()
+    }
+
+    /// A pool of `prompt_pool` requests with drawn lengths (and prefixes).
+    fn generated(
+        &self,
+        t: &RequestTemplate,
+        prompts: &[serde_json::Value],
+        rng: &mut SmallRng,
+        seed: u64,
+    ) -> Vec<ChatEntry> {
         // Each prefix from a generator of its own, so it stays the same whatever the pool size.
         let prefixes: Vec<(u32, String)> = t
             .shared_prefix_tokens
@@ -289,12 +333,12 @@ impl Build<'_> {
             .unwrap_or_default();
         (0..t.prompt_pool.max(1))
             .map(|i| {
-                let output = t.output_tokens.as_ref().map(|s| s.sample(&mut rng));
+                let output = t.output_tokens.as_ref().map(|s| s.sample(rng));
                 let group = (!prefixes.is_empty()).then(|| i % prefixes.len());
                 let (messages, input) = match &t.input_tokens {
                     Some(spec) => {
-                        let n = spec.sample(&mut rng);
-                        let suffix = super::synthetic::text(self.encoding, n, &mut rng);
+                        let n = spec.sample(rng);
+                        let suffix = super::synthetic::text(self.encoding, n, rng);
                         // Words keep their leading space, so prefix and suffix tokens add up.
                         match group.map(|g| &prefixes[g]) {
                             Some((tokens, prefix)) => {
