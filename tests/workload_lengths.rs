@@ -96,6 +96,16 @@ fn bad_length_specs_name_file_line_and_field() {
             "input_tokens",
             "missing field `mean`",
         ),
+        (
+            "prompt_pool = 0",
+            "workload.mix[0].prompt_pool",
+            "between 1 and 100000",
+        ),
+        (
+            "shared_prefix_tokens = 64",
+            "workload.mix[0].shared_prefix_tokens",
+            "needs `input_tokens`",
+        ),
     ];
     for (entry, key, message) in cases {
         let scenario = format!(

@@ -506,6 +506,9 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     })
 }
 
+/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 2 GB.
+const MAX_PROMPT_POOL: usize = 100_000;
+
 /// What is wrong with a mix entry's generated lengths and prefixes, if anything: (key below
 /// the entry, message).
 fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
@@ -545,10 +548,16 @@ fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
             "`input_tokens` generates the prompts: leave out `prompts` and `prompts_file`".into(),
         ));
     }
-    if m.prompt_pool == 0 {
+    if m.prompt_pool == 0 || m.prompt_pool > MAX_PROMPT_POOL {
         return Some((
             "prompt_pool".into(),
-            "`prompt_pool` must be at least 1".into(),
+            format!("`prompt_pool` must be between 1 and {MAX_PROMPT_POOL} (the pool is held in memory)"),
+        ));
+    }
+    if m.extra_body.is_some() && m.kind != RequestKind::Chat {
+        return Some((
+            "extra_body".into(),
+            "`extra_body` shapes `kind = \"chat\"` bodies; give an `http` entry its `body`".into(),
         ));
     }
     if m.shared_prefix_tokens.is_some() && m.input_tokens.is_none() {
