@@ -245,6 +245,46 @@ fn goodput_and_saturation_match_the_schema() {
 }
 
 #[test]
+fn token_lengths_and_prefix_groups_match_the_schema() {
+    let mut results = fixture::comparison();
+    let run = &mut results.runs[0];
+    let mut recorder = relaybench::metrics::lengths::LengthRecorder::default();
+    let asked = relaybench::metrics::lengths::Requested {
+        input: Some(512),
+        output: Some(64),
+        group: Some(1),
+    };
+    recorder.note_requested(asked);
+    recorder.note_received(asked, 64, Some(2000));
+    run.token_lengths = recorder.token_lengths();
+    run.ttft_by_prefix_group = recorder.ttft_by_prefix_group();
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(
+        v["runs"][0]["token_lengths"]["requested_input"]["summary"]["p50"],
+        512.0
+    );
+    assert_eq!(
+        v["runs"][0]["ttft_by_prefix_group"][1]["summary"]["p50"],
+        2.0
+    );
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    // Markdown and HTML show both tables, the run without them as –.
+    let md = relaybench::report::markdown::render(&results);
+    assert!(md.contains("## Token lengths"), "{md}");
+    assert!(
+        md.contains("| input asked p50 |") || md.contains("input asked p50"),
+        "{md}"
+    );
+    assert!(md.contains("## TTFT by shared-prefix group") && md.contains("group 1 TTFT p50"));
+    let page = relaybench::report::html::render(&results, &[]);
+    assert!(page.contains("id=\"token-lengths\"") && page.contains("id=\"prefix-groups\""));
+    let mut bad = v.clone();
+    bad["runs"][0]["token_lengths"]["sent_input"] = json!({});
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("token_lengths"), "{errors}");
+}
+
+#[test]
 fn mock_lateness_matches_the_schema_and_older_files_load() {
     use mock_upstream::{LatenessStats, LatenessSummary};
     let mut results = fixture::comparison();

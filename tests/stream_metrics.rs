@@ -87,6 +87,7 @@ async fn run_one(replies: Vec<Reply>) -> (Exchange, Recorder, Instant) {
         exchange: &ex,
         warmup: false,
         counted: None,
+        requested: None,
     });
     (ex, recorder, intended)
 }

@@ -199,6 +199,7 @@ async fn run_one(reply: Reply, spec: &RequestSpec) -> (Exchange, Recorder, Vec<I
         exchange: &ex,
         warmup: false,
         counted: None,
+        requested: None,
     });
     (ex, recorder, server.writes(0))
 }

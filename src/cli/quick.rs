@@ -147,6 +147,7 @@ pub fn scenario(args: &QuickArgs) -> Result<Scenario, String> {
             headers,
             expect_status: None,
             expect_body_contains: None,
+            ..RequestTemplate::default()
         }],
     };
     let mut client = ClientSettings {

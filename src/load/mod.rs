@@ -2,12 +2,14 @@
 
 pub mod closed;
 pub mod guard;
+pub mod lengths;
 pub mod open;
 pub mod overload;
 pub mod pacer;
 pub mod requests;
 pub mod saturation;
 pub mod stop;
+pub mod synthetic;
 pub mod template;
 pub mod worker;
 

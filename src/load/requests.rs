@@ -6,16 +6,30 @@
 use super::template::Template;
 use crate::{
     client::{Api, BodyKind, Expect, RequestSpec},
-    scenario::{RequestKind, RequestTemplate, Target},
+    metrics::lengths::Requested,
+    scenario::{
+        dataset::{DatasetOrder, DatasetOutput},
+        RequestKind, RequestTemplate, Target,
+    },
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use rand::Rng;
+use rand::{rngs::SmallRng, Rng, SeedableRng};
 use relaybench_tokens::{Encoding, ModelEncoding};
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicUsize, Ordering::Relaxed},
+    Arc,
+};
 
 /// Prompt used when a template lists none.
 const DEFAULT_PROMPT: &str = "Say hello in one short sentence.";
+
+/// Distinct requests generated for `input_tokens` / `output_tokens` when `prompt_pool` is unset.
+pub const DEFAULT_PROMPT_POOL: usize = 1000;
+
+/// Seed of generated prompts and lengths (mixed with the mix entry's index): fixed, so every
+/// run and every target with the same encoding gets the same prompts.
+const PROMPT_SEED: u64 = 0x5EED_0017;
 
 /// `max_tokens` sent to Anthropic when a template sets none (the Messages API requires one).
 pub const ANTHROPIC_DEFAULT_MAX_TOKENS: u32 = 1024;
@@ -37,12 +51,28 @@ pub struct Prepared {
     /// other kinds, for templated prompts (whose rendered text is not counted per request) and
     /// when the usage audit is off.
     pub prompt_tokens: Option<u32>,
+    /// The lengths this request asks for (`input_tokens`, `output_tokens`, prefix group), recorded
+    /// with its answer; `None` for requests without them.
+    pub requested: Option<Requested>,
+}
+
+/// A chat request's content before it becomes a body.
+#[derive(Clone)]
+struct ChatEntry {
+    /// The `messages` array.
+    messages: serde_json::Value,
+    /// Its `max_tokens`.
+    max_tokens: Option<u32>,
+    /// What it asks for, when generated.
+    requested: Option<Requested>,
 }
 
 /// Every request the mix can produce, pre-built, with cumulative weights for picking.
 #[derive(Clone)]
 pub struct RequestMix {
     choices: Vec<(u32, Vec<Prepared>)>,
+    /// Per choice: the next entry of a dataset sent in file order (`order = "sequential"`).
+    sequential: Vec<Option<Arc<AtomicUsize>>>,
     total_weight: u32,
     templated: bool,
     /// The encoding the target's tokens are counted with.
@@ -102,16 +132,23 @@ impl RequestMix {
             audit: options.audit,
         };
         let mut choices = Vec::new();
+        let mut sequential = Vec::new();
         let mut cumulative = 0;
-        for template in mix.iter().filter(|t| t.weight > 0) {
+        for (index, template) in mix.iter().enumerate().filter(|(_, t)| t.weight > 0) {
             cumulative += template.weight;
-            choices.push((cumulative, build.variants(template, &headers)?));
+            let in_order = template
+                .dataset
+                .as_ref()
+                .is_some_and(|d| d.order == DatasetOrder::Sequential);
+            sequential.push(in_order.then(|| Arc::new(AtomicUsize::new(0))));
+            choices.push((cumulative, build.variants(template, index, &headers)?));
         }
         let templated = choices
             .iter()
             .any(|(_, specs)| specs.iter().any(|p| p.template.is_some()));
         Ok(RequestMix {
             choices,
+            sequential,
             total_weight: cumulative,
             templated,
             encoding,
@@ -124,15 +161,20 @@ impl RequestMix {
         self.templated
     }
 
-    /// Picks one request by weight, then one of its prompt variants uniformly.
+    /// Picks one request by weight, then one of its prompt variants uniformly (or the next one,
+    /// for a dataset sent in order).
     pub fn pick<R: Rng>(&self, rng: &mut R) -> &Prepared {
         let roll = rng.gen_range(0..self.total_weight.max(1));
-        let (_, specs) = self
+        let choice = self
             .choices
             .iter()
-            .find(|(upto, _)| roll < *upto)
-            .unwrap_or(&self.choices[self.choices.len() - 1]);
-        &specs[rng.gen_range(0..specs.len())]
+            .position(|(upto, _)| roll < *upto)
+            .unwrap_or(self.choices.len() - 1);
+        let specs = &self.choices[choice].1;
+        match &self.sequential[choice] {
+            Some(next) => &specs[next.fetch_add(1, Relaxed) % specs.len()],
+            None => &specs[rng.gen_range(0..specs.len())],
+        }
     }
 }
 
@@ -159,10 +201,15 @@ struct Build<'a> {
 }
 
 impl Build<'_> {
-    fn variants(&self, t: &RequestTemplate, base: &HeaderMap) -> Result<Vec<Prepared>, String> {
-        self.specs(t, base)?
+    fn variants(
+        &self,
+        t: &RequestTemplate,
+        index: usize,
+        base: &HeaderMap,
+    ) -> Result<Vec<Prepared>, String> {
+        self.specs(t, index, base)?
             .into_iter()
-            .map(|(spec, prompt_tokens)| {
+            .map(|(spec, prompt_tokens, max_tokens, requested)| {
                 // Prompts sit inside JSON strings, so their placeholders are parsed from the
                 // serialized body: `pick` options come out already JSON-escaped.
                 let text = std::str::from_utf8(&spec.body).unwrap_or_default();
@@ -173,7 +220,8 @@ impl Build<'_> {
                 };
                 Ok(Prepared {
                     spec,
-                    max_tokens: t.max_tokens,
+                    max_tokens,
+                    requested,
                     // A rendered prompt is not the one counted: not audited.
                     prompt_tokens: prompt_tokens.filter(|_| template.is_none()),
                     template,
@@ -182,11 +230,145 @@ impl Build<'_> {
             .collect()
     }
 
+    /// The chat requests of `t`: its prompts as they are, or a pool of generated ones when it
+    /// asks for token lengths.
+    fn chat_entries(
+        &self,
+        t: &RequestTemplate,
+        index: usize,
+        prompts: &[serde_json::Value],
+    ) -> Vec<ChatEntry> {
+        let seed = PROMPT_SEED ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        if !t.dataset_entries.is_empty() {
+            return t
+                .dataset_entries
+                .iter()
+                .map(|entry| {
+                    let output = match (&t.output_tokens, &entry.output) {
+                        (Some(spec), _) => Some(spec.sample(&mut rng)),
+                        (None, Some(DatasetOutput::Tokens(n))) => Some(*n),
+                        (None, Some(DatasetOutput::Text(answer))) => {
+                            Some(self.encoding.count(answer).max(1))
+                        }
+                        (None, None) => None,
+                    };
+                    ChatEntry {
+                        messages: entry.messages.clone(),
+                        max_tokens: output.or(t.max_tokens),
+                        requested: output.map(|output| Requested {
+                            input: None,
+                            output: Some(output),
+                            group: None,
+                        }),
+                    }
+                })
+                .collect();
+        }
+        if t.input_tokens.is_none() && t.output_tokens.is_none() {
+            return prompts
+                .iter()
+                .map(|p| ChatEntry {
+                    messages: p.clone(),
+                    max_tokens: t.max_tokens,
+                    requested: None,
+                })
+                .collect();
+        }
+        if t.input_tokens.is_some() {
+            return self.generated_once(t, index, prompts, &mut rng, seed);
+        }
+        self.generated(t, prompts, &mut rng, seed)
+    }
+
+    /// [`Build::generated`], kept for the process: a plan's runs (and the preflight) build the
+    /// same mix, and generating long prompts is the costly part.
+    fn generated_once(
+        &self,
+        t: &RequestTemplate,
+        index: usize,
+        prompts: &[serde_json::Value],
+        rng: &mut SmallRng,
+        seed: u64,
+    ) -> Vec<ChatEntry> {
+        type Pools = Vec<(Encoding, String, Arc<Vec<ChatEntry>>)>;
+        static POOLS: std::sync::Mutex<Pools> = std::sync::Mutex::new(Vec::new());
+        let key = format!("{index}:{}", serde_json::to_string(t).unwrap_or_default());
+        let cached = POOLS.lock().ok().and_then(|pools| {
+            pools
+                .iter()
+                .find(|(e, k, _)| *e == self.encoding && *k == key)
+                .map(|(_, _, pool)| pool.clone())
+        });
+        let pool = cached.unwrap_or_else(|| {
+            let pool = Arc::new(self.generated(t, prompts, rng, seed));
+            if let Ok(mut pools) = POOLS.lock() {
+                pools.push((self.encoding, key, pool.clone()));
+            }
+            pool
+        });
+        pool.as_ref().clone()
+    }
+
+    /// A pool of `prompt_pool` requests with drawn lengths (and prefixes).
+    fn generated(
+        &self,
+        t: &RequestTemplate,
+        prompts: &[serde_json::Value],
+        rng: &mut SmallRng,
+        seed: u64,
+    ) -> Vec<ChatEntry> {
+        // Each prefix from a generator of its own, so it stays the same whatever the pool size.
+        let prefixes: Vec<(u32, String)> = t
+            .shared_prefix_tokens
+            .map(|tokens| {
+                (0..t.prefix_groups.max(1))
+                    .map(|g| {
+                        let mut prefix_rng = SmallRng::seed_from_u64(!seed ^ u64::from(g));
+                        let text = super::synthetic::text(self.encoding, tokens, &mut prefix_rng);
+                        (tokens, text)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (0..t.prompt_pool.max(1))
+            .map(|i| {
+                let output = t.output_tokens.as_ref().map(|s| s.sample(rng));
+                let group = (!prefixes.is_empty()).then(|| i % prefixes.len());
+                let (messages, input) = match &t.input_tokens {
+                    Some(spec) => {
+                        let n = spec.sample(rng);
+                        let suffix = super::synthetic::text(self.encoding, n, rng);
+                        // Words keep their leading space, so prefix and suffix tokens add up.
+                        match group.map(|g| &prefixes[g]) {
+                            Some((tokens, prefix)) => {
+                                (user_message(&format!("{prefix}{suffix}")), Some(n + tokens))
+                            }
+                            None => (user_message(&suffix), Some(n)),
+                        }
+                    }
+                    None => (prompts[i % prompts.len()].clone(), None),
+                };
+                ChatEntry {
+                    messages,
+                    max_tokens: output.or(t.max_tokens),
+                    requested: Some(Requested {
+                        input,
+                        output,
+                        group: group.map(|g| g as u16),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    #[allow(clippy::type_complexity)]
     fn specs(
         &self,
         t: &RequestTemplate,
+        index: usize,
         base: &HeaderMap,
-    ) -> Result<Vec<(RequestSpec, Option<u32>)>, String> {
+    ) -> Result<Vec<(RequestSpec, Option<u32>, Option<u32>, Option<Requested>)>, String> {
         let mut headers = base.clone();
         for (name, value) in &t.headers {
             insert_header(&mut headers, name, value)?;
@@ -208,19 +390,25 @@ impl Build<'_> {
                     Api::OpenaiResponses => "/v1/responses",
                     Api::AnthropicMessages => "/v1/messages",
                 });
-                Ok(prompts
-                    .iter()
-                    .map(|p| {
-                        let body = completion_body(self.api, target, t, p);
+                Ok(self
+                    .chat_entries(t, index, &prompts)
+                    .into_iter()
+                    .map(|entry| {
+                        let p = &entry.messages;
+                        let body = completion_body(self.api, target, t, p, entry.max_tokens);
                         let mut spec = spec(Method::POST, path, &headers, body, kind);
                         spec.keep_text = self.audit;
-                        // Counted only for the audit: the encoding's tables are large.
+                        // Counted only for the audit: the encoding's tables are large. A
+                        // generated prompt's count is known: one user message of `input` tokens.
                         let counted = self.audit.then(|| {
+                            if let Some(input) = entry.requested.and_then(|r| r.input) {
+                                return self.encoding.count_chat([("user", "")]) + input;
+                            }
                             let sent = sent_messages(self.api, p);
                             self.encoding
                                 .count_chat(sent.iter().map(|(r, c)| (r.as_str(), c.as_str())))
                         });
-                        (spec, counted)
+                        (spec, counted, entry.max_tokens, entry.requested)
                     })
                     .collect())
             }
@@ -237,7 +425,7 @@ impl Build<'_> {
                             body.to_string(),
                             BodyKind::Embeddings,
                         );
-                        (spec, None)
+                        (spec, None, t.max_tokens, None)
                     })
                     .collect())
             }
@@ -259,7 +447,7 @@ impl Build<'_> {
                         body_contains: t.expect_body_contains.clone(),
                     }));
                 }
-                Ok(vec![(spec, None)])
+                Ok(vec![(spec, None, t.max_tokens, None)])
             }
         }
     }
@@ -321,18 +509,20 @@ fn embedding_input(messages: &serde_json::Value) -> String {
 
 /// The body of a completion request in `api`'s shape: Chat `messages` + `max_tokens`;
 /// Responses `input` (the messages) + `max_output_tokens`; Anthropic `system` (the system
-/// messages' text) + `messages` (the others) + `max_tokens` (required there).
+/// messages' text) + `messages` (the others) + `max_tokens` (required there); then the
+/// template's `extra_body` fields over it.
 fn completion_body(
     api: Api,
     target: &Target,
     t: &RequestTemplate,
     messages: &serde_json::Value,
+    max_tokens: Option<u32>,
 ) -> String {
     let mut body = serde_json::json!({ "model": target.model });
     match api {
         Api::OpenaiChat => {
             body["messages"] = messages.clone();
-            if let Some(max) = t.max_tokens {
+            if let Some(max) = max_tokens {
                 body["max_tokens"] = max.into();
             }
             if t.stream {
@@ -341,7 +531,7 @@ fn completion_body(
         }
         Api::OpenaiResponses => {
             body["input"] = messages.clone();
-            if let Some(max) = t.max_tokens {
+            if let Some(max) = max_tokens {
                 body["max_output_tokens"] = max.into();
             }
         }
@@ -355,11 +545,17 @@ fn completion_body(
                 body["system"] = text.join("\n").into();
             }
             body["messages"] = rest.into();
-            body["max_tokens"] = t.max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS).into();
+            body["max_tokens"] = max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS).into();
         }
     }
     if t.stream {
         body["stream"] = true.into();
+    }
+    if let Some(extra) = &t.extra_body {
+        for (key, value) in extra {
+            // A TOML value always has a JSON form (dates become strings).
+            body[key.as_str()] = serde_json::to_value(value).unwrap_or_default();
+        }
     }
     body.to_string()
 }
@@ -502,6 +698,7 @@ mod tests {
             &s.targets[0],
             &s.workload.mix[0],
             &messages,
+            None,
         );
         let b: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(b["system"], "Be brief.\nBe kind.");
@@ -532,5 +729,126 @@ mod tests {
         assert!(headers["x-relay-token"].is_sensitive());
         assert!(!headers["x-team"].is_sensitive());
         assert!(!headers["content-type"].is_sensitive());
+    }
+
+    /// Every distinct request of a mix (the pool), in order.
+    fn all(m: &RequestMix) -> Vec<&Prepared> {
+        m.choices.iter().flat_map(|(_, specs)| specs).collect()
+    }
+
+    #[test]
+    fn generated_prompts_have_their_exact_token_counts_and_lengths() {
+        let entry = "input_tokens = { dist = \"uniform\", min = 20, max = 300 }\noutput_tokens = { dist = \"empirical\", values = [7, 9] }\nprompt_pool = 40\nextra_body = { ignore_eos = true, min_tokens = 5, top_k = { a = [1] } }";
+        for (tokenizer, encoding) in [
+            ("o200k_base", Encoding::O200kBase),
+            ("cl100k_base", Encoding::Cl100kBase),
+        ] {
+            let text = format!(
+                "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\ntokenizer = \"{tokenizer}\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\n{entry}"
+            );
+            let s = crate::scenario::parse(std::path::Path::new("t.toml"), &text).unwrap();
+            let m =
+                RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();
+            let pool = all(&m);
+            assert_eq!(pool.len(), 40);
+            for p in &pool {
+                let b = body(&p.spec);
+                let content = b["messages"][0]["content"].as_str().unwrap();
+                let asked = p.requested.unwrap();
+                assert_eq!(Some(encoding.count(content)), asked.input, "{tokenizer}");
+                assert!((20..=300).contains(&asked.input.unwrap()));
+                assert_eq!(b["max_tokens"], asked.output.unwrap());
+                assert_eq!(p.max_tokens, asked.output, "the spend guard sees it too");
+                assert_eq!(b["ignore_eos"], true);
+                assert_eq!(b["min_tokens"], 5);
+                assert_eq!(b["top_k"]["a"][0], 1, "nested tables become JSON objects");
+            }
+            let again =
+                RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();
+            let same = all(&again)
+                .iter()
+                .zip(&pool)
+                .all(|(a, b)| a.spec.body == b.spec.body);
+            assert!(same, "the same prompts on every build");
+        }
+    }
+
+    #[test]
+    fn output_tokens_use_each_apis_field() {
+        let entry = "output_tokens = { dist = \"fixed\", value = 33 }\nprompt_pool = 3";
+        let b = body(
+            &target_mix("openai-responses", entry)
+                .pick(&mut rand::thread_rng())
+                .spec,
+        );
+        assert_eq!(b["max_output_tokens"], 33);
+        let b = body(
+            &target_mix("anthropic-messages", entry)
+                .pick(&mut rand::thread_rng())
+                .spec,
+        );
+        assert_eq!(b["max_tokens"], 33);
+        assert!(
+            b["messages"][0]["content"].is_string(),
+            "the template's own prompt"
+        );
+    }
+
+    #[test]
+    fn shared_prefixes_start_each_prompt_and_spread_evenly() {
+        let entry = "input_tokens = { dist = \"fixed\", value = 10 }\nshared_prefix_tokens = 64\nprefix_groups = 4\nprompt_pool = 20";
+        let m = target_mix("openai-chat", entry);
+        let enc = Encoding::O200kBase;
+        let mut prefixes = std::collections::BTreeMap::new();
+        for p in all(&m) {
+            let b = body(&p.spec);
+            let content = b["messages"][0]["content"].as_str().unwrap().to_string();
+            assert_eq!(enc.count(&content), 74);
+            let asked = p.requested.unwrap();
+            assert_eq!(asked.input, Some(74));
+            // The prefix is the first 64 words (each one token, with its leading space).
+            let words: Vec<&str> = content.split(' ').skip(1).collect();
+            let prefix = words[..64].join(" ");
+            assert_eq!(enc.count(&format!(" {prefix}")), 64);
+            prefixes
+                .entry(asked.group.unwrap())
+                .or_insert_with(Vec::new)
+                .push(prefix);
+        }
+        assert_eq!(prefixes.len(), 4);
+        let firsts: std::collections::BTreeSet<_> =
+            prefixes.values().map(|v| v[0].clone()).collect();
+        assert_eq!(firsts.len(), 4, "four distinct prefixes");
+        for members in prefixes.values() {
+            assert_eq!(members.len(), 5, "spread evenly");
+            assert!(
+                members.iter().all(|p| *p == members[0]),
+                "one prefix per group"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sharegpt_answer_sets_max_tokens_and_sequential_datasets_go_in_order() {
+        use crate::scenario::dataset::DatasetEntry;
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\ndataset = { path = \"x\", format = \"sharegpt\", order = \"sequential\" }";
+        let mut s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let answer = "The pool keeps connections open.";
+        s.workload.mix[0].dataset_entries = (0..3)
+            .map(|i| DatasetEntry {
+                messages: user_message(&format!("question {i}")),
+                output: Some(DatasetOutput::Text(answer.into())),
+            })
+            .collect();
+        let m = RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();
+        let tokens = Encoding::O200kBase.count(answer);
+        let mut rng = rand::thread_rng();
+        for i in 0..6 {
+            let p = m.pick(&mut rng);
+            let b = body(&p.spec);
+            assert_eq!(b["messages"][0]["content"], format!("question {}", i % 3));
+            assert_eq!(b["max_tokens"], tokens);
+            assert_eq!(p.requested.unwrap().output, Some(tokens));
+        }
     }
 }

@@ -217,7 +217,7 @@ impl WorkerContext {
             self.stop.advance(StopStage::Draining);
         }
         let counted = count_tokens(&self.shared.mix, prepared, &exchange);
-        self.record(intended, &exchange, warmup, counted);
+        self.record(intended, &exchange, warmup, counted, prepared.requested);
         Sent::Done {
             not_before: exchange.retry_not_before,
         }
@@ -230,6 +230,7 @@ impl WorkerContext {
         exchange: &Exchange,
         warmup: bool,
         counted: Option<CountedTokens>,
+        requested: Option<crate::metrics::lengths::Requested>,
     ) {
         if let Some(trace) = &self.shared.trace {
             trace.offer(intended, exchange, warmup);
@@ -239,6 +240,7 @@ impl WorkerContext {
             exchange,
             warmup,
             counted,
+            requested,
         });
         if let Some(bucket) = flushed {
             let _ = self.shared.buckets.send(bucket);
@@ -253,7 +255,7 @@ impl WorkerContext {
     /// (queued at the in-flight cap): it ends `cancelled`, like a request in flight.
     pub fn record_cancelled(&self, intended: Instant, warmup: bool) {
         let exchange = Exchange::unsent(Outcome::Cancelled, Instant::now());
-        self.record(intended, &exchange, warmup, None);
+        self.record(intended, &exchange, warmup, None, None);
     }
 
     /// Runs the worker's tasks to their end. Once the run reaches `Cancelled`, every request

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod histogram;
 pub mod ledger;
+pub mod lengths;
 pub mod live;
 pub mod recorder;
 pub mod results;

@@ -6,6 +6,7 @@
 use super::{
     audit::{CountedTokens, UsageAudit},
     histogram::{new_histogram, record_clamped},
+    lengths::{LengthRecorder, Requested},
     series::SecondBucket,
     slo::Slo,
 };
@@ -78,6 +79,8 @@ pub struct Finished<'a> {
     pub warmup: bool,
     /// What relaybench counted of the request and its answer (usage audit on, answer `ok`).
     pub counted: Option<CountedTokens>,
+    /// The token lengths a generated request asked for, if it did.
+    pub requested: Option<Requested>,
 }
 
 /// Everything one worker measured.
@@ -114,6 +117,8 @@ pub struct Recorder {
     pub last_finish: Option<Instant>,
     /// The one-second bucket being filled.
     bucket: SecondBucket,
+    /// Requested and received lengths, and TTFT per prefix group (generated requests only).
+    pub lengths: LengthRecorder,
 }
 
 /// Token counts summed over a run.
@@ -179,6 +184,7 @@ impl Recorder {
             late: 0,
             last_finish: None,
             bucket: SecondBucket::new(0),
+            lengths: LengthRecorder::default(),
         }
     }
 
@@ -238,8 +244,11 @@ impl Recorder {
         if let Some(ttfb) = ex.ttfb {
             self.put(Slot::Ttfb, micros(ttfb));
         }
+        if let Some(requested) = done.requested {
+            self.lengths.note_requested(requested);
+        }
         if outcome == Outcome::Ok {
-            self.record_tokens(ex, done.counted);
+            self.record_tokens(ex, done.counted, done.requested);
         }
         // A few comparisons on figures already measured (see `slo`): no allocation per request.
         let good = self.slo.is_good(latency_d, ex);
@@ -248,7 +257,12 @@ impl Recorder {
         flushed
     }
 
-    fn record_tokens(&mut self, ex: &Exchange, counted: Option<CountedTokens>) {
+    fn record_tokens(
+        &mut self,
+        ex: &Exchange,
+        counted: Option<CountedTokens>,
+        requested: Option<Requested>,
+    ) {
         if let Some(counted) = counted {
             self.audit_one(ex.tokens, counted);
         }
@@ -276,6 +290,15 @@ impl Recorder {
         self.tokens.input += input;
         self.tokens.output += output;
         self.tokens.reasoning += reasoning;
+        if let Some(requested) = requested {
+            let ttft = ex.stream.as_ref().and_then(|s| {
+                let first = s.first_token?;
+                Some(micros(
+                    first.saturating_duration_since(ex.attempt_sent.unwrap_or(first)),
+                ))
+            });
+            self.lengths.note_received(requested, output, ttft);
+        }
         // Stream metrics belong to the attempt that produced the answer: a failed attempt
         // before it and the backoff after that are in the latency, not here.
         let Some(stream) = &ex.stream else { return };
@@ -399,6 +422,7 @@ impl Recorder {
         self.tokens.reasoning += other.tokens.reasoning;
         self.tokens.tokenizer += other.tokens.tokenizer;
         self.audit.merge(&other.audit);
+        self.lengths.merge(&other.lengths);
         self.last_finish = self.last_finish.max(other.last_finish);
         self.late += other.late;
         for (k, v) in &other.error_samples {
@@ -487,6 +511,7 @@ mod tests {
             exchange: &ex,
             warmup: false,
             counted: None,
+            requested: None,
         });
         let value = |name: &str| {
             let (_, h) = r.histograms().find(|(n, _)| *n == name).unwrap();

@@ -294,6 +294,14 @@ pub struct RunResult {
     /// and an answer was counted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_audit: Option<super::audit::UsageAudit>,
+    /// Requested and received token lengths of generated requests (`input_tokens`,
+    /// `output_tokens`); absent when the mix has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_lengths: Option<super::lengths::TokenLengths>,
+    /// TTFT (ms) per shared-prefix group, indexed by group (`prefix_groups`, streamed `ok`
+    /// answers); empty without groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ttft_by_prefix_group: Vec<StoredHistogram>,
     /// First error excerpt per outcome key.
     pub error_samples: BTreeMap<String, String>,
     /// Circuit-breaker state changes, in time order; empty when the breaker never moved.
@@ -411,6 +419,8 @@ impl RunResult {
                 audit.summarize();
                 audit
             }),
+            token_lengths: recorder.lengths.token_lengths(),
+            ttft_by_prefix_group: recorder.lengths.ttft_by_prefix_group(),
             error_samples: recorder
                 .error_samples
                 .iter()

@@ -255,6 +255,8 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         api: None,
         token_source: spec.streaming.then(|| "usage".into()),
         usage_audit: None,
+        token_lengths: None,
+        ttft_by_prefix_group: Vec::new(),
         error_samples,
         breaker_events: if spec.breaker {
             vec![

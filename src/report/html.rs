@@ -105,6 +105,14 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         }
         h.push_str("</ul>");
     }
+    if let Some(lengths) = model::token_lengths(results) {
+        h.push_str("\n<h2 id=\"token-lengths\">Token lengths</h2><p class=\"note\">Asked for (<code>input_tokens</code>, <code>output_tokens</code>) against received, in tokens.</p>");
+        table(&mut h, "token-lengths", &lengths);
+    }
+    if let Some(groups) = model::ttft_by_prefix_group(results) {
+        h.push_str("\n<h2 id=\"prefix-groups\">TTFT by shared-prefix group</h2><p class=\"note\">Time to first token of the requests sharing each prefix (<code>prefix_groups</code>), ms: a prefix or KV cache shows as lower TTFT once a group is warm.</p>");
+        table(&mut h, "prefix-groups", &groups);
+    }
     h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
     table(&mut h, "pool", &model::pool(results));
     settings(&mut h, results);

@@ -99,6 +99,14 @@ pub fn render(results: &ResultsFile) -> String {
             let _ = writeln!(m, "- {}", escape(&source));
         }
     }
+    if let Some(lengths) = model::token_lengths(results) {
+        m.push_str("\n## Token lengths\n\nAsked for (`input_tokens`, `output_tokens`) against received, in tokens.\n\n");
+        table(&mut m, &lengths);
+    }
+    if let Some(groups) = model::ttft_by_prefix_group(results) {
+        m.push_str("\n## TTFT by shared-prefix group\n\nTime to first token of the requests sharing each prefix (`prefix_groups`), ms.\n\n");
+        table(&mut m, &groups);
+    }
     m.push_str("\n## Connection pool\n\n");
     table(&mut m, &model::pool(results));
     m

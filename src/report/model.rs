@@ -261,6 +261,104 @@ pub fn usage_audit(results: &ResultsFile) -> Option<Table> {
     })
 }
 
+/// Requested against received token lengths (`input_tokens`, `output_tokens`), one row per
+/// run (– for a run without generated requests); `None` when no run has them.
+pub fn token_lengths(results: &ResultsFile) -> Option<Table> {
+    use crate::metrics::{lengths::TokenLengths, StoredHistogram};
+    use Better::*;
+    use Format::*;
+    let runs = &results.runs;
+    if runs.iter().all(|r| r.token_lengths.is_none()) {
+        return None;
+    }
+    type Pick = fn(&TokenLengths) -> Option<&StoredHistogram>;
+    let sides: [(&str, &str, Pick); 3] = [
+        (
+            "input asked",
+            "tokens of the user message asked for (`input_tokens`, prefix included)",
+            |l| l.requested_input.as_ref(),
+        ),
+        (
+            "output asked",
+            "output tokens asked for (`output_tokens`, sent as `max_tokens`)",
+            |l| l.requested_output.as_ref(),
+        ),
+        (
+            "output received",
+            "output tokens of the `ok` answers",
+            |l| l.received_output.as_ref(),
+        ),
+    ];
+    let mut columns = Vec::new();
+    for (name, help, pick) in sides {
+        type Stat = fn(&crate::metrics::Summary) -> f64;
+        let stats: [(&str, Stat); 2] = [("p50", |s| s.p50), ("p99", |s| s.p99)];
+        for (label, stat) in stats {
+            columns.push(col(
+                &format!("{name} {label}"),
+                &format!("{label} of the {help}"),
+                Neither,
+                Count,
+                runs,
+                move |r| {
+                    let h = r.token_lengths.as_ref().and_then(pick)?;
+                    (h.summary.count > 0).then(|| stat(&h.summary))
+                },
+            ));
+        }
+    }
+    columns.push(col(
+        "received / asked %",
+        "mean output tokens received over mean output tokens asked, %: below 100 the upstream stopped early (pass `extra_body = { ignore_eos = true }` where it is honoured)",
+        Neither,
+        Percent,
+        runs,
+        |r| {
+            let l = r.token_lengths.as_ref()?;
+            let (asked, got) = (l.requested_output.as_ref()?, l.received_output.as_ref()?);
+            (asked.summary.mean > 0.0).then(|| got.summary.mean / asked.summary.mean * 100.0)
+        },
+    ));
+    Some(Table {
+        rows: runs.iter().map(|r| r.name.clone()).collect(),
+        columns,
+    })
+}
+
+/// TTFT per shared-prefix group (`prefix_groups`), one row per run: p50 and p99 per group;
+/// `None` when no run has groups.
+pub fn ttft_by_prefix_group(results: &ResultsFile) -> Option<Table> {
+    use Better::*;
+    use Format::*;
+    let runs = &results.runs;
+    let groups = runs.iter().map(|r| r.ttft_by_prefix_group.len()).max()?;
+    if groups == 0 {
+        return None;
+    }
+    let mut columns = Vec::new();
+    for g in 0..groups {
+        type Stat = fn(&crate::metrics::Summary) -> f64;
+        let stats: [(&str, Stat); 2] = [("p50", |s| s.p50), ("p99", |s| s.p99)];
+        for (label, stat) in stats {
+            columns.push(col(
+                &format!("group {g} TTFT {label}"),
+                &format!("{label} time to first token of the requests that start with shared prefix {g}, ms"),
+                Lower,
+                Millis,
+                runs,
+                move |r| {
+                    let h = r.ttft_by_prefix_group.get(g)?;
+                    (h.summary.count > 0).then(|| stat(&h.summary))
+                },
+            ));
+        }
+    }
+    Some(Table {
+        rows: runs.iter().map(|r| r.name.clone()).collect(),
+        columns,
+    })
+}
+
 /// One line per audited run: the tokenizer relaybench counted with (exact or approximate) and
 /// where the run's token counts came from.
 pub fn usage_audit_sources(results: &ResultsFile) -> Vec<String> {

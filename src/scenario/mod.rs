@@ -1,5 +1,6 @@
 //! Scenario files: the model users write, strict parsing with located errors, the plan of runs it expands to, and its JSON Schema / Markdown reference.
 
+pub mod dataset;
 pub mod error;
 pub mod model;
 pub mod parse;

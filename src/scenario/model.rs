@@ -337,6 +337,41 @@ pub struct RequestTemplate {
     /// Prompts read from `prompts_file`, as chat `messages` arrays (not written back to results).
     #[serde(skip)]
     pub file_prompts: Vec<serde_json::Value>,
+    /// Chat: prompts from a local file, `{ path = "data/chats.jsonl", format = "sharegpt" | "jsonl",
+    /// order = "random" | "sequential" }` (path relative to the scenario). Replaces `prompts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<super::dataset::DatasetSpec>,
+    /// The dataset's entries, read when the scenario is loaded (not written back to results).
+    #[serde(skip)]
+    pub dataset_entries: Vec<super::dataset::DatasetEntry>,
+    /// Chat: synthetic prompts whose user message has exactly this many tokens in the target's
+    /// encoding, e.g. `{ dist = "normal", mean = 512, stdev = 128, min = 16, max = 4096 }`; also
+    /// `fixed` (`value`), `uniform` (`min`, `max`), `lognormal` (`mean`, `stdev` of the lengths)
+    /// and `empirical` (`values`, optional `weights`). Replaces `prompts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<crate::load::lengths::LengthSpec>,
+    /// Chat: the output length asked for, per request (same forms as `input_tokens`): sent as
+    /// `max_tokens` (`max_output_tokens` for Responses); pair it with `extra_body = { ignore_eos = true }`
+    /// on servers that honour it so answers really have that length. Replaces `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<crate::load::lengths::LengthSpec>,
+    /// Chat: fields merged into every request body (a TOML table becomes JSON fields), e.g.
+    /// `{ ignore_eos = true, min_tokens = 256 }`; they override relaybench's own fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<BTreeMap<String, serde_json::Value>>")]
+    pub extra_body: Option<toml::Table>,
+    /// With `input_tokens` / `output_tokens`: how many distinct requests are generated before the
+    /// run (each a draw of the lengths), picked at random per request.
+    #[serde(default = "default_prompt_pool")]
+    pub prompt_pool: usize,
+    /// With `input_tokens`: every generated prompt starts with one of `prefix_groups` fixed
+    /// prefixes of exactly this many tokens (then its own `input_tokens` suffix), so prefix and
+    /// KV caches can hit; TTFT is reported per group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_prefix_tokens: Option<u32>,
+    /// With `shared_prefix_tokens`: how many distinct prefixes (requests are spread evenly over them).
+    #[serde(default = "default_prefix_groups")]
+    pub prefix_groups: u16,
     /// HTTP: method.
     #[serde(default)]
     pub method: Option<String>,
@@ -436,6 +471,14 @@ impl Default for RequestTemplate {
             prompts: Vec::new(),
             prompts_file: None,
             file_prompts: Vec::new(),
+            dataset: None,
+            dataset_entries: Vec::new(),
+            input_tokens: None,
+            output_tokens: None,
+            extra_body: None,
+            prompt_pool: default_prompt_pool(),
+            shared_prefix_tokens: None,
+            prefix_groups: default_prefix_groups(),
             method: None,
             path: None,
             body: None,
@@ -444,6 +487,14 @@ impl Default for RequestTemplate {
             expect_body_contains: None,
         }
     }
+}
+
+fn default_prompt_pool() -> usize {
+    crate::load::requests::DEFAULT_PROMPT_POOL
+}
+
+fn default_prefix_groups() -> u16 {
+    1
 }
 
 fn default_kind() -> RequestKind {

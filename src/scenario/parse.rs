@@ -25,12 +25,44 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     Ok(scenario)
 }
 
+/// Reads every mix entry's `dataset` (relative to the scenario file).
+fn load_datasets(path: &Path, source: &str, scenario: &mut Scenario) -> Result<(), ScenarioError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (i, template) in scenario.workload.mix.iter_mut().enumerate() {
+        let Some(spec) = &template.dataset else {
+            continue;
+        };
+        let full = dir.join(&spec.path);
+        let key = Some(format!("workload.mix[{i}].dataset"));
+        let text = std::fs::read_to_string(&full).map_err(|e| {
+            let line = mix_key_line(source, i, "dataset");
+            ScenarioError {
+                file: path.to_path_buf(),
+                line,
+                column: line.map(|_| 1),
+                key: key.clone(),
+                message: format!("cannot read `{}`: {e}", full.display()),
+            }
+        })?;
+        template.dataset_entries =
+            super::dataset::parse(&text, spec.format).map_err(|(line, message)| ScenarioError {
+                file: full.clone(),
+                line: Some(line),
+                column: None,
+                key: key.clone(),
+                message,
+            })?;
+    }
+    Ok(())
+}
+
 /// Reads every mix entry's `prompts_file` (relative to the scenario file).
 fn load_prompt_files(
     path: &Path,
     source: &str,
     scenario: &mut Scenario,
 ) -> Result<(), ScenarioError> {
+    load_datasets(path, source, scenario)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     for (i, template) in scenario.workload.mix.iter_mut().enumerate() {
         let Some(file) = &template.prompts_file else {
@@ -429,6 +461,16 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                 "an empty text is in every body: give the text the answer must contain".into(),
             );
         }
+        if let Some((key, message)) = lengths_problem(m) {
+            let line = mix_key_line(source, i, key.split('.').next().unwrap_or(&key));
+            return Err(ScenarioError {
+                file: path.to_path_buf(),
+                line,
+                column: line.map(|_| 1),
+                key: Some(format!("workload.mix[{i}].{key}")),
+                message,
+            });
+        }
         // Caught here, with the key, rather than as a surprise when the run starts.
         if let Some(body) = &m.body {
             if let Err(e) = crate::load::template::Template::parse(body) {
@@ -462,6 +504,105 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
         key: Some(e.key),
         message: e.message,
     })
+}
+
+/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 2 GB.
+const MAX_PROMPT_POOL: usize = 100_000;
+
+/// What is wrong with a mix entry's generated lengths and prefixes, if anything: (key below
+/// the entry, message).
+fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
+    for (name, spec) in [
+        ("input_tokens", &m.input_tokens),
+        ("output_tokens", &m.output_tokens),
+    ] {
+        let Some(spec) = spec else { continue };
+        if m.kind != RequestKind::Chat {
+            return Some((
+                name.into(),
+                format!("`{name}` shapes `kind = \"chat\"` requests"),
+            ));
+        }
+        if let Some((field, message)) = spec.problem() {
+            return Some((format!("{name}.{field}"), message));
+        }
+    }
+    if m.dataset.is_some() {
+        if m.kind != RequestKind::Chat {
+            return Some((
+                "dataset".into(),
+                "`dataset` feeds `kind = \"chat\"` requests".into(),
+            ));
+        }
+        if m.input_tokens.is_some() || !m.prompts.is_empty() || m.prompts_file.is_some() {
+            return Some((
+                "dataset".into(),
+                "`dataset` supplies the prompts: leave out `input_tokens`, `prompts` and `prompts_file`"
+                    .into(),
+            ));
+        }
+    }
+    if m.input_tokens.is_some() && (!m.prompts.is_empty() || m.prompts_file.is_some()) {
+        return Some((
+            "input_tokens".into(),
+            "`input_tokens` generates the prompts: leave out `prompts` and `prompts_file`".into(),
+        ));
+    }
+    if m.prompt_pool == 0 || m.prompt_pool > MAX_PROMPT_POOL {
+        return Some((
+            "prompt_pool".into(),
+            format!("`prompt_pool` must be between 1 and {MAX_PROMPT_POOL} (the pool is held in memory)"),
+        ));
+    }
+    if m.extra_body.is_some() && m.kind != RequestKind::Chat {
+        return Some((
+            "extra_body".into(),
+            "`extra_body` shapes `kind = \"chat\"` bodies; give an `http` entry its `body`".into(),
+        ));
+    }
+    if m.shared_prefix_tokens.is_some() && m.input_tokens.is_none() {
+        return Some((
+            "shared_prefix_tokens".into(),
+            "`shared_prefix_tokens` needs `input_tokens` (the length of each request's own suffix)"
+                .into(),
+        ));
+    }
+    if m.shared_prefix_tokens == Some(0) {
+        return Some((
+            "shared_prefix_tokens".into(),
+            "`shared_prefix_tokens` must be at least 1".into(),
+        ));
+    }
+    if m.prefix_groups == 0 {
+        return Some((
+            "prefix_groups".into(),
+            "`prefix_groups` must be at least 1".into(),
+        ));
+    }
+    None
+}
+
+/// Line of `name` inside the `index`-th `[[workload.mix]]` table (or anywhere, as a fallback).
+fn mix_key_line(source: &str, index: usize, name: &str) -> Option<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let start = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[workload.mix]]"))
+        .nth(index)
+        .map(|(n, _)| n + 1);
+    let Some(start) = start else {
+        return find_key_line(source, name);
+    };
+    lines[start..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .position(|l| {
+            let t = l.trim_start();
+            t.starts_with(&format!("{name} ")) || t.starts_with(&format!("{name}="))
+        })
+        .map(|n| start + n + 1)
+        .or_else(|| find_key_line(source, name))
 }
 
 /// Best-effort line of a dotted key (`workload.users`, `target[1].url`) for errors found after parsing.
