@@ -49,6 +49,8 @@ pub struct RequestMix {
     pub encoding: ModelEncoding,
     /// Whether completion answers keep their text for the usage audit.
     pub audit: bool,
+    /// The response headers every request records, in the order the client indexes them.
+    pub record_headers: Vec<HeaderName>,
 }
 
 /// How the mix is built for one target, beyond the target and its templates.
@@ -59,6 +61,8 @@ pub struct MixOptions<'a> {
     pub api_key: Option<&'a str>,
     /// Keep the text of completion answers and count their tokens (`[report] usage_audit`).
     pub audit: bool,
+    /// Response headers every request records (`[report] record_headers`, parsed).
+    pub record_headers: &'a [HeaderName],
 }
 
 impl RequestMix {
@@ -107,6 +111,15 @@ impl RequestMix {
             cumulative += template.weight;
             choices.push((cumulative, build.variants(template, &headers)?));
         }
+        if !options.record_headers.is_empty() {
+            // One list shared by every spec: a clone per request is a reference count.
+            let names: Arc<[HeaderName]> = options.record_headers.into();
+            for (_, prepared) in &mut choices {
+                for p in prepared {
+                    p.spec.record_headers = Some(names.clone());
+                }
+            }
+        }
         let templated = choices
             .iter()
             .any(|(_, specs)| specs.iter().any(|p| p.template.is_some()));
@@ -116,6 +129,7 @@ impl RequestMix {
             templated,
             encoding,
             audit: options.audit,
+            record_headers: options.record_headers.to_vec(),
         })
     }
 
@@ -379,6 +393,7 @@ fn spec(
         body_kind,
         expect: None,
         keep_text: false,
+        record_headers: None,
     }
 }
 
@@ -394,6 +409,7 @@ mod tests {
         let options = MixOptions {
             api_key: Some("sk-test-123456789"),
             audit: false,
+            ..MixOptions::default()
         };
         RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
     }
@@ -437,6 +453,7 @@ mod tests {
         let options = MixOptions {
             api_key: Some("sk-ant-123456789"),
             audit: true,
+            ..MixOptions::default()
         };
         RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
     }

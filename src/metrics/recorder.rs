@@ -5,6 +5,7 @@
 
 use super::{
     audit::{CountedTokens, UsageAudit},
+    headers::{self, HeaderTally},
     histogram::{new_histogram, record_clamped},
     series::SecondBucket,
     slo::Slo,
@@ -114,6 +115,9 @@ pub struct Recorder {
     pub last_finish: Option<Instant>,
     /// The one-second bucket being filled.
     bucket: SecondBucket,
+    /// Recorded response headers (`[report] record_headers`), in the order the client's
+    /// [`Exchange::recorded`] indexes them; empty when none are configured.
+    pub headers: Vec<HeaderTally>,
 }
 
 /// Token counts summed over a run.
@@ -179,7 +183,14 @@ impl Recorder {
             late: 0,
             last_finish: None,
             bucket: SecondBucket::new(0),
+            headers: Vec::new(),
         }
+    }
+
+    /// This recorder, also recording the response headers `names` (in the client's order).
+    pub fn recording_headers(mut self, names: &[http::HeaderName]) -> Recorder {
+        self.headers = names.iter().cloned().map(HeaderTally::new).collect();
+        self
     }
 
     /// Records one finished request. Returns the completed second bucket when this request starts a new second.
@@ -215,9 +226,16 @@ impl Recorder {
         for reason in &ex.retries {
             *self.retries.entry(*reason).or_default() += 1;
         }
+        for (i, value) in &ex.recorded {
+            if let Some(tally) = self.headers.get_mut(*i) {
+                tally.note(value);
+            }
+        }
         if let Some(detail) = &ex.detail {
             if outcome.is_error() && !self.error_samples.contains_key(&outcome) {
-                self.error_samples.insert(outcome, detail.clone());
+                // The recorded headers (a relay's request id) say which request to look up.
+                let sample = detail.clone() + &headers::suffix(&self.headers, &ex.recorded);
+                self.error_samples.insert(outcome, sample);
             }
         }
         let latency_d = ex.finished.saturating_duration_since(done.intended);
@@ -403,6 +421,16 @@ impl Recorder {
         self.late += other.late;
         for (k, v) in &other.error_samples {
             self.error_samples.entry(*k).or_insert_with(|| v.clone());
+        }
+        if self.headers.is_empty() {
+            self.headers = other
+                .headers
+                .iter()
+                .map(|t| HeaderTally::new(t.name.clone()))
+                .collect();
+        }
+        for (mine, theirs) in self.headers.iter_mut().zip(&other.headers) {
+            mine.merge(theirs);
         }
     }
 

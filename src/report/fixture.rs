@@ -124,6 +124,7 @@ pub fn results(specs: &[RunSpec], seed: u64) -> ResultsFile {
         thresholds: Vec::new(),
         search: Vec::new(),
         shard: None,
+        relay_overhead: None,
     }
 }
 
@@ -256,6 +257,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         token_source: spec.streaming.then(|| "usage".into()),
         usage_audit: None,
         error_samples,
+        headers: BTreeMap::new(),
         breaker_events: if spec.breaker {
             vec![
                 BreakerEvent {
