@@ -414,6 +414,46 @@ mod tests {
         RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
     }
 
+    #[test]
+    fn record_headers_reach_every_spec_as_one_shared_list_and_nothing_without_them() {
+        let m = mix("[[workload.mix]]\nkind = \"chat\"\n[[workload.mix]]\nkind = \"http\"");
+        let specs: Vec<&RequestSpec> = m
+            .choices
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| &p.spec))
+            .collect();
+        assert_eq!(specs.len(), 2);
+        assert!(
+            specs.iter().all(|s| s.record_headers.is_none()),
+            "unset: no header is looked up"
+        );
+        assert!(m.record_headers.is_empty());
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\n[[workload.mix]]\nkind = \"http\"\n[report]\nrecord_headers = [\"X-Request-Id\"]\n";
+        let s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let names = s.report.record_header_names().unwrap();
+        assert_eq!(
+            names,
+            vec![HeaderName::from_static("x-request-id")],
+            "lower-cased once"
+        );
+        let options = MixOptions {
+            record_headers: &names,
+            ..MixOptions::default()
+        };
+        let m = RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap();
+        let lists: Vec<_> = m
+            .choices
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.spec.record_headers.clone().unwrap()))
+            .collect();
+        assert_eq!(lists.len(), 2);
+        assert!(
+            Arc::ptr_eq(&lists[0], &lists[1]),
+            "one list shared by every spec"
+        );
+        assert_eq!(&lists[0][..], &names[..]);
+    }
+
     fn only(mix: &RequestMix) -> &RequestSpec {
         &mix.pick(&mut rand::thread_rng()).spec
     }

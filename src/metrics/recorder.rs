@@ -484,6 +484,58 @@ mod tests {
     }
 
     #[test]
+    fn recorded_headers_are_tallied_and_follow_the_error_sample() {
+        use http::{HeaderName, HeaderValue};
+        let t0 = Instant::now();
+        let names = [
+            HeaderName::from_static("x-overhead-ms"),
+            HeaderName::from_static("x-request-id"),
+        ];
+        let mut r = Recorder::new(t0).recording_headers(&names);
+        let failed = Exchange {
+            attempts: 1,
+            detail: Some("upstream said no".into()),
+            recorded: vec![
+                (0, HeaderValue::from_static("4")),
+                (1, HeaderValue::from_static("req_abc")),
+            ],
+            ..Exchange::unsent(Outcome::Status(502), t0 + Duration::from_millis(5))
+        };
+        let ok = Exchange {
+            attempts: 1,
+            recorded: vec![(0, HeaderValue::from_static("2"))],
+            ..Exchange::unsent(Outcome::Ok, t0 + Duration::from_millis(5))
+        };
+        for ex in [&failed, &ok] {
+            r.record(Finished {
+                intended: t0,
+                exchange: ex,
+                warmup: false,
+                counted: None,
+            });
+        }
+        assert_eq!(
+            r.error_samples[&Outcome::Status(502)],
+            "upstream said no · x-overhead-ms: 4 · x-request-id: req_abc"
+        );
+        let mut merged = Recorder::new(t0);
+        merged.merge(&r);
+        let stored = headers::stored(&merged.headers);
+        let timing = stored["x-overhead-ms"].numeric.as_ref().unwrap();
+        assert_eq!(timing.summary.count, 2);
+        assert!(
+            (timing.summary.max - 4.0).abs() < 0.01,
+            "{}",
+            timing.summary.max
+        );
+        assert_eq!(stored["x-request-id"].last_text, vec!["req_abc"]);
+        assert!(
+            Recorder::new(t0).headers.is_empty(),
+            "none configured: none kept"
+        );
+    }
+
+    #[test]
     fn stream_metrics_come_from_the_answering_attempt_and_end_at_the_last_token() {
         use crate::client::StreamTiming;
         let t0 = Instant::now();

@@ -561,7 +561,7 @@ impl Workload {
     }
 }
 
-/// The `[report]` table: what the report's verdict ranks runs by.
+/// The `[report]` table: what the report's verdict ranks runs by, the baseline a relay is compared with, the response headers to record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportSettings {

@@ -733,6 +733,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recorded_headers_are_found_in_any_case_and_nothing_is_allocated_without_any() {
+        let raw = [
+            httparse::Header {
+                name: "Content-Type",
+                value: b"application/json",
+            },
+            httparse::Header {
+                name: "X-Overhead-MS",
+                value: b"3.5",
+            },
+            httparse::Header {
+                name: "x-request-id",
+                value: b"req_1",
+            },
+        ];
+        let none = pick_headers(&raw, &[]);
+        assert!(none.is_empty());
+        assert_eq!(none.capacity(), 0, "no header named: no allocation");
+        let record = [
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-overhead-ms"),
+            HeaderName::from_static("x-absent"),
+        ];
+        let found = pick_headers(&raw, &record);
+        assert_eq!(
+            found,
+            vec![
+                (1, HeaderValue::from_static("3.5")),
+                (0, HeaderValue::from_static("req_1"))
+            ]
+        );
+        let mut map = HeaderMap::new();
+        map.insert("x-overhead-ms", HeaderValue::from_static("3.5"));
+        let via_map = super::super::message::recorded(&map, &record);
+        assert_eq!(via_map, vec![(1, HeaderValue::from_static("3.5"))]);
+        assert_eq!(super::super::message::recorded(&map, &[]).capacity(), 0);
+    }
+
+    #[test]
     fn header_tokens() {
         assert!(has_token(b"keep-alive, Close", b"close"));
         assert!(!has_token(b"closed", b"close"));
