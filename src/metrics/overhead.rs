@@ -8,8 +8,11 @@ use super::{histogram::Summary, RunResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Reads one percentile from a summary.
+pub type Pick = fn(&Summary) -> f64;
+
 /// The percentiles compared, as results.json names them, with how to read each from a summary.
-pub const PERCENTILES: [(&str, fn(&Summary) -> f64); 6] = [
+pub const PERCENTILES: [(&str, Pick); 6] = [
     ("p50", |s| s.p50),
     ("p75", |s| s.p75),
     ("p90", |s| s.p90),

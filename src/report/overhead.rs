@@ -148,6 +148,9 @@ pub fn has_chart(results: &ResultsFile) -> bool {
         .is_some_and(|o| !o.pairs.is_empty())
 }
 
+/// One line of the overhead chart: its pair's index (colour), light (TTFT) or not, label, points.
+type Line = (usize, bool, String, Vec<(f64, f64)>);
+
 /// Added latency (solid) and added TTFT (light) by percentile, one colour per pair: the
 /// relay run's percentile minus the baseline run's, read from both runs' full histograms.
 pub fn draw<DB: DrawingBackend>(
@@ -157,7 +160,7 @@ pub fn draw<DB: DrawingBackend>(
     let e = |err: DrawingAreaErrorKind<DB::ErrorType>| format!("drawing a chart: {err}");
     let results = data.results;
     let index = |name: &str| results.runs.iter().position(|r| r.name == name);
-    let mut lines: Vec<(usize, bool, String, Vec<(f64, f64)>)> = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let pairs = results.relay_overhead.iter().flat_map(|o| &o.pairs);
     for (n, pair) in pairs.enumerate() {
         let (Some(relay), Some(base)) = (index(&pair.run), index(&pair.baseline_run)) else {

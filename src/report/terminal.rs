@@ -115,9 +115,9 @@ fn table_and_notes(results: &ResultsFile) -> String {
             .iter()
             .filter(|c| keep.contains(&c.header.as_str()))
             .collect();
-        out.push_str(&format!(
-            "\nrelay overhead (relay − baseline, ms; differences of percentiles, not percentiles of differences):\n"
-        ));
+        out.push_str(
+            "\nrelay overhead (relay − baseline, ms; differences of percentiles, not percentiles of differences):\n",
+        );
         out.push_str(&text_table(&overhead.rows, &columns, false));
     }
     if let Some(o) = results.relay_overhead.as_ref() {
