@@ -10,8 +10,9 @@
 //!   `Exchange` per logical request, and the `Outcome` taxonomy every stage counts in.
 //! * [`load`]: the generator — worker threads, load models, the stop/grace/cancel sequence,
 //!   and the saturation stop that ends a run the upstream cannot keep up with.
-//! * [`metrics`]: per-worker HDR recorders, the per-request SLO (good or not), the one-second
-//!   series, and the versioned `ResultsFile` every output is rendered from.
+//! * [`metrics`]: per-worker HDR recorders, recorded response headers, the per-request SLO
+//!   (good or not), the one-second series, a relay's overhead against `[report] baseline`, and
+//!   the versioned `ResultsFile` every output is rendered from.
 //! * [`report`]: results.json, report.html, PNG charts, the terminal table.
 //! * [`shard`]: splitting a plan's load into exact shares (`run --shard I/N`) and merging the
 //!   shards' results exactly (`merge`).

@@ -60,9 +60,11 @@ pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
             });
         }
         let key = api_key(target)?;
+        let record = scenario.report.record_header_names().unwrap_or_default();
         let options = MixOptions {
             api_key: key.as_deref(),
             audit: scenario.report.usage_audit(),
+            record_headers: &record,
         };
         RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
             RunError::Target {
@@ -139,6 +141,11 @@ pub(crate) fn results_file(
         },
         started_at,
         interrupted,
+        relay_overhead: scenario
+            .report
+            .baseline
+            .as_deref()
+            .map(|b| crate::metrics::overhead::compute(b, &runs)),
         runs,
         thresholds: Vec::new(),
         shard: None,
@@ -193,9 +200,12 @@ async fn execute_one(
         error,
     })?;
     let key = api_key(target)?;
+    // Checked when the scenario was read.
+    let record = scenario.report.record_header_names().unwrap_or_default();
     let options = MixOptions {
         api_key: key.as_deref(),
         audit: scenario.report.usage_audit(),
+        record_headers: &record,
     };
     let mix = RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
         RunError::Target {

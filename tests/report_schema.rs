@@ -411,3 +411,38 @@ fn protocols_token_source_and_usage_audit_match_the_schema_and_older_files_load(
     let back: relaybench::metrics::ResultsFile = serde_json::from_value(old).unwrap();
     assert_eq!(back.runs[0].usage_audit, None);
 }
+
+#[test]
+fn relay_overhead_and_recorded_headers_match_the_schema() {
+    use relaybench::metrics::{headers::HeaderTally, overhead};
+    let mut results = fixture::comparison();
+    results.runs.truncate(3);
+    results.runs[0].target = "direct".into();
+    results.runs[1].variant = results.runs[0].variant.clone();
+    let mut ids = HeaderTally::new(http::HeaderName::from_static("x-request-id"));
+    let mut timing = HeaderTally::new(http::HeaderName::from_static("x-overhead-ms"));
+    for i in 0..8 {
+        ids.note(&http::HeaderValue::from_str(&format!("req_{i}")).unwrap());
+        timing.note(&http::HeaderValue::from_str(&format!("{}.5", i % 3)).unwrap());
+    }
+    results.runs[1].headers = relaybench::metrics::headers::stored(&[ids, timing]);
+    results.runs[2].variant = "other".into();
+    results.relay_overhead = Some(overhead::compute("direct", &results.runs));
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(v["relay_overhead"]["pairs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["relay_overhead"]["unpaired"].as_array().unwrap().len(), 1);
+    assert_eq!(v["runs"][1]["headers"]["x-request-id"]["text_count"], 8);
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let mut bad = v.clone();
+    bad["relay_overhead"]["pairs"][0]["surprise"] = json!(1);
+    bad["runs"][1]["headers"]["x-overhead-ms"]["surprise"] = json!(1);
+    let errors = errors_for(&bad).join("\n");
+    assert!(
+        errors.contains("$.relay_overhead.pairs[0].surprise"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("$.runs[1].headers.x-overhead-ms.surprise"),
+        "{errors}"
+    );
+}

@@ -79,3 +79,29 @@ fn scraped_target_metrics_are_escaped() {
         "the error shown, escaped"
     );
 }
+
+#[test]
+fn recorded_header_values_and_overhead_run_names_are_escaped() {
+    use relaybench::metrics::{headers, overhead};
+    let mut results = fixture::comparison();
+    results.runs.truncate(2);
+    results.runs[0].target = "direct".into();
+    results.runs[1].variant = results.runs[0].variant.clone();
+    results.runs[1].name = "relay/<img src=x onerror=alert(4)>".into();
+    let mut ids = headers::HeaderTally::new(http::HeaderName::from_static("x-request-id"));
+    ids.note(&http::HeaderValue::from_str(SCRIPT).unwrap());
+    results.runs[1].headers = headers::stored(&[ids]);
+    results.relay_overhead = Some(overhead::compute("direct", &results.runs));
+    let tmp = tempfile::tempdir().unwrap();
+    let w = report::write_all(&results, tmp.path()).unwrap();
+    let html = std::fs::read_to_string(&w.html).unwrap();
+    let lower = html.to_lowercase();
+    assert!(
+        !lower.contains("<script") && !lower.contains("<img"),
+        "raw markup in report.html"
+    );
+    assert!(html.contains("id=\"relay-overhead-table\""));
+    assert!(html.contains("x-request-id: 1 text value(s), last: &lt;script&gt;"));
+    let md = std::fs::read_to_string(&w.summary).unwrap();
+    assert!(!md.to_lowercase().contains("<script") && !md.to_lowercase().contains("<img"));
+}

@@ -68,6 +68,7 @@ fn stream_spec() -> RequestSpec {
         body_kind: BodyKind::Sse,
         expect: None,
         keep_text: false,
+        record_headers: None,
     }
 }
 

@@ -178,6 +178,7 @@ fn spec(path: &str, kind: BodyKind) -> RequestSpec {
         body_kind: kind,
         expect: None,
         keep_text: true,
+        record_headers: None,
     }
 }
 

@@ -84,6 +84,10 @@ pub struct MockConfig {
     pub require_key: Option<String>,
     /// Where the `/_mock/*` control routes are served. Read at start only.
     pub control: ControlSettings,
+    /// Headers added to every API response, e.g. `{ "x-overhead-ms" = "3" }` (a relay's
+    /// timing header, for testing `[report] record_headers`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub response_headers: BTreeMap<String, String>,
 }
 
 impl Default for MockConfig {
@@ -112,6 +116,7 @@ impl Default for MockConfig {
             body_limit: 1024 * 1024,
             require_key: None,
             control: ControlSettings::default(),
+            response_headers: BTreeMap::new(),
         }
     }
 }
@@ -410,6 +415,20 @@ impl MockConfig {
                 "usage_inflation",
                 "must be a finite number >= 0 (0.2 reports 20 % more tokens than were used)",
             ));
+        }
+        for (name, value) in &self.response_headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(ConfigError::invalid(
+                    "response_headers",
+                    &format!("`{name}` is not a valid HTTP header name"),
+                ));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(ConfigError::invalid(
+                    "response_headers",
+                    &format!("the value of `{name}` is not a valid HTTP header value"),
+                ));
+            }
         }
         if self.embedding_dim == 0 || self.embedding_dim > 65_536 {
             return Err(ConfigError::invalid(

@@ -83,6 +83,17 @@ pub(crate) async fn handle(
     shared.stats.response(resp.status().as_u16());
     resp.headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id(&hex));
+    if !is_control {
+        for (name, value) in &active.config.response_headers {
+            // Checked by `MockConfig::validate`; parsed here only when some are configured.
+            if let (Ok(n), Ok(v)) = (
+                http::header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                resp.headers_mut().insert(n, v);
+            }
+        }
+    }
     let close_after = active.schedule.now().faults.close_after_requests;
     if !is_control && close_after.is_some_and(|n| position >= n) {
         shared.stats.fault(FaultKind::CloseAfterRequests);

@@ -79,6 +79,8 @@ pub struct RequestMix {
     pub encoding: ModelEncoding,
     /// Whether completion answers keep their text for the usage audit.
     pub audit: bool,
+    /// The response headers every request records, in the order the client indexes them.
+    pub record_headers: Vec<HeaderName>,
 }
 
 /// How the mix is built for one target, beyond the target and its templates.
@@ -89,6 +91,8 @@ pub struct MixOptions<'a> {
     pub api_key: Option<&'a str>,
     /// Keep the text of completion answers and count their tokens (`[report] usage_audit`).
     pub audit: bool,
+    /// Response headers every request records (`[report] record_headers`, parsed).
+    pub record_headers: &'a [HeaderName],
 }
 
 impl RequestMix {
@@ -143,6 +147,15 @@ impl RequestMix {
             sequential.push(in_order.then(|| Arc::new(AtomicUsize::new(0))));
             choices.push((cumulative, build.variants(template, index, &headers)?));
         }
+        if !options.record_headers.is_empty() {
+            // One list shared by every spec: a clone per request is a reference count.
+            let names: Arc<[HeaderName]> = options.record_headers.into();
+            for (_, prepared) in &mut choices {
+                for p in prepared {
+                    p.spec.record_headers = Some(names.clone());
+                }
+            }
+        }
         let templated = choices
             .iter()
             .any(|(_, specs)| specs.iter().any(|p| p.template.is_some()));
@@ -153,6 +166,7 @@ impl RequestMix {
             templated,
             encoding,
             audit: options.audit,
+            record_headers: options.record_headers.to_vec(),
         })
     }
 
@@ -575,6 +589,7 @@ fn spec(
         body_kind,
         expect: None,
         keep_text: false,
+        record_headers: None,
     }
 }
 
@@ -590,8 +605,49 @@ mod tests {
         let options = MixOptions {
             api_key: Some("sk-test-123456789"),
             audit: false,
+            ..MixOptions::default()
         };
         RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
+    }
+
+    #[test]
+    fn record_headers_reach_every_spec_as_one_shared_list_and_nothing_without_them() {
+        let m = mix("[[workload.mix]]\nkind = \"chat\"\n[[workload.mix]]\nkind = \"http\"");
+        let specs: Vec<&RequestSpec> = m
+            .choices
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| &p.spec))
+            .collect();
+        assert_eq!(specs.len(), 2);
+        assert!(
+            specs.iter().all(|s| s.record_headers.is_none()),
+            "unset: no header is looked up"
+        );
+        assert!(m.record_headers.is_empty());
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\n[[workload.mix]]\nkind = \"http\"\n[report]\nrecord_headers = [\"X-Request-Id\"]\n";
+        let s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        let names = s.report.record_header_names().unwrap();
+        assert_eq!(
+            names,
+            vec![HeaderName::from_static("x-request-id")],
+            "lower-cased once"
+        );
+        let options = MixOptions {
+            record_headers: &names,
+            ..MixOptions::default()
+        };
+        let m = RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap();
+        let lists: Vec<_> = m
+            .choices
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|p| p.spec.record_headers.clone().unwrap()))
+            .collect();
+        assert_eq!(lists.len(), 2);
+        assert!(
+            Arc::ptr_eq(&lists[0], &lists[1]),
+            "one list shared by every spec"
+        );
+        assert_eq!(&lists[0][..], &names[..]);
     }
 
     fn only(mix: &RequestMix) -> &RequestSpec {
@@ -633,6 +689,7 @@ mod tests {
         let options = MixOptions {
             api_key: Some("sk-ant-123456789"),
             audit: true,
+            ..MixOptions::default()
         };
         RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap()
     }

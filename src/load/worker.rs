@@ -124,7 +124,10 @@ impl WorkerContext {
     /// A context for worker number `index`.
     pub fn new(shared: Shared, index: usize) -> WorkerContext {
         WorkerContext {
-            recorder: RefCell::new(Recorder::with_slo(shared.timeline.start, shared.slo)),
+            recorder: RefCell::new(
+                Recorder::with_slo(shared.timeline.start, shared.slo)
+                    .recording_headers(&shared.mix.record_headers),
+            ),
             ledger: RefCell::new([Tally::default(); 2]),
             body_buffer: RefCell::new(BytesMut::new()),
             cancel: LocalCancel::default(),

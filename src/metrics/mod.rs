@@ -1,10 +1,12 @@
-//! Measurement: per-worker recorders with HDR histograms, the per-request SLO, the ledger of arrivals, the one-second series, and the results file.
+//! Measurement: per-worker recorders with HDR histograms, recorded response headers, the per-request SLO, a relay's overhead against its baseline, the ledger of arrivals, the one-second series, and the results file.
 
 pub mod audit;
+pub mod headers;
 pub mod histogram;
 pub mod ledger;
 pub mod lengths;
 pub mod live;
+pub mod overhead;
 pub mod recorder;
 pub mod results;
 pub mod series;

@@ -5,6 +5,7 @@
 
 use super::{
     audit::{CountedTokens, UsageAudit},
+    headers::{self, HeaderTally},
     histogram::{new_histogram, record_clamped},
     lengths::{LengthRecorder, Requested},
     series::SecondBucket,
@@ -119,6 +120,9 @@ pub struct Recorder {
     bucket: SecondBucket,
     /// Requested and received lengths, and TTFT per prefix group (generated requests only).
     pub lengths: LengthRecorder,
+    /// Recorded response headers (`[report] record_headers`), in the order the client's
+    /// [`Exchange::recorded`] indexes them; empty when none are configured.
+    pub headers: Vec<HeaderTally>,
 }
 
 /// Token counts summed over a run.
@@ -185,7 +189,14 @@ impl Recorder {
             last_finish: None,
             bucket: SecondBucket::new(0),
             lengths: LengthRecorder::default(),
+            headers: Vec::new(),
         }
+    }
+
+    /// This recorder, also recording the response headers `names` (in the client's order).
+    pub fn recording_headers(mut self, names: &[http::HeaderName]) -> Recorder {
+        self.headers = names.iter().cloned().map(HeaderTally::new).collect();
+        self
     }
 
     /// Records one finished request. Returns the completed second bucket when this request starts a new second.
@@ -221,9 +232,16 @@ impl Recorder {
         for reason in &ex.retries {
             *self.retries.entry(*reason).or_default() += 1;
         }
+        for (i, value) in &ex.recorded {
+            if let Some(tally) = self.headers.get_mut(*i) {
+                tally.note(value);
+            }
+        }
         if let Some(detail) = &ex.detail {
             if outcome.is_error() && !self.error_samples.contains_key(&outcome) {
-                self.error_samples.insert(outcome, detail.clone());
+                // The recorded headers (a relay's request id) say which request to look up.
+                let sample = detail.clone() + &headers::suffix(&self.headers, &ex.recorded);
+                self.error_samples.insert(outcome, sample);
             }
         }
         let latency_d = ex.finished.saturating_duration_since(done.intended);
@@ -428,6 +446,16 @@ impl Recorder {
         for (k, v) in &other.error_samples {
             self.error_samples.entry(*k).or_insert_with(|| v.clone());
         }
+        if self.headers.is_empty() {
+            self.headers = other
+                .headers
+                .iter()
+                .map(|t| HeaderTally::new(t.name.clone()))
+                .collect();
+        }
+        for (mine, theirs) in self.headers.iter_mut().zip(&other.headers) {
+            mine.merge(theirs);
+        }
     }
 
     /// Logical requests recorded (after warm-up).
@@ -477,6 +505,59 @@ mod tests {
         let named: Vec<_> = r.histograms().filter(|(_, h)| !h.is_empty()).collect();
         assert_eq!(named.len(), 1);
         assert_eq!((named[0].0, named[0].1.max()), ("itl", 1234));
+    }
+
+    #[test]
+    fn recorded_headers_are_tallied_and_follow_the_error_sample() {
+        use http::{HeaderName, HeaderValue};
+        let t0 = Instant::now();
+        let names = [
+            HeaderName::from_static("x-overhead-ms"),
+            HeaderName::from_static("x-request-id"),
+        ];
+        let mut r = Recorder::new(t0).recording_headers(&names);
+        let failed = Exchange {
+            attempts: 1,
+            detail: Some("upstream said no".into()),
+            recorded: vec![
+                (0, HeaderValue::from_static("4")),
+                (1, HeaderValue::from_static("req_abc")),
+            ],
+            ..Exchange::unsent(Outcome::Status(502), t0 + Duration::from_millis(5))
+        };
+        let ok = Exchange {
+            attempts: 1,
+            recorded: vec![(0, HeaderValue::from_static("2"))],
+            ..Exchange::unsent(Outcome::Ok, t0 + Duration::from_millis(5))
+        };
+        for ex in [&failed, &ok] {
+            r.record(Finished {
+                intended: t0,
+                exchange: ex,
+                warmup: false,
+                counted: None,
+                requested: None,
+            });
+        }
+        assert_eq!(
+            r.error_samples[&Outcome::Status(502)],
+            "upstream said no · x-overhead-ms: 4 · x-request-id: req_abc"
+        );
+        let mut merged = Recorder::new(t0);
+        merged.merge(&r);
+        let stored = headers::stored(&merged.headers);
+        let timing = stored["x-overhead-ms"].numeric.as_ref().unwrap();
+        assert_eq!(timing.summary.count, 2);
+        assert!(
+            (timing.summary.max - 4.0).abs() < 0.01,
+            "{}",
+            timing.summary.max
+        );
+        assert_eq!(stored["x-request-id"].last_text, vec!["req_abc"]);
+        assert!(
+            Recorder::new(t0).headers.is_empty(),
+            "none configured: none kept"
+        );
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct ResultsFile {
     /// `relaybench search`: one entry per target searched; each probe's run is in `runs`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub search: Vec<SearchResult>,
+    /// `[report] baseline`: each other target's added latency and TTFT per percentile, against
+    /// the baseline run of the same variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_overhead: Option<super::overhead::RelayOverhead>,
 }
 
 /// What `relaybench search` found for one target.
@@ -302,8 +306,12 @@ pub struct RunResult {
     /// answers); empty without groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ttft_by_prefix_group: Vec<StoredHistogram>,
-    /// First error excerpt per outcome key.
+    /// First error excerpt per outcome key (followed by the response's recorded headers, ` · name: value`).
     pub error_samples: BTreeMap<String, String>,
+    /// Response headers recorded (`[report] record_headers`) by lower-case name; headers no
+    /// response carried are left out. Absent without `record_headers`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, super::headers::RecordedHeader>,
     /// Circuit-breaker state changes, in time order; empty when the breaker never moved.
     #[serde(default)]
     pub breaker_events: Vec<BreakerEvent>,
@@ -426,6 +434,7 @@ impl RunResult {
                 .iter()
                 .map(|(k, v)| (k.key(), v.clone()))
                 .collect(),
+            headers: super::headers::stored(&recorder.headers),
             breaker_events: Vec::new(),
             cost_usd: None,
             spend: None,

@@ -13,7 +13,7 @@ use plotters::{
 };
 use std::{path::Path, sync::Once};
 
-const PALETTE: [RGBColor; 10] = [
+pub(super) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -34,6 +34,8 @@ pub const WIDTH: u32 = 960;
 pub enum Kind {
     /// Latency by percentile, all runs on one log-percentile axis.
     LatencySpectrum,
+    /// `[report] baseline`: latency and TTFT each relay run adds, by percentile.
+    RelayOverhead,
     /// p50 and p99 latency per second.
     LatencyOverTime,
     /// The target's own metrics (`metrics_url`), on the latency chart's time axis.
@@ -57,6 +59,7 @@ impl Kind {
     pub fn id(self) -> &'static str {
         match self {
             Kind::LatencySpectrum => "latency-percentiles",
+            Kind::RelayOverhead => "relay-overhead",
             Kind::LatencyOverTime => "latency-over-time",
             Kind::TargetMetrics => "target-metrics",
             Kind::ThroughputOverTime => "throughput-over-time",
@@ -72,6 +75,7 @@ impl Kind {
     pub fn title(self) -> &'static str {
         match self {
             Kind::LatencySpectrum => "Latency by percentile",
+            Kind::RelayOverhead => "Added latency by percentile",
             Kind::LatencyOverTime => "Latency over time",
             Kind::TargetMetrics => "The target's own metrics",
             Kind::ThroughputOverTime => "Throughput over time",
@@ -87,6 +91,7 @@ impl Kind {
     pub fn caption(self) -> &'static str {
         match self {
             Kind::LatencySpectrum => "Latency from each request's intended start, by percentile (log scale: each step right adds a nine). Lower is better; a line that shoots up on the right is a tail problem.",
+            Kind::RelayOverhead => "What each relay run adds to the baseline run of its variant at every percentile: latency (solid) and time to first token (light). Differences of percentiles, not percentiles of per-request differences.",
             Kind::LatencyOverTime => "p99 (solid) and p50 (light) latency of the requests that finished in each second. Shaded bands: circuit breaker open.",
             Kind::TargetMetrics => "Series scraped once a second from the target's metrics_url, on the latency chart's time axis: counters as a rate per second, gauges as they are.",
             Kind::ThroughputOverTime => "Requests finished per second (solid) and of those ok (light). Shaded bands: circuit breaker open.",
@@ -105,7 +110,11 @@ pub fn kinds(data: &ChartData) -> Vec<Kind> {
     if !data.results.search.is_empty() {
         k.push(Kind::Capacity);
     }
-    k.extend([Kind::LatencySpectrum, Kind::LatencyOverTime]);
+    k.push(Kind::LatencySpectrum);
+    if super::overhead::has_chart(data.results) {
+        k.push(Kind::RelayOverhead);
+    }
+    k.push(Kind::LatencyOverTime);
     if super::target_metrics::any(data.results) {
         k.push(Kind::TargetMetrics);
     }
@@ -142,6 +151,11 @@ impl<'a> ChartData<'a> {
             decoded.push(map);
         }
         Ok(ChartData { results, decoded })
+    }
+
+    /// Run `run`'s histogram `name`, when recorded and not empty.
+    pub fn histogram(&self, run: usize, name: &str) -> Option<&Histogram<u64>> {
+        self.decoded.get(run)?.get(name).filter(|h| !h.is_empty())
     }
 
     fn any(&self, name: &str) -> bool {
@@ -218,6 +232,7 @@ fn draw<DB: DrawingBackend>(
             "inter-token latency (ms, log scale)",
             1000.0,
         )?,
+        Kind::RelayOverhead => super::overhead::draw(&area, data)?,
         Kind::LatencyOverTime => latency_over_time(&area, data.results)?,
         Kind::TargetMetrics => {
             super::target_metrics::draw(&area, data.results, time_extent(data.results), &PALETTE)?
@@ -231,7 +246,7 @@ fn draw<DB: DrawingBackend>(
 }
 
 /// x = log10(1 / (1 - q)): 0 is the median's left, 1 is 90%, 2 is 99%, ...
-fn spectrum_points(h: &Histogram<u64>, divisor: f64) -> Vec<(f64, f64)> {
+pub(super) fn spectrum_points(h: &Histogram<u64>, divisor: f64) -> Vec<(f64, f64)> {
     // Stop where the data runs out: beyond 1/n the percentile is just the max.
     let max_x = ((h.len().max(2)) as f64).log10().max(1.0);
     (0..=120)
@@ -244,7 +259,7 @@ fn spectrum_points(h: &Histogram<u64>, divisor: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn short(name: &str) -> String {
+pub(super) fn short(name: &str) -> String {
     if name.chars().count() > 28 {
         format!("{}…", name.chars().take(27).collect::<String>())
     } else {
@@ -331,7 +346,7 @@ fn axis_ms(v: f64) -> String {
     }
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
+pub(super) fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
 ) -> Result<(), Err> {
     chart
@@ -344,7 +359,7 @@ fn legend<'a, DB: DrawingBackend + 'a, X: Ranged, Y: Ranged>(
         .map_err(e)
 }
 
-fn percentile_label(x: f64) -> String {
+pub(super) fn percentile_label(x: f64) -> String {
     let q = (1.0 - 10f64.powf(-x)) * 100.0;
     let digits = (x.round() as usize).saturating_sub(2);
     format!("{q:.digits$}%")

@@ -124,6 +124,7 @@ pub fn results(specs: &[RunSpec], seed: u64) -> ResultsFile {
         thresholds: Vec::new(),
         search: Vec::new(),
         shard: None,
+        relay_overhead: None,
     }
 }
 
@@ -258,6 +259,7 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         token_lengths: None,
         ttft_by_prefix_group: Vec::new(),
         error_samples,
+        headers: BTreeMap::new(),
         breaker_events: if spec.breaker {
             vec![
                 BreakerEvent {

@@ -74,13 +74,17 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
     verdict(&mut h, &model::verdict(results));
     h.push_str("\n<h2 id=\"comparison\">Comparison</h2><p class=\"note\">Best value per column highlighted; – where a run has no such metric. Latency is measured from each request's intended start. Hover a header for its meaning.</p>");
     table(&mut h, "comparison", &model::comparison(results));
+    overhead(&mut h, results, charts);
     let breakdown = model::breakdown(results);
     if !breakdown.columns.is_empty() {
         h.push_str("\n<h2 id=\"failures\">Timeouts and errors by kind</h2><p class=\"note\">% of requests; timeouts by phase first.</p>");
         table(&mut h, "breakdown", &breakdown);
     }
     h.push_str("\n<h2 id=\"charts\">Charts</h2>");
-    for c in charts.iter().filter(|c| c.kind != Kind::Capacity) {
+    for c in charts
+        .iter()
+        .filter(|c| !matches!(c.kind, Kind::Capacity | Kind::RelayOverhead))
+    {
         let _ = write!(
             h,
             "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
@@ -200,6 +204,52 @@ fn search(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
             svg = strip_xml_prolog(&c.svg),
         );
     }
+}
+
+/// `[report] baseline`: the added-latency table, its caveat and chart; then recorded headers.
+fn overhead(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
+    if results.relay_overhead.is_some() {
+        h.push_str("\n<h2 id=\"relay-overhead\">Relay overhead</h2><p class=\"note\">Added latency and time to first token in ms: each relay run's percentile minus that of the baseline run of the same variant.</p>");
+        if let Some(t) = super::overhead::table(results) {
+            table(h, "relay-overhead-table", &t);
+        }
+        h.push_str("<ul class=\"note\">");
+        for note in super::overhead::notes(results) {
+            let _ = write!(h, "<li>{}</li>", escape(&note));
+        }
+        h.push_str("</ul>");
+        for c in charts.iter().filter(|c| c.kind == Kind::RelayOverhead) {
+            figure(h, c);
+        }
+    }
+    let texts = super::overhead::header_texts(results);
+    let numeric = super::overhead::headers_table(results);
+    if numeric.is_none() && texts.is_empty() {
+        return;
+    }
+    h.push_str("\n<h2 id=\"recorded-headers\">Recorded response headers</h2><p class=\"note\">Headers named by <code>[report] record_headers</code>: numeric values (read as ms) as percentiles, text values as the last few seen.</p>");
+    if let Some(t) = numeric {
+        table(h, "recorded-headers-table", &t);
+    }
+    if !texts.is_empty() {
+        h.push_str("<ul class=\"note\">");
+        for line in texts {
+            let _ = write!(h, "<li>{}</li>", escape(&line));
+        }
+        h.push_str("</ul>");
+    }
+}
+
+/// One chart with its caption and a link to its PNG.
+fn figure(h: &mut String, c: &ChartBlock) {
+    let _ = write!(
+        h,
+        "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
+        id = c.kind.id(),
+        title = escape(c.kind.title()),
+        caption = escape(c.kind.caption()),
+        svg = strip_xml_prolog(&c.svg),
+    );
 }
 
 /// plotters' SVG may start with an XML declaration, which is not allowed inside HTML.

@@ -86,6 +86,27 @@ pub fn render(results: &ResultsFile) -> String {
         "## Comparison\n\nBest value per column in **bold**; – where a run has no such metric.\n\n",
     );
     table(&mut m, &model::comparison(results));
+    if let Some(overhead) = super::overhead::table(results) {
+        m.push_str("\n## Relay overhead\n\nAdded latency and TTFT in ms: each relay run's percentile minus the baseline run's (same variant).\n\n");
+        table(&mut m, &overhead);
+        m.push('\n');
+    }
+    if results.relay_overhead.is_some() {
+        for note in super::overhead::notes(results) {
+            let _ = writeln!(m, "- {}", escape(&note));
+        }
+    }
+    if let Some(headers) = super::overhead::headers_table(results) {
+        m.push_str("\n## Recorded response headers\n\nNumeric values, read as ms.\n\n");
+        table(&mut m, &headers);
+    }
+    let texts = super::overhead::header_texts(results);
+    if !texts.is_empty() {
+        m.push('\n');
+        for line in texts {
+            let _ = writeln!(m, "- {}", escape(&line));
+        }
+    }
     let breakdown = model::breakdown(results);
     if !breakdown.columns.is_empty() {
         m.push_str("\n## Timeouts and errors by kind (% of requests)\n\n");

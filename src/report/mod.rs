@@ -3,6 +3,7 @@
 //! * [`model`]: the comparison tables every output shows (computed once).
 //! * [`verdict`]: the verdict — thresholds, the best run, and what limited each run (computed causes).
 //! * [`html`], [`markdown`], [`terminal`]: lay the model out.
+//! * [`overhead`]: the relay's added latency against `[report] baseline`, recorded headers.
 //! * [`charts`]: plotters charts, inline SVG for the HTML and PNG files; [`capacity`]: a search's chart.
 //! * [`hlog`]: HdrHistogram interval logs.
 //! * [`json`]: results.json reading (with located errors) and writing.
@@ -18,6 +19,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
+pub mod overhead;
 pub mod target_metrics;
 pub mod terminal;
 pub mod verdict;

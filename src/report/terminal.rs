@@ -101,6 +101,42 @@ fn table_and_notes(results: &ResultsFile) -> String {
     if results.interrupted {
         out.push_str("(interrupted: partial results)\n");
     }
+    if let Some(overhead) = super::overhead::table(results) {
+        let keep = [
+            "+p50 ms",
+            "+p90 ms",
+            "+p99 ms",
+            "+p99.9 ms",
+            "TTFT +p50 ms",
+            "TTFT +p99 ms",
+        ];
+        let columns: Vec<&model::Column> = overhead
+            .columns
+            .iter()
+            .filter(|c| keep.contains(&c.header.as_str()))
+            .collect();
+        out.push_str(
+            "\nrelay overhead (relay − baseline, ms; differences of percentiles, not percentiles of differences):\n",
+        );
+        out.push_str(&text_table(&overhead.rows, &columns, false));
+    }
+    if let Some(o) = results.relay_overhead.as_ref() {
+        for run in &o.unpaired {
+            let _ = writeln!(
+                out,
+                "({run}: no `{}` run of its variant to compare with)",
+                o.baseline
+            );
+        }
+    }
+    if let Some(headers) = super::overhead::headers_table(results) {
+        out.push_str("\nrecorded headers (numeric values, ms):\n");
+        let columns: Vec<&model::Column> = headers.columns.iter().collect();
+        out.push_str(&text_table(&headers.rows, &columns, false));
+    }
+    for line in super::overhead::header_texts(results) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(audit) = model::usage_audit(results) {
         // Only the columns that carry the finding: medians and shares off.
         let keep = [

@@ -612,7 +612,7 @@ impl Workload {
     }
 }
 
-/// The `[report]` table: what the report's verdict ranks runs by.
+/// The `[report]` table: what the report's verdict ranks runs by, the baseline a relay is compared with, the response headers to record.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReportSettings {
@@ -624,9 +624,43 @@ pub struct ReportSettings {
     /// text until it has ended and counts it then (off the token timing), which costs CPU on
     /// the generator: turn it off for the highest request rates.
     pub usage_audit: Option<bool>,
+    /// The target that reaches the upstream without the relay (`"direct"`): the report then
+    /// shows every other target's added latency and TTFT per percentile (relay − direct),
+    /// pairing runs of the same variant (`relay_overhead` in results.json).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
+    /// Response headers to record on every target, e.g. `["x-litellm-overhead-duration-ms",
+    /// "x-request-id"]` (any case; looked up only by these names). Numeric values are kept as
+    /// a histogram per run (read as milliseconds); text values keep the last few seen, and a
+    /// failed request's values are added to its error sample.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub record_headers: Vec<String>,
 }
 
+/// Most headers `[report] record_headers` may name.
+pub const MAX_RECORD_HEADERS: usize = 16;
+
 impl ReportSettings {
+    /// `record_headers` as lower-case header names; an invalid one is an error saying which.
+    pub fn record_header_names(&self) -> Result<Vec<http::HeaderName>, String> {
+        if self.record_headers.len() > MAX_RECORD_HEADERS {
+            return Err(format!(
+                "at most {MAX_RECORD_HEADERS} headers can be recorded, {} are listed",
+                self.record_headers.len()
+            ));
+        }
+        let mut names: Vec<http::HeaderName> = Vec::new();
+        for text in &self.record_headers {
+            let name = http::HeaderName::from_bytes(text.trim().to_ascii_lowercase().as_bytes())
+                .map_err(|_| format!("`{text}` is not a valid HTTP header name"))?;
+            if names.contains(&name) {
+                return Err(format!("`{text}` is listed twice"));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
     /// Whether the usage audit runs (`usage_audit`, on unless set to false).
     pub fn usage_audit(&self) -> bool {
         self.usage_audit.unwrap_or(true)

@@ -483,6 +483,21 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
             }
         }
     }
+    if let Some(baseline) = &s.report.baseline {
+        if !s.targets.iter().any(|t| &t.name == baseline) {
+            let names: Vec<String> = s.targets.iter().map(|t| format!("`{}`", t.name)).collect();
+            return fail(
+                "report.baseline",
+                format!(
+                    "no target is named `{baseline}`: name the target that reaches the upstream without the relay, one of {}",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+    if let Err(e) = s.report.record_header_names() {
+        return fail("report.record_headers", e);
+    }
     if let Err(e) = super::plan::variants(s) {
         return fail(&e.key, e.message);
     }

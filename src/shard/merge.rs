@@ -166,6 +166,9 @@ pub fn merge(inputs: &[(String, ResultsFile)]) -> Result<Merged, MergeError> {
         scenario: first.results.scenario.clone(),
         started_at,
         interrupted: parts.iter().any(|p| p.results.interrupted),
+        // Recomputed from the merged runs, whose percentiles are exact.
+        relay_overhead: crate::metrics::overhead::baseline_of(&first.results.scenario.resolved)
+            .map(|b| crate::metrics::overhead::compute(b, &runs)),
         runs,
         thresholds: Vec::new(),
         search: Vec::new(),
@@ -392,6 +395,13 @@ fn merge_run(
             detail: format!("shard {index}: {}", s.detail),
             ..s.clone()
         });
+    out.headers = crate::metrics::headers::merge_stored(parts.iter().map(|(_, r)| &r.headers))
+        .map_err(|e| {
+            (
+                parts[0].0.file.to_string(),
+                format!("run `{}`: {e}", out.name),
+            )
+        })?;
     out.error_samples = BTreeMap::new();
     for (_, r) in parts {
         for (k, v) in &r.error_samples {

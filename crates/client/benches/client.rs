@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
         body_kind: BodyKind::Json,
         expect: None,
         keep_text: false,
+        record_headers: None,
     };
     let client = rt.block_on(async {
         Client::new(

@@ -2,7 +2,7 @@
 
 use crate::outcome::Outcome;
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -112,6 +112,9 @@ pub struct RequestSpec {
     /// Keep the answer's text (answer and reasoning apart) in [`Exchange::text`], for a usage
     /// audit that counts its tokens. Off, nothing of the text is kept.
     pub keep_text: bool,
+    /// Response headers to record (lower-case names, parsed once), whatever the status; their
+    /// values come back in [`Exchange::recorded`]. `None`: no header is looked up.
+    pub record_headers: Option<Arc<[HeaderName]>>,
 }
 
 /// The text of a completion answer, kept only when [`RequestSpec::keep_text`] asks.
@@ -276,6 +279,9 @@ pub struct Exchange {
     pub text: Option<Box<AnswerText>>,
     /// A short excerpt of an error body or error message, for reports (never contains request secrets).
     pub detail: Option<String>,
+    /// The last attempt's values of the headers [`RequestSpec::record_headers`] names, by index
+    /// into that list (empty, never allocated, when none are named).
+    pub recorded: Vec<(usize, HeaderValue)>,
     /// Set when the request ended because nothing could usefully be sent: the earliest time
     /// at which sending again makes sense, so a caller that sends back to back (a closed-model
     /// user) waits instead of spinning. `None` means "at once".
@@ -316,6 +322,7 @@ impl Exchange {
             stream: None,
             text: None,
             detail: None,
+            recorded: Vec::new(),
             retry_not_before: None,
         }
     }

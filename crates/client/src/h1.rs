@@ -243,7 +243,11 @@ impl OwnConn {
             None => Box::pin(tokio::time::sleep_until(deadline)),
         };
         let head = self
-            .read_head(request.method == Method::HEAD, timer.as_mut())
+            .read_head(
+                request.method == Method::HEAD,
+                request.record,
+                timer.as_mut(),
+            )
             .await;
         self.timer = Some(timer);
         head
@@ -252,6 +256,7 @@ impl OwnConn {
     async fn read_head(
         &mut self,
         no_body_expected: bool,
+        record: &[HeaderName],
         mut timer: Pin<&mut Sleep>,
     ) -> Result<Head, Outcome> {
         // Bytes pending when a parse last found the head incomplete. A head trickling in a
@@ -261,7 +266,7 @@ impl OwnConn {
         loop {
             let pending = self.buf.get(self.start..self.end).unwrap_or_default();
             if !pending.is_empty() && incomplete.is_none_or(|seen| may_end_a_head(pending, seen)) {
-                if let Some(head) = self.parse_head(no_body_expected)? {
+                if let Some(head) = self.parse_head(no_body_expected, record)? {
                     return Ok(head);
                 }
                 // Interim heads may have used up all that came: parse what comes next whole.
@@ -476,7 +481,11 @@ impl OwnConn {
     }
 
     /// Parses a response head if one is buffered: `None` when more bytes are needed.
-    fn parse_head(&mut self, no_body_expected: bool) -> Result<Option<Head>, Outcome> {
+    fn parse_head(
+        &mut self,
+        no_body_expected: bool,
+        record: &[HeaderName],
+    ) -> Result<Option<Head>, Outcome> {
         loop {
             // Uninitialised slots: filling 100 empty headers per response cost more than parsing.
             let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -524,6 +533,7 @@ impl OwnConn {
                 }
             }
             let headers = (!status.is_success()).then(|| collect_headers(response.headers));
+            let recorded = pick_headers(response.headers, record);
             if used > MAX_HEAD {
                 return Err(Outcome::Io(IoKind::Protocol));
             }
@@ -552,7 +562,11 @@ impl OwnConn {
                 keep_alive = false;
             }
             self.keep_alive = keep_alive;
-            return Ok(Some(Head { status, headers }));
+            return Ok(Some(Head {
+                status,
+                headers,
+                recorded,
+            }));
         }
     }
 }
@@ -675,6 +689,31 @@ fn last_token_is(value: &[u8], token: &[u8]) -> bool {
         .is_some_and(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
+/// The values of the headers named in `record`, by index into it (invalid values are left
+/// out). Nothing is looked at, and nothing allocated, when `record` is empty.
+fn pick_headers(
+    headers: &[httparse::Header<'_>],
+    record: &[HeaderName],
+) -> Vec<(usize, HeaderValue)> {
+    let mut out = Vec::new();
+    if record.is_empty() {
+        return out;
+    }
+    for header in headers {
+        // `record` holds lower-case names; the wire may use any case.
+        let Some(i) = record
+            .iter()
+            .position(|name| header.name.eq_ignore_ascii_case(name.as_str()))
+        else {
+            continue;
+        };
+        if let Ok(value) = HeaderValue::from_bytes(header.value) {
+            out.push((i, value));
+        }
+    }
+    out
+}
+
 /// The response headers as a map (invalid names or values are left out).
 fn collect_headers(headers: &[httparse::Header<'_>]) -> HeaderMap {
     let mut map = HeaderMap::with_capacity(headers.len());
@@ -692,6 +731,45 @@ fn collect_headers(headers: &[httparse::Header<'_>]) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_headers_are_found_in_any_case_and_nothing_is_allocated_without_any() {
+        let raw = [
+            httparse::Header {
+                name: "Content-Type",
+                value: b"application/json",
+            },
+            httparse::Header {
+                name: "X-Overhead-MS",
+                value: b"3.5",
+            },
+            httparse::Header {
+                name: "x-request-id",
+                value: b"req_1",
+            },
+        ];
+        let none = pick_headers(&raw, &[]);
+        assert!(none.is_empty());
+        assert_eq!(none.capacity(), 0, "no header named: no allocation");
+        let record = [
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("x-overhead-ms"),
+            HeaderName::from_static("x-absent"),
+        ];
+        let found = pick_headers(&raw, &record);
+        assert_eq!(
+            found,
+            vec![
+                (1, HeaderValue::from_static("3.5")),
+                (0, HeaderValue::from_static("req_1"))
+            ]
+        );
+        let mut map = HeaderMap::new();
+        map.insert("x-overhead-ms", HeaderValue::from_static("3.5"));
+        let via_map = super::super::message::recorded(&map, &record);
+        assert_eq!(via_map, vec![(1, HeaderValue::from_static("3.5"))]);
+        assert_eq!(super::super::message::recorded(&map, &[]).capacity(), 0);
+    }
 
     #[test]
     fn header_tokens() {

@@ -326,6 +326,7 @@ async fn exchange(conn: &mut H1Conn, head_request: bool) -> (Option<u16>, Vec<u8
         host: &host,
         headers: &headers,
         body: &body,
+        record: &[],
     };
     let head = match conn.send(&request, READ_TIMEOUT).await {
         Ok(head) => head,

@@ -105,6 +105,7 @@ impl HyperConn {
     ) -> Result<Head, Outcome> {
         self.complete = false;
         self.body = None;
+        let record = request.record;
         let request = to_hyper(request);
         let sender = &mut self.sender;
         let exchange = async move {
@@ -120,6 +121,7 @@ impl HyperConn {
         self.body = Some(body);
         Ok(Head {
             status: parts.status,
+            recorded: super::message::recorded(&parts.headers, record),
             headers: (!parts.status.is_success()).then_some(parts.headers),
         })
     }

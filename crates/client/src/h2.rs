@@ -233,10 +233,12 @@ pub async fn send(
     // A response means the server's settings were read before it.
     conn.state.settle();
     let (parts, body) = response.into_parts();
+    let recorded = super::message::recorded(&parts.headers, request.record);
     Ok(Response {
         head: Head {
             status: parts.status,
             headers: (!parts.status.is_success()).then_some(parts.headers),
+            recorded,
         },
         body: ResponseBody::H2 {
             body,

@@ -351,6 +351,7 @@ impl Client {
         // The previous attempt's response must not leak into this one's report.
         (ex.ttfb, ex.body_bytes, ex.tokens, ex.stream, ex.detail) = (None, 0, None, None, None);
         (ex.attempt_sent, ex.status) = (None, None);
+        ex.recorded.clear();
         let mut checkout = match self.pool.checkout().await {
             Ok(c) => c,
             Err(e) => {
@@ -381,6 +382,7 @@ impl Client {
             host: &self.host,
             headers: &spec.headers,
             body: &spec.body,
+            record: spec.record_headers.as_deref().unwrap_or(&[]),
         };
         guard.sending();
         let sent = Instant::now();
@@ -395,6 +397,7 @@ impl Client {
         let Response { head, body } = response;
         let status = head.status;
         ex.status = Some(status.as_u16());
+        ex.recorded = head.recorded;
         let max_body = self.settings.max_body.0;
         // The tokens a stream delivers are kept on `ex` as they come: a failed answer's are
         // spent all the same, and the caller settles them.

@@ -3,7 +3,7 @@
 use super::h1::H1Conn;
 use crate::outcome::Outcome;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
 /// One request, borrowed from the generator's spec: nothing is cloned to send it.
 pub struct Outgoing<'a> {
@@ -17,6 +17,9 @@ pub struct Outgoing<'a> {
     pub headers: &'a HeaderMap,
     /// Request body.
     pub body: &'a Bytes,
+    /// Response headers to pick out of the head, whatever its status (empty: none, and
+    /// nothing is looked up).
+    pub record: &'a [HeaderName],
 }
 
 /// The head of a final response.
@@ -25,6 +28,18 @@ pub struct Head {
     pub status: StatusCode,
     /// The headers, kept only for non-2xx responses (retry hints, reports).
     pub headers: Option<HeaderMap>,
+    /// The values of the headers the request asked to record ([`Outgoing::record`]), by
+    /// index into that list (empty when none were asked: no allocation).
+    pub recorded: Vec<(usize, HeaderValue)>,
+}
+
+/// The values in `headers` of the headers named in `record`, by index into `record`.
+pub fn recorded(headers: &HeaderMap, record: &[HeaderName]) -> Vec<(usize, HeaderValue)> {
+    let mut out = Vec::new();
+    for (i, name) in record.iter().enumerate() {
+        out.extend(headers.get_all(name).iter().map(|v| (i, v.clone())));
+    }
+    out
 }
 
 /// A response whose head has arrived.

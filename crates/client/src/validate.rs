@@ -508,6 +508,7 @@ mod tests {
             body_kind: kind,
             expect: None,
             keep_text: false,
+            record_headers: None,
         }
     }
 

@@ -348,6 +348,7 @@ fn http_get(path: &str, expect: Option<Expect>) -> RequestSpec {
         body_kind: BodyKind::Opaque,
         expect: expect.map(Arc::new),
         keep_text: false,
+        record_headers: None,
     }
 }
 

@@ -72,6 +72,7 @@ fn get(path: &str) -> RequestSpec {
         body_kind: BodyKind::Opaque,
         expect: None,
         keep_text: false,
+        record_headers: None,
     }
 }
 
@@ -101,6 +102,7 @@ async fn the_request_goes_out_as_http_1_1_with_host_length_and_headers(engine: H
         body_kind: BodyKind::Opaque,
         expect: None,
         keep_text: false,
+        record_headers: None,
     };
     ok(&client.execute(&post).await);
     ok(&client.execute(&get("/models")).await);

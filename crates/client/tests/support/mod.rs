@@ -78,6 +78,7 @@ fn spec(body: &str, kind: BodyKind) -> RequestSpec {
         body_kind: kind,
         expect: None,
         keep_text: false,
+        record_headers: None,
     }
 }
 
