@@ -8,9 +8,12 @@
 //! (global index across worker threads) sends only while the curve is above `g`.
 
 use super::{
+    conversation::SessionBody,
+    requests::{Conversation, Prepared},
     stop::StopStage,
     worker::{Sent, WorkerContext, WorkerOutput},
 };
+use crate::scenario::parse::MAX_TURNS;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::{
     rc::Rc,
@@ -140,7 +143,12 @@ async fn user_loop(
             return;
         }
         ctx.note_arrival(warmup);
-        let not_before = match ctx.execute_and_record(intended, warmup, &mut rng).await {
+        let prepared = ctx.mix().pick(&mut rng);
+        let sent = match &prepared.conversation {
+            None => ctx.send(prepared, None, intended, warmup, &mut rng).await.0,
+            Some(c) => run_session(ctx, prepared, c, intended, warmup, &mut rng).await,
+        };
+        let not_before = match sent {
             Sent::Refused => return,
             Sent::Done { not_before } => not_before,
         };
@@ -163,6 +171,61 @@ async fn user_loop(
             }
         }
     }
+}
+
+/// Runs one conversation session opened by `first` (its first turn already claimed and
+/// counted as an arrival) and returns what became of its last turn. Each later turn is an
+/// arrival of its own, claimed from the count bound; the session ends early on a turn that
+/// did not end `ok` (its answer, the next turn's history, is missing), at the run's end, or
+/// when the count bound is reached.
+async fn run_session(
+    ctx: &WorkerContext,
+    first: &Prepared,
+    conversation: &Conversation,
+    mut intended: Instant,
+    warmup: bool,
+    rng: &mut SmallRng,
+) -> Sent {
+    let session_warmup = warmup;
+    let mut warmup = warmup;
+    let turns = conversation.turns.sample(rng).min(MAX_TURNS);
+    let Some(mut body) = SessionBody::start(first, conversation) else {
+        return ctx.send(first, None, intended, warmup, rng).await.0;
+    };
+    let mut turn: u16 = 1;
+    let mut next_body = first.spec.body.clone();
+    let completed = loop {
+        let (sent, answer) = ctx
+            .send(first, Some((turn, next_body)), intended, warmup, rng)
+            .await;
+        let Some(answer) = answer else {
+            ctx.note_session(session_warmup, false);
+            return sent;
+        };
+        if u32::from(turn) >= turns {
+            break (true, sent);
+        }
+        if !conversation.think_time.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(conversation.think_time) => {}
+                _ = ctx.stop.reached(StopStage::Draining) => break (false, sent),
+            }
+        }
+        if ctx.stop.stage() != StopStage::Running {
+            break (false, sent);
+        }
+        intended = Instant::now();
+        warmup = intended < ctx.timeline.warmup_end;
+        if !warmup && !ctx.claim_request() {
+            break (false, sent);
+        }
+        ctx.note_arrival(warmup);
+        body.add_turn(answer, ctx.mix().pick_turn(conversation, rng));
+        next_body = body.render();
+        turn += 1;
+    };
+    ctx.note_session(session_warmup, completed.0);
+    completed.1
 }
 
 #[cfg(test)]

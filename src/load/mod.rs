@@ -1,6 +1,7 @@
 //! Load generation: worker threads that drive the client by a load model, the run's timeline, the stop/grace/cancel sequence, and the saturation stop.
 
 pub mod closed;
+pub mod conversation;
 pub mod guard;
 pub mod lengths;
 pub mod open;

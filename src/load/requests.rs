@@ -54,6 +54,24 @@ pub struct Prepared {
     /// The lengths this request asks for (`input_tokens`, `output_tokens`, prefix group), recorded
     /// with its answer; `None` for requests without them.
     pub requested: Option<Requested>,
+    /// Set on the requests of an entry with `turns`: this request opens a session.
+    pub conversation: Option<Arc<Conversation>>,
+    /// With `conversation`: the body as JSON, parsed once when the mix is built, from which each
+    /// turn's body and the user messages a later turn adds are taken.
+    pub body_json: Option<Arc<serde_json::Value>>,
+}
+
+/// How the sessions of a mix entry with `turns` run.
+#[derive(Debug)]
+pub struct Conversation {
+    /// Turns per session.
+    pub turns: super::lengths::LengthSpec,
+    /// Pause between a turn's answer and the next turn.
+    pub think_time: std::time::Duration,
+    /// The body field holding the messages: `messages` (Chat, Anthropic) or `input` (Responses).
+    pub field: &'static str,
+    /// The mix choice later turns draw their user messages from.
+    choice: usize,
 }
 
 /// A chat request's content before it becomes a body.
@@ -145,7 +163,29 @@ impl RequestMix {
                 .as_ref()
                 .is_some_and(|d| d.order == DatasetOrder::Sequential);
             sequential.push(in_order.then(|| Arc::new(AtomicUsize::new(0))));
-            choices.push((cumulative, build.variants(template, index, &headers)?));
+            let mut variants = build.variants(template, index, &headers)?;
+            if let (Some(turns), RequestKind::Chat) = (&template.turns, template.kind) {
+                let conversation = Arc::new(Conversation {
+                    turns: turns.clone(),
+                    think_time: template.turn_think_time.map(|d| d.0).unwrap_or_default(),
+                    field: if api == Api::OpenaiResponses {
+                        "input"
+                    } else {
+                        "messages"
+                    },
+                    choice: choices.len(),
+                });
+                for p in &mut variants {
+                    // Every turn's answer is needed for the next turn's history.
+                    p.spec.keep_text = true;
+                    p.body_json = Some(Arc::new(
+                        serde_json::from_slice(&p.spec.body)
+                            .map_err(|e| format!("mix entry body: {e}"))?,
+                    ));
+                    p.conversation = Some(conversation.clone());
+                }
+            }
+            choices.push((cumulative, variants));
         }
         if !options.record_headers.is_empty() {
             // One list shared by every spec: a clone per request is a reference count.
@@ -184,6 +224,16 @@ impl RequestMix {
             .iter()
             .position(|(upto, _)| roll < *upto)
             .unwrap_or(self.choices.len() - 1);
+        self.pick_in(choice, rng)
+    }
+
+    /// The request whose user message a conversation's next turn adds: drawn from the
+    /// conversation's own entry, as that entry draws its prompts.
+    pub fn pick_turn<R: Rng>(&self, conversation: &Conversation, rng: &mut R) -> &Prepared {
+        self.pick_in(conversation.choice, rng)
+    }
+
+    fn pick_in<R: Rng>(&self, choice: usize, rng: &mut R) -> &Prepared {
         let specs = &self.choices[choice].1;
         match &self.sequential[choice] {
             Some(next) => &specs[next.fetch_add(1, Relaxed) % specs.len()],
@@ -239,6 +289,8 @@ impl Build<'_> {
                     // A rendered prompt is not the one counted: not audited.
                     prompt_tokens: prompt_tokens.filter(|_| template.is_none()),
                     template,
+                    conversation: None,
+                    body_json: None,
                 })
             })
             .collect()
@@ -274,6 +326,7 @@ impl Build<'_> {
                             input: None,
                             output: Some(output),
                             group: None,
+                            turn: None,
                         }),
                     }
                 })
@@ -370,6 +423,7 @@ impl Build<'_> {
                         input,
                         output,
                         group: group.map(|g| g as u16),
+                        turn: None,
                     }),
                 }
             })

@@ -26,12 +26,16 @@ use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
 /// What relaybench counts of an answer whose text was kept (usage audit on): the answer's and
 /// the reasoning's tokens with the target's encoding, and the prompt counted when the request
 /// was built. Done after the answer ended, so no token of it is timed late for it.
-fn count_tokens(mix: &RequestMix, prepared: &Prepared, ex: &Exchange) -> Option<CountedTokens> {
+fn count_tokens(mix: &RequestMix, prompt: Option<u32>, ex: &Exchange) -> Option<CountedTokens> {
+    if !mix.audit {
+        // A conversation keeps its answers' text for the history, not for the audit.
+        return None;
+    }
     let text = ex.text.as_deref()?;
     let encoding = mix.encoding.encoding;
     let reasoning = encoding.count(&text.reasoning);
     Some(CountedTokens {
-        prompt: prepared.prompt_tokens,
+        prompt,
         completion: encoding.count(&text.answer) + reasoning,
         reasoning,
     })
@@ -159,6 +163,25 @@ impl WorkerContext {
         rng: &mut R,
     ) -> Sent {
         let prepared = self.shared.mix.pick(rng);
+        self.send(prepared, None, intended, warmup, rng).await.0
+    }
+
+    /// The run's request mix.
+    pub fn mix(&self) -> &RequestMix {
+        &self.shared.mix
+    }
+
+    /// Sends `prepared` (with `turn`'s body instead of its own for a conversation's turn),
+    /// races it against cancellation and records it; also returns the answer's text when it
+    /// was kept and the request ended `ok`.
+    pub async fn send<R: Rng>(
+        &self,
+        prepared: &Prepared,
+        turn: Option<(u16, bytes::Bytes)>,
+        intended: Instant,
+        warmup: bool,
+        rng: &mut R,
+    ) -> (Sent, Option<String>) {
         // The sequence number is taken for every request of a templated mix, so `{{index}}`
         // numbers the run's requests whichever entry they came from.
         let index = self
@@ -167,8 +190,16 @@ impl WorkerContext {
             .is_templated()
             .then(|| self.shared.sequence.fetch_add(1, Relaxed));
         let rendered;
-        let spec = match (&prepared.template, index) {
-            (Some(template), Some(index)) => {
+        let turn_index = turn.as_ref().map(|(k, _)| *k);
+        let spec = match (&prepared.template, index, turn) {
+            (_, _, Some((_, body))) => {
+                rendered = RequestSpec {
+                    body,
+                    ..prepared.spec.clone()
+                };
+                &rendered
+            }
+            (Some(template), Some(index), None) => {
                 let body = template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut());
                 rendered = RequestSpec {
                     body,
@@ -200,7 +231,7 @@ impl WorkerContext {
             Ok(Some(Err(_refused))) => {
                 self.tally(warmup, |t| t.refused_by_guard += 1);
                 self.stop.advance(StopStage::Draining);
-                return Sent::Refused;
+                return (Sent::Refused, None);
             }
             // Cut short at the end of the run: its attempts that went out still count (the
             // upstream saw them), which the spend guard followed when the exchange was dropped.
@@ -219,10 +250,34 @@ impl WorkerContext {
             // A guard that refused a retry stops the run like one that refused a first try.
             self.stop.advance(StopStage::Draining);
         }
-        let counted = count_tokens(&self.shared.mix, prepared, &exchange);
-        self.record(intended, &exchange, warmup, counted, prepared.requested);
-        Sent::Done {
+        // Only the first turn's prompt was counted when the mix was built: a later turn's
+        // history is not counted per request (not audited, like a templated prompt).
+        let prompt = prepared.prompt_tokens.filter(|_| turn_index.unwrap_or(1) <= 1);
+        let counted = count_tokens(&self.shared.mix, prompt, &exchange);
+        let requested = match turn_index {
+            // A later turn's input is the whole history, not the drawn prompt's length.
+            Some(turn) => Some(crate::metrics::lengths::Requested {
+                turn: Some(turn),
+                input: prepared.requested.and_then(|r| r.input).filter(|_| turn <= 1),
+                ..prepared.requested.unwrap_or_default()
+            }),
+            None => prepared.requested,
+        };
+        self.record(intended, &exchange, warmup, counted, requested);
+        let answer = (exchange.outcome == Outcome::Ok)
+            .then(|| exchange.text.map(|t| t.answer))
+            .flatten();
+        let sent = Sent::Done {
             not_before: exchange.retry_not_before,
+        };
+        (sent, answer)
+    }
+
+    /// Counts a session that ran all its turns (`completed`) or ended early (a failed turn, the
+    /// run's end or its count bound), unless it started in warm-up.
+    pub fn note_session(&self, warmup: bool, completed: bool) {
+        if !warmup {
+            self.recorder.borrow_mut().note_session(completed);
         }
     }
 

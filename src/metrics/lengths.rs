@@ -1,4 +1,4 @@
-//! Requested against received token lengths, and time to first token per shared-prefix group, recorded per request into small histograms.
+//! Requested against received token lengths, time to first token per shared-prefix group, and latency and TTFT per conversation turn, recorded per request into small histograms.
 
 use super::histogram::{encode, new_histogram, record_clamped, StoredHistogram, Summary};
 use hdrhistogram::Histogram;
@@ -13,6 +13,28 @@ pub struct Requested {
     pub output: Option<u32>,
     /// The shared prefix it starts with (`prefix_groups`), 0-based.
     pub group: Option<u16>,
+    /// Its turn in a conversation (`turns`), 1-based.
+    pub turn: Option<u16>,
+}
+
+/// One turn index's requests across sessions.
+#[derive(Clone)]
+struct TurnRecorder {
+    count: u64,
+    ok: u64,
+    latency: Histogram<u64>,
+    ttft: Histogram<u64>,
+}
+
+impl Default for TurnRecorder {
+    fn default() -> Self {
+        TurnRecorder {
+            count: 0,
+            ok: 0,
+            latency: new_histogram(),
+            ttft: new_histogram(),
+        }
+    }
 }
 
 /// One worker's length histograms (token counts, not µs).
@@ -26,6 +48,19 @@ pub struct LengthRecorder {
     received_output: Option<Histogram<u64>>,
     /// TTFT (µs) per prefix group, indexed by group.
     ttft_by_group: Vec<Histogram<u64>>,
+    /// Per conversation turn, indexed by turn − 1.
+    by_turn: Vec<TurnRecorder>,
+    /// Sessions that ran all their turns, and sessions that ended early.
+    sessions: [u64; 2],
+}
+
+/// The turn's slot, grown on first use (turns are bounded when the scenario is read).
+fn turn_slot(by_turn: &mut Vec<TurnRecorder>, turn: u16) -> &mut TurnRecorder {
+    let index = usize::from(turn.max(1) - 1);
+    if by_turn.len() <= index {
+        by_turn.resize_with(index + 1, TurnRecorder::default);
+    }
+    &mut by_turn[index]
 }
 
 fn put(slot: &mut Option<Histogram<u64>>, value: u64) {
@@ -43,6 +78,19 @@ impl LengthRecorder {
         }
     }
 
+    /// Records a finished conversation turn (every outcome but `cancelled`): its latency (µs).
+    pub fn note_turn(&mut self, turn: u16, latency: u64, ok: bool) {
+        let slot = turn_slot(&mut self.by_turn, turn);
+        slot.count += 1;
+        slot.ok += u64::from(ok);
+        record_clamped(&mut slot.latency, latency);
+    }
+
+    /// Counts a session that ran all its turns, or one that ended early.
+    pub fn note_session(&mut self, completed: bool) {
+        self.sessions[usize::from(!completed)] += 1;
+    }
+
     /// Records what an `ok` answer to such a request carried: its output tokens and its TTFT (µs) if streamed.
     pub fn note_received(&mut self, requested: Requested, output: u64, ttft: Option<u64>) {
         if requested.output.is_some() || requested.input.is_some() {
@@ -54,6 +102,9 @@ impl LengthRecorder {
                 self.ttft_by_group.resize_with(group + 1, new_histogram);
             }
             record_clamped(&mut self.ttft_by_group[group], ttft);
+        }
+        if let (Some(turn), Some(ttft)) = (requested.turn, ttft) {
+            record_clamped(&mut turn_slot(&mut self.by_turn, turn).ttft, ttft);
         }
     }
 
@@ -76,6 +127,42 @@ impl LengthRecorder {
         for (mine, theirs) in self.ttft_by_group.iter_mut().zip(&other.ttft_by_group) {
             let _ = mine.add(theirs);
         }
+        if self.by_turn.len() < other.by_turn.len() {
+            self.by_turn
+                .resize_with(other.by_turn.len(), TurnRecorder::default);
+        }
+        for (mine, theirs) in self.by_turn.iter_mut().zip(&other.by_turn) {
+            mine.count += theirs.count;
+            mine.ok += theirs.ok;
+            let _ = mine.latency.add(&theirs.latency);
+            let _ = mine.ttft.add(&theirs.ttft);
+        }
+        self.sessions[0] += other.sessions[0];
+        self.sessions[1] += other.sessions[1];
+    }
+
+    /// Per conversation turn for results.json (empty without conversations).
+    pub fn by_turn(&self) -> Vec<TurnStats> {
+        self.by_turn
+            .iter()
+            .enumerate()
+            .map(|(i, t)| TurnStats {
+                turn: i as u32 + 1,
+                count: t.count,
+                ok: t.ok,
+                latency: StoredHistogram::micros(&t.latency),
+                ttft: StoredHistogram::micros(&t.ttft),
+            })
+            .collect()
+    }
+
+    /// Sessions for results.json, when any ran.
+    pub fn sessions(&self) -> Option<Sessions> {
+        let [completed, ended_early] = self.sessions;
+        (completed + ended_early > 0).then_some(Sessions {
+            completed,
+            ended_early,
+        })
     }
 
     /// The lengths for results.json, when any request asked for one.
@@ -122,6 +209,30 @@ pub struct TokenLengths {
     pub received_output: Option<StoredHistogram>,
 }
 
+/// One conversation turn index's requests across a run's sessions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TurnStats {
+    /// The turn, 1-based.
+    pub turn: u32,
+    /// Requests of this turn that finished (every outcome but `cancelled`).
+    pub count: u64,
+    /// Of them, `ok`.
+    pub ok: u64,
+    /// Their latency (ms).
+    pub latency: StoredHistogram,
+    /// TTFT of the streamed `ok` ones (ms).
+    pub ttft: StoredHistogram,
+}
+
+/// How a run's conversation sessions ended (sessions started after warm-up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sessions {
+    /// Sessions that ran all their turns.
+    pub completed: u64,
+    /// Sessions ended early: a turn that failed, the run's end or its request bound.
+    pub ended_early: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +243,7 @@ mod tests {
             input: Some(100),
             output: Some(20),
             group: Some(2),
+            turn: None,
         };
         let mut a = LengthRecorder::default();
         a.note_requested(asked);

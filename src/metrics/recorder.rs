@@ -264,6 +264,9 @@ impl Recorder {
         }
         if let Some(requested) = done.requested {
             self.lengths.note_requested(requested);
+            if let Some(turn) = requested.turn {
+                self.lengths.note_turn(turn, latency, outcome == Outcome::Ok);
+            }
         }
         if outcome == Outcome::Ok {
             self.record_tokens(ex, done.counted, done.requested);
@@ -364,6 +367,11 @@ impl Recorder {
         self.audit
             .completion
             .add(reported.output, counted.completion.into());
+    }
+
+    /// Counts a conversation session that ran all its turns, or one that ended early.
+    pub fn note_session(&mut self, completed: bool) {
+        self.lengths.note_session(completed);
     }
 
     /// Records an open-model start lag (every start, so the lag distribution is complete).

@@ -306,6 +306,13 @@ pub struct RunResult {
     /// answers); empty without groups.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ttft_by_prefix_group: Vec<StoredHistogram>,
+    /// Per conversation turn (`turns`), in turn order: requests, `ok` answers, latency and TTFT
+    /// (ms); empty without conversations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_turn: Vec<super::lengths::TurnStats>,
+    /// Conversation sessions completed and ended early; absent without conversations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<super::lengths::Sessions>,
     /// First error excerpt per outcome key (followed by the response's recorded headers, ` · name: value`).
     pub error_samples: BTreeMap<String, String>,
     /// Response headers recorded (`[report] record_headers`) by lower-case name; headers no
@@ -429,6 +436,8 @@ impl RunResult {
             }),
             token_lengths: recorder.lengths.token_lengths(),
             ttft_by_prefix_group: recorder.lengths.ttft_by_prefix_group(),
+            by_turn: recorder.lengths.by_turn(),
+            sessions: recorder.lengths.sessions(),
             error_samples: recorder
                 .error_samples
                 .iter()

@@ -258,6 +258,8 @@ fn run(spec: &RunSpec, rng: &mut SmallRng) -> RunResult {
         usage_audit: None,
         token_lengths: None,
         ttft_by_prefix_group: Vec::new(),
+        by_turn: Vec::new(),
+        sessions: None,
         error_samples,
         headers: BTreeMap::new(),
         breaker_events: if spec.breaker {

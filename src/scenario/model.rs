@@ -372,6 +372,16 @@ pub struct RequestTemplate {
     /// With `shared_prefix_tokens`: how many distinct prefixes (requests are spread evenly over them).
     #[serde(default = "default_prefix_groups")]
     pub prefix_groups: u16,
+    /// Chat, closed model: each user runs multi-turn sessions of this many turns (same forms as
+    /// `input_tokens`, e.g. `{ dist = "uniform", min = 2, max = 5 }`); every turn draws a new user
+    /// message as the entry draws prompts and sends the whole history (earlier user messages and
+    /// the assistant's actual answers). A failed turn ends the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<crate::load::lengths::LengthSpec>,
+    /// With `turns`: pause between a turn's answer and the next turn (the workload's `think_time`
+    /// stays between sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_think_time: Option<Dur>,
     /// HTTP: method.
     #[serde(default)]
     pub method: Option<String>,
@@ -479,6 +489,8 @@ impl Default for RequestTemplate {
             prompt_pool: default_prompt_pool(),
             shared_prefix_tokens: None,
             prefix_groups: default_prefix_groups(),
+            turns: None,
+            turn_think_time: None,
             method: None,
             path: None,
             body: None,

@@ -461,7 +461,8 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
                 "an empty text is in every body: give the text the answer must contain".into(),
             );
         }
-        if let Some((key, message)) = lengths_problem(m) {
+        let problem = lengths_problem(m).or_else(|| conversation_problem(m, w.is_open()));
+        if let Some((key, message)) = problem {
             let line = mix_key_line(source, i, key.split('.').next().unwrap_or(&key));
             return Err(ScenarioError {
                 file: path.to_path_buf(),
@@ -592,6 +593,44 @@ fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
         return Some((
             "prefix_groups".into(),
             "`prefix_groups` must be at least 1".into(),
+        ));
+    }
+    None
+}
+
+/// Most turns a session runs: a draw above it is cut to it.
+pub const MAX_TURNS: u32 = 1000;
+
+/// What is wrong with a mix entry's conversation fields, if anything: (key below the entry, message).
+fn conversation_problem(m: &super::RequestTemplate, open: bool) -> Option<(String, String)> {
+    let Some(turns) = &m.turns else {
+        return m.turn_think_time.is_some().then(|| {
+            (
+                "turn_think_time".into(),
+                "`turn_think_time` is the pause between the turns of a conversation: it needs `turns`"
+                    .into(),
+            )
+        });
+    };
+    if m.kind != RequestKind::Chat {
+        return Some((
+            "turns".into(),
+            "`turns` runs multi-turn `kind = \"chat\"` conversations".into(),
+        ));
+    }
+    if open {
+        return Some((
+            "turns".into(),
+            "conversations need the closed model (`model = \"closed\"`): each session's turns run one after the other on one user, each waiting for the previous answer, which an open model's independent arrivals cannot do".into(),
+        ));
+    }
+    if let Some((field, message)) = turns.problem() {
+        return Some((format!("turns.{field}"), message));
+    }
+    if m.prompts.iter().any(|p| crate::load::template::Template::is_templated(p)) {
+        return Some((
+            "turns".into(),
+            "a conversation's later turns are built from the prompt as written: leave placeholders (`{{...}}`) out of `prompts`".into(),
         ));
     }
     None
