@@ -253,6 +253,7 @@ fn token_lengths_and_prefix_groups_match_the_schema() {
         input: Some(512),
         output: Some(64),
         group: Some(1),
+        turn: None,
     };
     recorder.note_requested(asked);
     recorder.note_received(asked, 64, Some(2000));
@@ -282,6 +283,42 @@ fn token_lengths_and_prefix_groups_match_the_schema() {
     bad["runs"][0]["token_lengths"]["sent_input"] = json!({});
     let errors = errors_for(&bad).join("\n");
     assert!(errors.contains("token_lengths"), "{errors}");
+}
+
+#[test]
+fn conversation_turns_match_the_schema_and_render() {
+    let mut results = fixture::comparison();
+    let run = &mut results.runs[0];
+    let mut recorder = relaybench::metrics::lengths::LengthRecorder::default();
+    for (turn, ttft) in [(1, 1000), (2, 3000), (2, 3200)] {
+        let asked = relaybench::metrics::lengths::Requested {
+            turn: Some(turn),
+            ..Default::default()
+        };
+        recorder.note_requested(asked);
+        recorder.note_turn(turn, ttft + 500, true);
+        recorder.note_received(asked, 8, Some(ttft));
+    }
+    recorder.note_session(true);
+    recorder.note_session(false);
+    run.by_turn = recorder.by_turn();
+    run.sessions = recorder.sessions();
+    let v: Value = serde_json::from_str(&json::to_text(&results)).unwrap();
+    assert_eq!(v["runs"][0]["by_turn"][1]["turn"], 2);
+    assert_eq!(v["runs"][0]["by_turn"][1]["count"], 2);
+    assert_eq!(v["runs"][0]["by_turn"][0]["ttft"]["summary"]["p50"], 1.0);
+    assert_eq!(v["runs"][0]["sessions"]["ended_early"], 1);
+    assert!(v["runs"][1].get("by_turn").is_none(), "absent without conversations");
+    assert_eq!(errors_for(&v), Vec::<String>::new());
+    let md = relaybench::report::markdown::render(&results);
+    assert!(md.contains("## Conversation turns") && md.contains("· turn 2"), "{md}");
+    assert!(md.contains("1 sessions completed, 1 ended early"), "{md}");
+    let page = relaybench::report::html::render(&results, &[]);
+    assert!(page.contains("id=\"by-turn\""));
+    let mut bad = v.clone();
+    bad["runs"][0]["by_turn"][0]["turn"] = json!(0);
+    let errors = errors_for(&bad).join("\n");
+    assert!(errors.contains("by_turn"), "{errors}");
 }
 
 #[test]

@@ -66,3 +66,71 @@ impl SessionBody {
         Bytes::from(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::requests::{MixOptions, RequestMix};
+
+    /// The bodies of a 3-turn session in `api`'s protocol, opened by a prompt with a system message.
+    fn session(api: &str) -> Vec<Value> {
+        let text = format!(
+            "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\napi = \"{api}\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\nturns = {{ dist = \"fixed\", value = 3 }}"
+        );
+        let mut s = crate::scenario::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        s.workload.mix[0].file_prompts = vec![serde_json::json!([
+            { "role": "system", "content": "Be brief." },
+            { "role": "user", "content": "Hi" }
+        ])];
+        let mix = RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();
+        let mut rng = rand::thread_rng();
+        let first = mix.pick(&mut rng);
+        assert!(first.spec.keep_text, "answers are kept for the history");
+        let conversation = first.conversation.clone().unwrap();
+        let mut body = SessionBody::start(first, &conversation).unwrap();
+        let mut bodies = vec![serde_json::from_slice(&first.spec.body).unwrap()];
+        for n in 0..2 {
+            body.add_turn(format!("answer {n}"), mix.pick_turn(&conversation, &mut rng));
+            bodies.push(serde_json::from_slice(&body.render()).unwrap());
+        }
+        bodies
+    }
+
+    fn roles_and_texts(messages: &Value) -> Vec<(&str, &str)> {
+        messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn each_turn_carries_the_history_in_the_targets_protocol() {
+        let later = [
+            ("user", "Hi"),
+            ("assistant", "answer 0"),
+            ("user", "Hi"),
+            ("assistant", "answer 1"),
+            ("user", "Hi"),
+        ];
+        let system = ("system", "Be brief.");
+        for (api, field) in [("openai-chat", "messages"), ("openai-responses", "input")] {
+            let bodies = session(api);
+            for (k, body) in bodies.iter().enumerate() {
+                let expected: Vec<_> = std::iter::once(system)
+                    .chain(later[..2 * k + 1].iter().copied())
+                    .collect();
+                assert_eq!(roles_and_texts(&body[field]), expected, "{api} turn {}", k + 1);
+                assert_eq!(body["model"], bodies[0]["model"]);
+            }
+        }
+        // Anthropic: the system text stays in `system`, the turns in `messages`.
+        let bodies = session("anthropic-messages");
+        for (k, body) in bodies.iter().enumerate() {
+            assert_eq!(roles_and_texts(&body["messages"]), later[..2 * k + 1]);
+            assert_eq!(body["system"], "Be brief.");
+            assert_eq!(body["max_tokens"], bodies[0]["max_tokens"]);
+        }
+    }
+}

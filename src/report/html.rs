@@ -117,6 +117,15 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         h.push_str("\n<h2 id=\"prefix-groups\">TTFT by shared-prefix group</h2><p class=\"note\">Time to first token of the requests sharing each prefix (<code>prefix_groups</code>), ms: a prefix or KV cache shows as lower TTFT once a group is warm.</p>");
         table(&mut h, "prefix-groups", &groups);
     }
+    if let Some(turns) = model::by_turn(results) {
+        h.push_str("\n<h2 id=\"by-turn\">Conversation turns</h2><p class=\"note\">Per turn of the multi-turn sessions (<code>turns</code>): each turn sends the whole history, so TTFT grows with the turn.</p>");
+        table(&mut h, "by-turn", &turns);
+        h.push_str("<ul class=\"note\">");
+        for line in model::sessions(results) {
+            let _ = write!(h, "<li>{}</li>", escape(&line));
+        }
+        h.push_str("</ul>");
+    }
     h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
     table(&mut h, "pool", &model::pool(results));
     settings(&mut h, results);

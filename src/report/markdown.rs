@@ -128,6 +128,14 @@ pub fn render(results: &ResultsFile) -> String {
         m.push_str("\n## TTFT by shared-prefix group\n\nTime to first token of the requests sharing each prefix (`prefix_groups`), ms.\n\n");
         table(&mut m, &groups);
     }
+    if let Some(turns) = model::by_turn(results) {
+        m.push_str("\n## Conversation turns\n\nPer turn of the multi-turn sessions (`turns`): each turn sends the whole history, so TTFT grows with the turn.\n\n");
+        table(&mut m, &turns);
+        m.push('\n');
+        for line in model::sessions(results) {
+            let _ = writeln!(m, "- {}", escape(&line));
+        }
+    }
     m.push_str("\n## Connection pool\n\n");
     table(&mut m, &model::pool(results));
     m

@@ -359,6 +359,72 @@ pub fn ttft_by_prefix_group(results: &ResultsFile) -> Option<Table> {
     })
 }
 
+/// Conversation turns (`turns`): one row per run and turn index with its requests, `ok`
+/// answers, latency and TTFT p50/p99 (ms), so TTFT growing with the history shows down the
+/// table; `None` when no run had conversations.
+pub fn by_turn(results: &ResultsFile) -> Option<Table> {
+    use Better::*;
+    use Format::*;
+    let rows: Vec<(&RunResult, &crate::metrics::lengths::TurnStats)> = results
+        .runs
+        .iter()
+        .flat_map(|r| r.by_turn.iter().map(move |t| (r, t)))
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    type Stat = fn(&crate::metrics::lengths::TurnStats) -> Option<f64>;
+    let stats: [(&str, &str, Format, Stat); 6] = [
+        ("requests", "requests of this turn that finished (every outcome but cancelled)", Count, |t| Some(t.count as f64)),
+        ("ok", "of them, ok", Count, |t| Some(t.ok as f64)),
+        ("latency p50", "p50 latency of this turn's requests, ms", Millis, |t| {
+            (t.latency.summary.count > 0).then_some(t.latency.summary.p50)
+        }),
+        ("latency p99", "p99 latency of this turn's requests, ms", Millis, |t| {
+            (t.latency.summary.count > 0).then_some(t.latency.summary.p99)
+        }),
+        ("TTFT p50", "p50 time to first token of this turn's streamed ok answers, ms", Millis, |t| {
+            (t.ttft.summary.count > 0).then_some(t.ttft.summary.p50)
+        }),
+        ("TTFT p99", "p99 time to first token of this turn's streamed ok answers, ms", Millis, |t| {
+            (t.ttft.summary.count > 0).then_some(t.ttft.summary.p99)
+        }),
+    ];
+    let columns = stats
+        .into_iter()
+        .map(|(header, help, format, stat)| Column {
+            header: header.into(),
+            help: help.into(),
+            better: Neither,
+            format,
+            values: rows.iter().map(|(_, t)| stat(t)).collect(),
+            eligible: Vec::new(),
+        })
+        .collect();
+    Some(Table {
+        rows: rows
+            .iter()
+            .map(|(r, t)| format!("{} · turn {}", r.name, t.turn))
+            .collect(),
+        columns,
+    })
+}
+
+/// One line per run with conversations: its sessions completed and ended early.
+pub fn sessions(results: &ResultsFile) -> Vec<String> {
+    results
+        .runs
+        .iter()
+        .filter_map(|r| {
+            let s = r.sessions?;
+            Some(format!(
+                "{}: {} sessions completed, {} ended early (a turn not ok, the run's end or its request bound)",
+                r.name, s.completed, s.ended_early
+            ))
+        })
+        .collect()
+}
+
 /// One line per audited run: the tokenizer relaybench counted with (exact or approximate) and
 /// where the run's token counts came from.
 pub fn usage_audit_sources(results: &ResultsFile) -> Vec<String> {
