@@ -137,7 +137,7 @@ async fn a_three_turn_conversation_sends_one_three_and_five_messages_with_the_re
         let sent: Vec<_> = bodies.iter().map(messages).collect();
         let user = ("user".to_string(), "first question".to_string());
         let assistant = |n| ("assistant".to_string(), reply(n));
-        assert_eq!(sent[0], [user.clone()]);
+        assert_eq!(sent[0], std::slice::from_ref(&user));
         assert_eq!(sent[1], [user.clone(), assistant(0), user.clone()]);
         assert_eq!(
             sent[2],
@@ -146,7 +146,11 @@ async fn a_three_turn_conversation_sends_one_three_and_five_messages_with_the_re
         );
         assert!(bodies.iter().all(|b| b["model"] == bodies[0]["model"]));
         assert_eq!(run.outcomes.get("ok"), Some(&3));
-        let turns: Vec<(u32, u64, u64)> = run.by_turn.iter().map(|t| (t.turn, t.count, t.ok)).collect();
+        let turns: Vec<(u32, u64, u64)> = run
+            .by_turn
+            .iter()
+            .map(|t| (t.turn, t.count, t.ok))
+            .collect();
         assert_eq!(turns, [(1, 1, 1), (2, 1, 1), (3, 1, 1)]);
         assert!(run.by_turn.iter().all(|t| t.latency.summary.count == 1));
         let ttft = u64::from(stream);
@@ -169,7 +173,11 @@ async fn a_failed_turn_ends_its_session_and_the_next_session_starts_afresh() {
     let bodies = bodies.lock().unwrap().clone();
     let lengths: Vec<usize> = bodies.iter().map(|b| messages(b).len()).collect();
     assert_eq!(lengths, [1, 3, 1, 3, 5]);
-    assert_eq!(messages(&bodies[3])[1].1, reply(2), "the new session's own reply");
+    assert_eq!(
+        messages(&bodies[3])[1].1,
+        reply(2),
+        "the new session's own reply"
+    );
     let turns: Vec<(u64, u64)> = run.by_turn.iter().map(|t| (t.count, t.ok)).collect();
     assert_eq!(turns, [(2, 2), (2, 1), (1, 1)]);
     let sessions = run.sessions.unwrap();

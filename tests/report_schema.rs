@@ -308,10 +308,16 @@ fn conversation_turns_match_the_schema_and_render() {
     assert_eq!(v["runs"][0]["by_turn"][1]["count"], 2);
     assert_eq!(v["runs"][0]["by_turn"][0]["ttft"]["summary"]["p50"], 1.0);
     assert_eq!(v["runs"][0]["sessions"]["ended_early"], 1);
-    assert!(v["runs"][1].get("by_turn").is_none(), "absent without conversations");
+    assert!(
+        v["runs"][1].get("by_turn").is_none(),
+        "absent without conversations"
+    );
     assert_eq!(errors_for(&v), Vec::<String>::new());
     let md = relaybench::report::markdown::render(&results);
-    assert!(md.contains("## Conversation turns") && md.contains("· turn 2"), "{md}");
+    assert!(
+        md.contains("## Conversation turns") && md.contains("· turn 2"),
+        "{md}"
+    );
     assert!(md.contains("1 sessions completed, 1 ended early"), "{md}");
     let page = relaybench::report::html::render(&results, &[]);
     assert!(page.contains("id=\"by-turn\""));

@@ -90,7 +90,10 @@ mod tests {
         let mut body = SessionBody::start(first, &conversation).unwrap();
         let mut bodies = vec![serde_json::from_slice(&first.spec.body).unwrap()];
         for n in 0..2 {
-            body.add_turn(format!("answer {n}"), mix.pick_turn(&conversation, &mut rng));
+            body.add_turn(
+                format!("answer {n}"),
+                mix.pick_turn(&conversation, &mut rng),
+            );
             bodies.push(serde_json::from_slice(&body.render()).unwrap());
         }
         bodies
@@ -121,7 +124,12 @@ mod tests {
                 let expected: Vec<_> = std::iter::once(system)
                     .chain(later[..2 * k + 1].iter().copied())
                     .collect();
-                assert_eq!(roles_and_texts(&body[field]), expected, "{api} turn {}", k + 1);
+                assert_eq!(
+                    roles_and_texts(&body[field]),
+                    expected,
+                    "{api} turn {}",
+                    k + 1
+                );
                 assert_eq!(body["model"], bodies[0]["model"]);
             }
         }

@@ -252,13 +252,18 @@ impl WorkerContext {
         }
         // Only the first turn's prompt was counted when the mix was built: a later turn's
         // history is not counted per request (not audited, like a templated prompt).
-        let prompt = prepared.prompt_tokens.filter(|_| turn_index.unwrap_or(1) <= 1);
+        let prompt = prepared
+            .prompt_tokens
+            .filter(|_| turn_index.unwrap_or(1) <= 1);
         let counted = count_tokens(&self.shared.mix, prompt, &exchange);
         let requested = match turn_index {
             // A later turn's input is the whole history, not the drawn prompt's length.
             Some(turn) => Some(crate::metrics::lengths::Requested {
                 turn: Some(turn),
-                input: prepared.requested.and_then(|r| r.input).filter(|_| turn <= 1),
+                input: prepared
+                    .requested
+                    .and_then(|r| r.input)
+                    .filter(|_| turn <= 1),
                 ..prepared.requested.unwrap_or_default()
             }),
             None => prepared.requested,

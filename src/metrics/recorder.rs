@@ -265,7 +265,8 @@ impl Recorder {
         if let Some(requested) = done.requested {
             self.lengths.note_requested(requested);
             if let Some(turn) = requested.turn {
-                self.lengths.note_turn(turn, latency, outcome == Outcome::Ok);
+                self.lengths
+                    .note_turn(turn, latency, outcome == Outcome::Ok);
             }
         }
         if outcome == Outcome::Ok {

@@ -375,20 +375,37 @@ pub fn by_turn(results: &ResultsFile) -> Option<Table> {
     }
     type Stat = fn(&crate::metrics::lengths::TurnStats) -> Option<f64>;
     let stats: [(&str, &str, Format, Stat); 6] = [
-        ("requests", "requests of this turn that finished (every outcome but cancelled)", Count, |t| Some(t.count as f64)),
+        (
+            "requests",
+            "requests of this turn that finished (every outcome but cancelled)",
+            Count,
+            |t| Some(t.count as f64),
+        ),
         ("ok", "of them, ok", Count, |t| Some(t.ok as f64)),
-        ("latency p50", "p50 latency of this turn's requests, ms", Millis, |t| {
-            (t.latency.summary.count > 0).then_some(t.latency.summary.p50)
-        }),
-        ("latency p99", "p99 latency of this turn's requests, ms", Millis, |t| {
-            (t.latency.summary.count > 0).then_some(t.latency.summary.p99)
-        }),
-        ("TTFT p50", "p50 time to first token of this turn's streamed ok answers, ms", Millis, |t| {
-            (t.ttft.summary.count > 0).then_some(t.ttft.summary.p50)
-        }),
-        ("TTFT p99", "p99 time to first token of this turn's streamed ok answers, ms", Millis, |t| {
-            (t.ttft.summary.count > 0).then_some(t.ttft.summary.p99)
-        }),
+        (
+            "latency p50",
+            "p50 latency of this turn's requests, ms",
+            Millis,
+            |t| (t.latency.summary.count > 0).then_some(t.latency.summary.p50),
+        ),
+        (
+            "latency p99",
+            "p99 latency of this turn's requests, ms",
+            Millis,
+            |t| (t.latency.summary.count > 0).then_some(t.latency.summary.p99),
+        ),
+        (
+            "TTFT p50",
+            "p50 time to first token of this turn's streamed ok answers, ms",
+            Millis,
+            |t| (t.ttft.summary.count > 0).then_some(t.ttft.summary.p50),
+        ),
+        (
+            "TTFT p99",
+            "p99 time to first token of this turn's streamed ok answers, ms",
+            Millis,
+            |t| (t.ttft.summary.count > 0).then_some(t.ttft.summary.p99),
+        ),
     ];
     let columns = stats
         .into_iter()

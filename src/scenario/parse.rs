@@ -627,7 +627,10 @@ fn conversation_problem(m: &super::RequestTemplate, open: bool) -> Option<(Strin
     if let Some((field, message)) = turns.problem() {
         return Some((format!("turns.{field}"), message));
     }
-    if m.prompts.iter().any(|p| crate::load::template::Template::is_templated(p)) {
+    if m.prompts
+        .iter()
+        .any(|p| crate::load::template::Template::is_templated(p))
+    {
         return Some((
             "turns".into(),
             "a conversation's later turns are built from the prompt as written: leave placeholders (`{{...}}`) out of `prompts`".into(),
