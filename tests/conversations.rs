@@ -164,6 +164,46 @@ async fn a_three_turn_conversation_sends_one_three_and_five_messages_with_the_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharegpt_conversation_replays_its_own_human_turns() {
+    let dir = Session::new();
+    let file = dir.write(
+        "chats.json",
+        r#"[{"conversations": [{"from": "human", "value": "q1"}, {"from": "gpt", "value": "a1"}, {"from": "human", "value": "q2"}, {"from": "gpt", "value": "a2"}]}]"#,
+    );
+    let (url, bodies, server) = scripted(None).await;
+    let entry = format!(
+        "dataset = {{ path = {:?}, format = \"sharegpt\" }}",
+        file.file_name().unwrap().to_str().unwrap()
+    );
+    let text = scenario(&url, 3, &entry).replace("prompts = [\"first question\"]\n", "");
+    let path = dir.write("c.toml", &text);
+    let loaded = relaybench::scenario::load(&path).unwrap();
+    let plan = relaybench::scenario::Plan::new("c".into(), &loaded);
+    let stop = relaybench::load::Stop::new();
+    let mut results = relaybench::runner::execute(&loaded, &path, &plan, &stop, None, |_, _| {})
+        .await
+        .unwrap();
+    let run = results.runs.remove(0);
+    server.abort();
+    let bodies = bodies.lock().unwrap().clone();
+    let user = |t: &str| ("user".to_string(), t.to_string());
+    let assistant = |n| ("assistant".to_string(), reply(n));
+    // Turn 2 is the conversation's second human turn; turn 3, beyond it, draws an entry (the
+    // only one: its first human turn).
+    assert_eq!(
+        messages(&bodies[2]),
+        [
+            user("q1"),
+            assistant(0),
+            user("q2"),
+            assistant(1),
+            user("q1")
+        ]
+    );
+    assert_eq!(run.sessions.unwrap().completed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_turn_ends_its_session_and_the_next_session_starts_afresh() {
     // The second request (turn 2 of the first session) fails: that session ends, and the next
     // one starts from one message again.

@@ -220,7 +220,15 @@ async fn run_session(
             break (false, sent);
         }
         ctx.note_arrival(warmup);
-        body.add_turn(answer, ctx.mix().pick_turn(conversation, rng));
+        // A ShareGPT conversation's own next human turn, while it has one.
+        match first
+            .later_turns
+            .as_deref()
+            .and_then(|t| t.get(usize::from(turn) - 1))
+        {
+            Some(text) => body.add_user_text(answer, text),
+            None => body.add_turn(answer, ctx.mix().pick_turn(conversation, rng)),
+        }
         next_body = body.render();
         turn += 1;
     };

@@ -45,6 +45,14 @@ impl SessionBody {
         }
     }
 
+    /// Adds the assistant's answer to the last turn and `text` as the next user message.
+    pub fn add_user_text(&mut self, answer: String, text: &str) {
+        self.history
+            .push(serde_json::json!({ "role": "assistant", "content": answer }));
+        self.history
+            .push(serde_json::json!({ "role": "user", "content": text }));
+    }
+
     /// Messages in the history.
     pub fn len(&self) -> usize {
         self.history.len()

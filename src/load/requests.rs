@@ -59,6 +59,9 @@ pub struct Prepared {
     /// With `conversation`: the body as JSON, parsed once when the mix is built, from which each
     /// turn's body and the user messages a later turn adds are taken.
     pub body_json: Option<Arc<serde_json::Value>>,
+    /// With `conversation`, from a ShareGPT dataset: the conversation's later human turns, the
+    /// user messages of the session's turns 2, 3, ... (a turn beyond them draws a request).
+    pub later_turns: Option<Arc<[String]>>,
 }
 
 /// How the sessions of a mix entry with `turns` run.
@@ -175,6 +178,12 @@ impl RequestMix {
                     },
                     choice: choices.len(),
                 });
+                // A dataset's variants are its entries, in order.
+                for (p, entry) in variants.iter_mut().zip(&template.dataset_entries) {
+                    if !entry.later_turns.is_empty() {
+                        p.later_turns = Some(entry.later_turns.as_slice().into());
+                    }
+                }
                 for p in &mut variants {
                     // Every turn's answer is needed for the next turn's history.
                     p.spec.keep_text = true;
@@ -291,6 +300,7 @@ impl Build<'_> {
                     template,
                     conversation: None,
                     body_json: None,
+                    later_turns: None,
                 })
             })
             .collect()
@@ -949,6 +959,7 @@ mod tests {
             .map(|i| DatasetEntry {
                 messages: user_message(&format!("question {i}")),
                 output: Some(DatasetOutput::Text(answer.into())),
+                later_turns: Vec::new(),
             })
             .collect();
         let m = RequestMix::build(&s.targets[0], &s.workload.mix, MixOptions::default()).unwrap();

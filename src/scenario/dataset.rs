@@ -59,6 +59,9 @@ pub struct DatasetEntry {
     pub messages: Value,
     /// Its answer's length, when the file says.
     pub output: Option<DatasetOutput>,
+    /// ShareGPT: the conversation's later human turns, in order (the user messages of a
+    /// session's turns 2, 3, ... with `turns`); empty for JSONL.
+    pub later_turns: Vec<String>,
 }
 
 /// Reads a dataset's text; errors are (1-based line, message).
@@ -114,9 +117,15 @@ fn sharegpt(v: &Value) -> Result<DatasetEntry, String> {
         .find(|t| t["from"] == "gpt" || t["from"] == "assistant")
         .and_then(|t| t["value"].as_str())
         .map(|answer| DatasetOutput::Text(answer.to_string()));
+    let later_turns = turns[human + 1..]
+        .iter()
+        .filter(|t| t["from"] == "human" || t["from"] == "user")
+        .filter_map(|t| t["value"].as_str().map(str::to_string))
+        .collect();
     Ok(DatasetEntry {
         messages: serde_json::json!([{ "role": "user", "content": prompt }]),
         output,
+        later_turns,
     })
 }
 
@@ -137,7 +146,11 @@ fn jsonl(v: &Value) -> Result<DatasetEntry, String> {
             }
         },
     };
-    Ok(DatasetEntry { messages, output })
+    Ok(DatasetEntry {
+        messages,
+        output,
+        later_turns: Vec::new(),
+    })
 }
 
 /// The 1-based line where each element of a top-level JSON array starts (the text is valid JSON).
@@ -190,6 +203,11 @@ mod tests {
         assert_eq!(e[0].messages[0]["content"], "Hi [there]");
         assert_eq!(e[0].output, Some(DatasetOutput::Text("Hello!".into())));
         assert_eq!(e[1].output, None);
+        assert!(e[0].later_turns.is_empty() && e[1].later_turns.is_empty());
+        let multi = r#"{"conversations": [{"from": "human", "value": "1"}, {"from": "gpt", "value": "a"}, {"from": "human", "value": "2"}, {"from": "gpt", "value": "b"}, {"from": "user", "value": "3"}]}"#;
+        let e = parse(multi, DatasetFormat::Sharegpt).unwrap();
+        assert_eq!(e[0].messages[0]["content"], "1");
+        assert_eq!(e[0].later_turns, ["2", "3"], "a session's later turns");
         let bad = text.replace(
             "\"human\", \"value\": \"Only",
             "\"robot\", \"value\": \"Only",

@@ -374,7 +374,8 @@ pub struct RequestTemplate {
     pub prefix_groups: u16,
     /// Chat, closed model: each user runs multi-turn sessions of this many turns (same forms as
     /// `input_tokens`, e.g. `{ dist = "uniform", min = 2, max = 5 }`); every turn draws a new user
-    /// message as the entry draws prompts and sends the whole history (earlier user messages and
+    /// message as the entry draws prompts (a ShareGPT conversation replays its own later human
+    /// turns first) and sends the whole history (earlier user messages and
     /// the assistant's actual answers). A failed turn ends the session; a draw above 1,000 turns is cut to 1,000.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turns: Option<crate::load::lengths::LengthSpec>,
