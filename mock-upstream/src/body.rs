@@ -5,10 +5,7 @@ use crate::lateness::{Lateness, Timed};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
-use std::sync::{
-    atomic::{AtomicU64, Ordering::Relaxed},
-    Arc,
-};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -32,9 +29,9 @@ pub(crate) enum MockBody {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Chunk>),
     /// A stream whose timed chunks record their lateness when hyper takes them for writing:
-    /// the closest point to the socket write the body sees.
-    /// Its third part counts the stream's tokens as hyper takes them (`tokens_streamed`).
-    Paced(mpsc::Receiver<PacedChunk>, Arc<Lateness>, Arc<AtomicU64>),
+    /// the closest point to the socket write the body sees (which also counts them as
+    /// `tokens_streamed`).
+    Paced(mpsc::Receiver<PacedChunk>, Arc<Lateness>),
 }
 
 impl MockBody {
@@ -48,14 +45,10 @@ impl MockBody {
         (tx, MockBody::Channel(rx))
     }
 
-    /// A paced channel body recording into `lateness` and counting its tokens into `tokens`,
-    /// and the sender its producer writes to.
-    pub(crate) fn paced(
-        lateness: Arc<Lateness>,
-        tokens: Arc<AtomicU64>,
-    ) -> (mpsc::Sender<PacedChunk>, MockBody) {
+    /// A paced channel body recording into `lateness`, and the sender its producer writes to.
+    pub(crate) fn paced(lateness: Arc<Lateness>) -> (mpsc::Sender<PacedChunk>, MockBody) {
         let (tx, rx) = mpsc::channel(16);
-        (tx, MockBody::Paced(rx, lateness, tokens))
+        (tx, MockBody::Paced(rx, lateness))
     }
 }
 
@@ -70,12 +63,11 @@ impl Body for MockBody {
         match self.get_mut() {
             MockBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             MockBody::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|r| r.map(Frame::data))),
-            MockBody::Paced(rx, lateness, tokens) => rx.poll_recv(cx).map(|c| {
+            MockBody::Paced(rx, lateness) => rx.poll_recv(cx).map(|c| {
                 c.map(|p| {
                     // Every timed chunk of a stream is one token.
                     if let (Ok(_), Some((kind, due))) = (&p.chunk, p.due) {
                         lateness.record(kind, due, Instant::now());
-                        tokens.fetch_add(1, Relaxed);
                     }
                     p.chunk.map(Frame::data)
                 })

@@ -117,11 +117,19 @@ impl Shared {
         self.lateness.reset();
     }
 
+    /// The counters now (tokens streamed included), without the lateness summary.
+    pub(crate) fn counters(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            tokens_streamed: self.lateness.tokens_streamed(),
+            ..self.stats.snapshot()
+        }
+    }
+
     /// The counters and the lateness summary now, as served by `GET /_mock/stats`.
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             lateness: self.lateness.summary(),
-            ..self.stats.snapshot()
+            ..self.counters()
         }
     }
 

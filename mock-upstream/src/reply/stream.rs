@@ -33,10 +33,8 @@ pub(crate) struct StreamPacing {
     pub inter_token: Latency,
     pub rng: SmallRng,
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Where the stream's timed sends are recorded.
+    /// Where the stream's timed sends are recorded (and its tokens counted).
     pub lateness: Arc<Lateness>,
-    /// The server's count of tokens streamed.
-    pub tokens: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// How a stream ends.
@@ -72,9 +70,8 @@ pub(crate) fn run<F: Framing>(
         mut rng,
         permit,
         lateness,
-        tokens,
     } = pacing;
-    let (tx, body) = MockBody::paced(lateness, tokens);
+    let (tx, body) = MockBody::paced(lateness);
     tokio::spawn(async move {
         let _slot = permit; // held until the stream ends: a stream occupies capacity while it runs
         let send =
