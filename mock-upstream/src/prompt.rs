@@ -44,28 +44,46 @@ impl<'a> Messages<'a> {
         self.texts.push((role, text));
     }
 
-    /// Prompt tokens in `encoding`: `system` (Responses' `instructions`, Anthropic's `system`)
-    /// as a leading system message, then the messages, with OpenAI's chat framing.
-    pub(crate) fn prompt_tokens(&self, encoding: Encoding, system: Option<&str>) -> u64 {
+    /// The prompt of a request for `model` whose `system` text (Responses' `instructions`,
+    /// Anthropic's `system`) leads the messages: its honest token count and the hash that
+    /// seeds the reply (`seed` being the server's).
+    pub(crate) fn prompt(&self, model: &str, system: Option<&str>, seed: u64) -> PromptCount {
+        let hash = fnv1a(system.unwrap_or("").as_bytes(), self.hash);
+        PromptCount {
+            tokens: self.prompt_tokens(model, system),
+            hash: fnv1a(model.as_bytes(), hash ^ seed),
+        }
+    }
+
+    /// Prompt tokens in `model`'s encoding: `system` as a leading system message, then the
+    /// messages, with OpenAI's chat framing. The cache is keyed by the model's name, so the
+    /// name-to-encoding lookup is paid only when a prompt is counted.
+    fn prompt_tokens(&self, model: &str, system: Option<&str>) -> u64 {
         let system = system.map(|s| ("system", s));
         let messages = self.texts.iter().map(|(r, t)| (&**r, &**t));
         let all = system.into_iter().chain(messages);
-        let key = all.clone().fold(
-            fnv1a(encoding.name().as_bytes(), FNV_OFFSET),
-            |h, (r, t)| {
+        let model_key = fnv1a(&(model.len() as u64).to_le_bytes(), FNV_OFFSET);
+        let key = all
+            .clone()
+            .fold(fnv1a(model.as_bytes(), model_key), |h, (r, t)| {
                 // Lengths too: ("use", "rhello") is not ("user", "hello").
                 let h = fnv1a(&(r.len() as u64).to_le_bytes(), h);
                 let h = fnv1a(&(t.len() as u64).to_le_bytes(), fnv1a(r.as_bytes(), h));
                 fnv1a(t.as_bytes(), h)
-            },
-        );
+            });
         if let Some(n) = counted::get(key) {
             return n;
         }
-        let n = u64::from(encoding.count_chat(all));
+        let n = u64::from(Encoding::for_model(model).encoding.count_chat(all));
         counted::put(key, n);
         n
     }
+}
+
+/// A prompt's honest token count and the hash that seeds its reply.
+pub(crate) struct PromptCount {
+    pub tokens: u64,
+    pub hash: u64,
 }
 
 /// Prompts already counted. A load test sends the same few prompts again and again, and BPE
@@ -143,20 +161,23 @@ mod tests {
 
     #[test]
     fn prompt_counts_are_the_chat_formula_and_the_cache_tells_prompts_apart() {
-        let e = Encoding::O200kBase;
+        let e = Encoding::O200kBase; // gpt-4o's
+        let cl = Encoding::Cl100kBase; // gpt-4's
         let a = messages(&[("user", "hello world")]);
         let direct = u64::from(e.count_chat([("user", "hello world")]));
-        assert_eq!(a.prompt_tokens(e, None), direct);
-        assert_eq!(a.prompt_tokens(e, None), direct, "from the cache");
+        assert_eq!(a.prompt_tokens("gpt-4o", None), direct);
+        assert_eq!(a.prompt_tokens("gpt-4o", None), direct, "from the cache");
         // Same bytes split differently, another encoding, a system message: other counts.
         let b = messages(&[("use", "rhello world")]);
         assert_eq!(
-            b.prompt_tokens(e, None),
+            b.prompt_tokens("gpt-4o", None),
             u64::from(e.count_chat([("use", "rhello world")]))
         );
         let long = messages(&[("user", "tiktoken is great! tiktoken is great!")]);
-        let cl = Encoding::Cl100kBase;
-        let (o, c) = (long.prompt_tokens(e, None), long.prompt_tokens(cl, None));
+        let (o, c) = (
+            long.prompt_tokens("gpt-4o", None),
+            long.prompt_tokens("gpt-4", None),
+        );
         assert_eq!(
             c,
             u64::from(cl.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
@@ -165,11 +186,25 @@ mod tests {
             o,
             u64::from(e.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
         );
-        let sys = a.prompt_tokens(e, Some("Be brief."));
+        let sys = a.prompt_tokens("gpt-4o", Some("Be brief."));
         assert_eq!(
             sys,
             u64::from(e.count_chat([("system", "Be brief."), ("user", "hello world")]))
         );
+    }
+
+    #[test]
+    fn the_reply_seed_depends_on_model_system_messages_and_server_seed() {
+        let a = messages(&[("user", "hello world")]);
+        let base = a.prompt("gpt-4o", None, 7).hash;
+        assert_eq!(
+            base,
+            a.prompt("gpt-4o", Some(""), 7).hash,
+            "no system is an empty one"
+        );
+        assert_ne!(base, a.prompt("gpt-4o", Some("Be brief."), 7).hash);
+        assert_ne!(base, a.prompt("gpt-4", None, 7).hash);
+        assert_ne!(base, a.prompt("gpt-4o", None, 8).hash);
     }
 }
 

@@ -5,8 +5,7 @@
 use crate::openai::errors::ApiError;
 use crate::prompt::{Content, Messages, Str};
 use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
-use crate::state::fnv1a;
+use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,11 +44,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
     }
     let system = req.system.map(Content::into_text);
     let system = system.as_deref();
-    let hash = fnv1a(system.unwrap_or("").as_bytes(), messages.hash);
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), system),
-        hash: fnv1a(model.as_bytes(), hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, system, seed);
     Ok(Reply::new(
         model.0.into_owned(),
         prompt,

@@ -4,10 +4,7 @@ use super::errors::ApiError;
 use crate::config::ReasoningField;
 use crate::prompt::{Messages, Str};
 use crate::reply::stream::{data_event, Framing};
-use crate::reply::{
-    encoding_for, json_string, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage,
-};
-use crate::state::fnv1a;
+use crate::reply::{json_string, Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +50,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
         )
         .param("messages"));
     }
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), None),
-        hash: fnv1a(model.as_bytes(), messages.hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, None, seed);
     let stream = req.stream.unwrap_or(false);
     let include_usage = stream
         && req

@@ -5,8 +5,7 @@
 use super::errors::ApiError;
 use crate::prompt::{Input, Str};
 use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
-use crate::state::fnv1a;
+use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -37,11 +36,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
         .ok_or_else(|| ApiError::missing("input"))?
         .into_messages();
     let instructions = req.instructions.as_deref();
-    let hash = fnv1a(instructions.unwrap_or("").as_bytes(), messages.hash);
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), instructions),
-        hash: fnv1a(model.as_bytes(), hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, instructions, seed);
     Ok(Reply::new(
         model.0.into_owned(),
         prompt,
