@@ -7,7 +7,7 @@ use crate::prompt::{Content, Messages, Str};
 use crate::reply::stream::{named_event, Framing};
 use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 #[derive(Deserialize)]
@@ -103,6 +103,27 @@ enum Block {
     Text,
 }
 
+/// A token's `content_block_delta` event, written from borrowed fields: it is the one event
+/// per token. Fields in alphabetical order, as the `json!` form of the other events writes them.
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    delta: TextDelta<'a>,
+    index: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// A `text_delta` or a `thinking_delta`.
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 /// The Messages event stream.
 pub(crate) struct MessagesFraming {
     id: String,
@@ -191,18 +212,30 @@ impl Framing for MessagesFraming {
         let (block, delta) = match kind {
             TokenKind::Reasoning => (
                 Block::Thinking,
-                json!({ "type": "thinking_delta", "thinking": word }),
+                TextDelta {
+                    text: None,
+                    thinking: Some(word),
+                    kind: "thinking_delta",
+                },
             ),
-            TokenKind::Answer => (Block::Text, json!({ "type": "text_delta", "text": word })),
+            TokenKind::Answer => (
+                Block::Text,
+                TextDelta {
+                    text: Some(word),
+                    thinking: None,
+                    kind: "text_delta",
+                },
+            ),
         };
         if self.block != block {
             self.start_block(out, block);
         }
-        Self::event(
-            out,
-            "content_block_delta",
-            json!({ "index": self.index, "delta": delta }),
-        );
+        let event = BlockDelta {
+            delta,
+            index: self.index,
+            kind: "content_block_delta",
+        };
+        named_event(out, event.kind, &event);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -228,5 +261,54 @@ impl Framing for MessagesFraming {
             "error",
             json!({ "error": { "type": "overloaded_error", "message": "Overloaded" } }),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_events_are_the_json_form_byte_for_byte() {
+        let mut f = MessagesFraming {
+            id: "msg_x".into(),
+            model: "claude".into(),
+            usage: Usage {
+                prompt: 1,
+                completion: 2,
+                reasoning: 1,
+            },
+            truncated: false,
+            block: Block::Thinking,
+            index: 0,
+        };
+        let word = " \"é\\\n";
+        for (kind, block, delta) in [
+            (
+                TokenKind::Reasoning,
+                Block::Thinking,
+                json!({ "type": "thinking_delta", "thinking": word }),
+            ),
+            (
+                TokenKind::Answer,
+                Block::Text,
+                json!({ "type": "text_delta", "text": word }),
+            ),
+        ] {
+            f.block = block; // open already: the token writes its delta only
+            f.index += 1;
+            let mut out = Vec::new();
+            f.token(kind, word, &mut out);
+            let mut want = Vec::new();
+            MessagesFraming::event(
+                &mut want,
+                "content_block_delta",
+                json!({ "index": f.index, "delta": delta }),
+            );
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 }
