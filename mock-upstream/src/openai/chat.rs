@@ -107,7 +107,7 @@ pub(crate) fn completion_body(
         out.extend_from_slice(b",\"");
         out.extend_from_slice(field.key().as_bytes());
         out.extend_from_slice(b"\":\"");
-        out.extend_from_slice(reply.reasoning_text().as_bytes());
+        reply.append_reasoning(&mut out);
         out.push(b'"');
     }
     out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":\"");
@@ -176,7 +176,7 @@ impl ChatFraming {
                 created: self.created,
                 model: &self.model,
                 system_fingerprint: "fp_mock",
-                choices: vec![ChunkChoice {
+                choices: &[ChunkChoice {
                     index: 0,
                     delta,
                     logprobs: None,
@@ -233,7 +233,7 @@ impl Framing for ChatFraming {
                 created: self.created,
                 model: &self.model,
                 system_fingerprint: "fp_mock",
-                choices: vec![],
+                choices: &[],
                 usage: Some(Some(ChunkUsage {
                     prompt_tokens: self.usage.prompt,
                     completion_tokens: self.usage.completion,
@@ -275,7 +275,8 @@ struct Chunk<'a> {
     created: u64,
     model: &'a str,
     system_fingerprint: &'static str,
-    choices: Vec<ChunkChoice<'a>>,
+    /// One choice, or none on the usage-only chunk (a slice: no allocation per token).
+    choices: &'a [ChunkChoice<'a>],
     /// Absent without include_usage; null on content chunks and set on the last chunk with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Option<ChunkUsage>>,

@@ -151,6 +151,11 @@ impl Reply {
         text::append_tokens(self.seed, self.answer_tokens, out);
     }
 
+    /// Appends the whole reasoning to `out`.
+    pub(crate) fn append_reasoning(&self, out: &mut Vec<u8>) {
+        text::append_tokens(self.seed ^ REASONING_SALT, self.reasoning_tokens, out);
+    }
+
     /// The whole reasoning text.
     pub(crate) fn reasoning_text(&self) -> String {
         self.reasoning_words().concat()
