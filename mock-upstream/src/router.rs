@@ -230,7 +230,7 @@ fn resolve(method: &Method, path: &str, surface: Surface) -> Target {
         "/healthz" if api => only(get, Target::Healthz, Route::Healthz, "GET"),
         p if api && p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => only(
             get,
-            Target::Model(p["/v1/models/".len()..].to_string()),
+            Target::Model(p.strip_prefix("/v1/models/").unwrap_or(p).to_string()),
             Route::Models,
             "GET",
         ),
