@@ -24,6 +24,8 @@ pub(crate) struct Active {
     pub rate: Option<Arc<RateLimiter>>,
     /// Concurrency gate, when a capacity is configured.
     pub capacity: Option<Arc<CapacityGate>>,
+    /// `response_headers`, parsed once here rather than on every response.
+    pub response_headers: http::HeaderMap,
 }
 
 impl Active {
@@ -41,8 +43,18 @@ impl Active {
                 .max_concurrent
                 .map(|k| Arc::new(CapacityGate::new(k, config.capacity.max_queue))),
         };
+        // `MockConfig::validate` has checked every name and value.
+        let response_headers = config
+            .response_headers
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                Some((name, http::HeaderValue::from_str(value).ok()?))
+            })
+            .collect();
         Active {
             schedule: Schedule::new(&config, Instant::now()),
+            response_headers,
             config,
             seed,
             rate,
