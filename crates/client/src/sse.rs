@@ -495,6 +495,20 @@ pub(crate) struct MessagesUsage {
     pub output_tokens: Option<u64>,
 }
 
+impl MessagesUsage {
+    /// Its counts; `input` and `reasoning` where it says nothing of them (a streamed
+    /// `message_delta` may leave the prompt to `message_start`; Anthropic reports thinking
+    /// inside `output_tokens`, never apart).
+    pub(crate) fn tokens(&self, input: u64, reasoning: u64) -> Tokens {
+        Tokens {
+            input: self.input_tokens.unwrap_or(input),
+            output: self.output_tokens.unwrap_or(0),
+            from_usage: true,
+            reasoning,
+        }
+    }
+}
+
 /// One Responses event: its type, its `delta` (`T`: [`Token`] or [`Text`]), the response it
 /// carries.
 #[derive(serde::Deserialize)]
@@ -667,13 +681,9 @@ impl ChunkStream {
             }
             "message_delta" => {
                 if let Some(u) = event.usage {
-                    self.usage = Some(Tokens {
-                        input: u.input_tokens.unwrap_or(self.started_input),
-                        output: u.output_tokens.unwrap_or(0),
-                        from_usage: true,
-                        // Anthropic reports thinking inside `output_tokens`, not apart.
-                        reasoning: self.timing.reasoning_chunks,
-                    });
+                    // The thinking deltas counted stand for the reasoning `usage` omits.
+                    let reasoning = self.timing.reasoning_chunks;
+                    self.usage = Some(u.tokens(self.started_input, reasoning));
                 }
             }
             "message_stop" => self.done = true,
