@@ -13,13 +13,13 @@ use std::{borrow::Cow, fmt, marker::PhantomData, time::Instant};
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// Why a stream could not be read as a chat-completion stream.
+/// Why a stream could not be read as a completion stream of its API.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SseError {
     /// An event or line exceeded the size bound.
     #[error("server-sent event larger than {MAX_EVENT_BYTES} bytes")]
     TooLarge,
-    /// An event's data was not an OpenAI chunk.
+    /// An event's data was not a chunk or event of the stream's API (not JSON, or not its shape).
     #[error("bad stream chunk: {0}")]
     BadChunk(String),
     /// The upstream reported an error inside the stream (`{"error": ...}` as an event's data,
