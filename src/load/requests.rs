@@ -549,12 +549,10 @@ fn content_text(content: &serde_json::Value) -> String {
     }
 }
 
-/// Each message of a messages array as (role, text), as the prompt-token count sees it.
-fn message_texts(messages: &serde_json::Value) -> Vec<(String, String)> {
+/// Each message as (role, text), as the prompt-token count sees it.
+fn message_texts(messages: &[serde_json::Value]) -> Vec<(String, String)> {
     messages
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|m| {
             let role = m["role"].as_str().unwrap_or("user").to_string();
             (role, content_text(&m["content"]))
@@ -562,18 +560,24 @@ fn message_texts(messages: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A messages array as Anthropic takes it: the system messages' texts joined as one `system`
+/// text (`None` without any), and the other messages.
+fn split_system(messages: &serde_json::Value) -> (Option<String>, Vec<serde_json::Value>) {
+    let all = messages.as_array().cloned().unwrap_or_default();
+    let (system, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|m| m["role"] == "system");
+    let texts: Vec<String> = system.iter().map(|m| content_text(&m["content"])).collect();
+    ((!texts.is_empty()).then(|| texts.join("\n")), rest)
+}
+
 /// The messages a completion request sends, as (role, text): Anthropic's system messages
 /// travel joined as one `system` text, which counts as one leading system message.
 fn sent_messages(api: Api, messages: &serde_json::Value) -> Vec<(String, String)> {
-    let all = message_texts(messages);
-    if api != Api::AnthropicMessages || !all.iter().any(|(role, _)| role == "system") {
-        return all;
+    if api != Api::AnthropicMessages {
+        return message_texts(messages.as_array().map_or(&[], Vec::as_slice));
     }
-    let (system, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(role, _)| role == "system");
-    let joined: Vec<String> = system.into_iter().map(|(_, text)| text).collect();
-    std::iter::once(("system".to_string(), joined.join("\n")))
-        .chain(rest)
-        .collect()
+    let (system, rest) = split_system(messages);
+    let system = system.map(|text| ("system".to_string(), text));
+    system.into_iter().chain(message_texts(&rest)).collect()
 }
 
 /// The text of a messages array, joined, as embeddings input.
@@ -614,13 +618,9 @@ fn completion_body(
             }
         }
         Api::AnthropicMessages => {
-            let all = messages.as_array().cloned().unwrap_or_default();
-            let (system, rest): (Vec<_>, Vec<_>) =
-                all.into_iter().partition(|m| m["role"] == "system");
-            if !system.is_empty() {
-                let text: Vec<String> =
-                    system.iter().map(|m| content_text(&m["content"])).collect();
-                body["system"] = text.join("\n").into();
+            let (system, rest) = split_system(messages);
+            if let Some(system) = system {
+                body["system"] = system.into();
             }
             body["messages"] = rest.into();
             body["max_tokens"] = max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS).into();
