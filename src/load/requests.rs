@@ -8,7 +8,7 @@ use crate::{
     client::{Api, BodyKind, Expect, RequestSpec},
     metrics::lengths::Requested,
     scenario::{
-        dataset::{DatasetOrder, DatasetOutput},
+        dataset::{user_message, DatasetOrder, DatasetOutput},
         RequestKind, RequestTemplate, Target,
     },
 };
@@ -529,11 +529,6 @@ fn prepare(
         body_json: None,
         later_turns: None,
     })
-}
-
-/// A prompt as the chat `messages` array of one user message.
-fn user_message(prompt: &str) -> serde_json::Value {
-    serde_json::json!([{ "role": "user", "content": prompt }])
 }
 
 /// A message's content as text: a string, or the concatenated `text` of its content parts.

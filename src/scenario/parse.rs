@@ -93,14 +93,12 @@ fn load_prompt_files(
                 return Err(located(Some(n + 1), CONVERSATION_PLACEHOLDERS.into()));
             }
             let messages = match &value {
-                serde_json::Value::String(p) => {
-                    serde_json::json!([{ "role": "user", "content": p }])
-                }
+                serde_json::Value::String(p) => super::dataset::user_message(p),
                 serde_json::Value::Object(o) if o.get("messages").is_some_and(|m| m.is_array()) => {
                     o["messages"].clone()
                 }
                 serde_json::Value::Object(o) if o.get("prompt").is_some_and(|p| p.is_string()) => {
-                    serde_json::json!([{ "role": "user", "content": o["prompt"] }])
+                    super::dataset::user_message(o["prompt"].as_str().unwrap_or_default())
                 }
                 _ => {
                     return Err(located(
@@ -525,7 +523,7 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     })
 }
 
-/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 2 GB.
+/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 4 GB (docs/workloads.md).
 const MAX_PROMPT_POOL: usize = 100_000;
 
 /// What is wrong with a mix entry's generated lengths and prefixes, if anything: (key below
