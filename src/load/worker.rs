@@ -171,13 +171,13 @@ impl WorkerContext {
         &self.shared.mix
     }
 
-    /// Sends `prepared` (with `turn`'s body instead of its own for a conversation's turn),
-    /// races it against cancellation and records it; also returns the answer's text when it
-    /// was kept and the request ended `ok`.
+    /// Sends `prepared` (for a conversation's turn: its number, and the body with the history
+    /// after the first turn), races it against cancellation and records it; also returns the
+    /// answer's text when it was kept and the request ended `ok`.
     pub async fn send<R: Rng>(
         &self,
         prepared: &Prepared,
-        turn: Option<(u16, bytes::Bytes)>,
+        turn: Option<(u16, Option<bytes::Bytes>)>,
         intended: Instant,
         warmup: bool,
         rng: &mut R,
@@ -189,25 +189,25 @@ impl WorkerContext {
             .mix
             .is_templated()
             .then(|| self.shared.sequence.fetch_add(1, Relaxed));
-        let rendered;
         let turn_index = turn.as_ref().map(|(k, _)| *k);
-        let spec = match (&prepared.template, index, turn) {
-            (_, _, Some((_, body))) => {
+        let body = match (turn, &prepared.template, index) {
+            // A session's first turn goes as built; a later one with its history.
+            (Some((_, body)), _, _) => body,
+            (None, Some(template), Some(index)) => {
+                Some(template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut()))
+            }
+            _ => None,
+        };
+        let rendered;
+        let spec = match body {
+            Some(body) => {
                 rendered = RequestSpec {
                     body,
                     ..prepared.spec.clone()
                 };
                 &rendered
             }
-            (Some(template), Some(index), None) => {
-                let body = template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut());
-                rendered = RequestSpec {
-                    body,
-                    ..prepared.spec.clone()
-                };
-                &rendered
-            }
-            _ => &prepared.spec,
+            None => &prepared.spec,
         };
         let mut spend = self
             .shared
