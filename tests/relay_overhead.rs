@@ -70,11 +70,13 @@ fn mock_lateness_p99(results: &serde_json::Value) -> f64 {
 fn a_relay_adding_25ms_shows_25ms_at_p50_and_p99_and_its_headers_are_recorded() {
     let s = Session::new();
     let file = s.write("overhead.toml", SCENARIO);
-    // p50 must be 25 ± 2 ms every time. p99 rests on a handful of requests per run, and the
-    // two runs are measured one after the other, so one hiccup of the machine (the mock's or the
-    // generator's: a debug build on 2 shared cores) in either run moves it by a few ms. A run whose
-    // p99 is off is tried again, at most three times; on the last try, if the mock reported itself
-    // late (lateness p99 above 2 ms, when the report warns), p99 may be off by that lateness too.
+    // The two runs are measured one after the other, so a stretch of a busy machine (the mock's
+    // or the generator's: a debug build on 2 shared cores; a local run beside compilers moved
+    // one run's p50 by 4 ms) lands in one run and not the other. p99 rests on a handful of
+    // requests per run and moves with one hiccup. So a run off at p50 (25 ± 2 ms) or p99 is tried
+    // again, at most three times: a relaybench that mis-times the added latency is off every
+    // time. On the last try, if the mock reported itself late (lateness p99 above 2 ms, when the
+    // report warns), p99 may be off by that lateness too.
     let mut tries = Vec::new();
     let (out, results) = loop {
         let out = s.relaybench(&["run", file.to_str().unwrap(), "--out", "out"]);
@@ -87,10 +89,6 @@ fn a_relay_adding_25ms_shows_25ms_at_p50_and_p99_and_its_headers_are_recorded() 
         let last = tries.len() == 2;
         let slack = if quiet || !last { 2.0 } else { 2.0 + lateness };
         let problems = off(pair, slack);
-        assert!(
-            off(pair, f64::INFINITY).is_empty(),
-            "p50 off: {problems:?}\n{pair}"
-        );
         if problems.is_empty() {
             break (out, results);
         }
