@@ -54,8 +54,9 @@ struct Queue {
     heap: BinaryHeap<Reverse<Entry>>,
     /// A ticker task is running (it clears this itself when it finds the queue empty).
     running: bool,
-    /// When the ticker's current sleep ends, and its waker: a registration due earlier wakes it.
-    sleeping: Option<(Instant, Waker)>,
+    /// When the ticker's current sleep ends, the earliest the next pass may be (the last pass
+    /// plus [`MIN_PASS_GAP`]), and its waker: a registration it should serve sooner wakes it.
+    sleeping: Option<(Instant, Instant, Waker)>,
 }
 
 /// The timer of one server's streams (in `Shared`).
@@ -84,7 +85,9 @@ impl Pacer {
             return;
         }
         let wake = match &q.sleeping {
-            Some((until, _)) if due < *until => q.sleeping.take().map(|(_, w)| w),
+            Some((until, floor, _)) if due.max(*floor) < *until => {
+                q.sleeping.take().map(|(_, _, w)| w)
+            }
             _ => None,
         };
         drop(q);
@@ -93,9 +96,9 @@ impl Pacer {
         }
     }
 
-    /// Wakes every stream due by now; returns when the next pass should be, or `None` (and
-    /// marks the ticker stopped) when nothing waits.
-    fn pass(&self, woken: &mut Vec<Waker>) -> Option<Instant> {
+    /// Wakes every stream due by now; returns when the next pass should be and the earliest it
+    /// may be, or `None` (and marks the ticker stopped) when nothing waits.
+    fn pass(&self, woken: &mut Vec<Waker>) -> Option<(Instant, Instant)> {
         let now = Instant::now();
         let next = {
             let mut q = self.lock();
@@ -117,7 +120,8 @@ impl Pacer {
         for w in woken.drain(..) {
             w.wake();
         }
-        next.map(|due| due.max(now + MIN_PASS_GAP))
+        let floor = now + MIN_PASS_GAP;
+        next.map(|due| (due.max(floor), floor))
     }
 }
 
@@ -125,7 +129,7 @@ impl Pacer {
 /// registers), until the queue is empty.
 async fn tick(pacer: Arc<Pacer>) {
     let mut woken = Vec::new();
-    while let Some(until) = pacer.pass(&mut woken) {
+    while let Some((until, floor)) = pacer.pass(&mut woken) {
         let sleep = precise_sleep::sleep_until(until);
         tokio::pin!(sleep);
         std::future::poll_fn(|cx| {
@@ -133,11 +137,14 @@ async fn tick(pacer: Arc<Pacer>) {
                 return Poll::Ready(());
             }
             let mut q = pacer.lock();
-            if q.heap.peek().is_some_and(|Reverse(e)| e.due < until) {
+            if q.heap
+                .peek()
+                .is_some_and(|Reverse(e)| e.due.max(floor) < until)
+            {
                 // Registered while this task was not yet sleeping: go round now.
                 return Poll::Ready(());
             }
-            q.sleeping = Some((until, cx.waker().clone()));
+            q.sleeping = Some((until, floor, cx.waker().clone()));
             Poll::Pending
         })
         .await;
