@@ -199,6 +199,7 @@ async fn run(
                 rng: rng.unwrap_or_else(seeded),
                 permit,
                 lateness: shared.lateness.clone(),
+                pacer: shared.pacer.clone(),
             };
             let body = p.stream_body(id, unix_now(), pacing, ending);
             let mut r = respond::typed(StatusCode::OK, body, "text/event-stream; charset=utf-8");

@@ -2,7 +2,10 @@
 //!
 //! A timed send is a whole non-streamed reply (due when its injected latency ends), the first
 //! token of a stream (due at the reply's due time plus the sampled TTFT) and every later token
-//! (due at the previous token's send plus the sampled inter-token gap). Lateness is the time
+//! (due one sampled inter-token gap after the previous token was due, so lateness does not
+//! accumulate into the schedule: a mock that falls behind shows it here, instead of quietly
+//! stretching its streams). Tokens already due when a stream is polled go out in one frame,
+//! each recorded against its own due time. Lateness is the time
 //! the body frame was handed to hyper for writing minus that due time. On a healthy machine it
 //! is tens of microseconds; when the mock is short of CPU (one worker, thousands of streams) it
 //! grows, and a client would otherwise report the mock's delay as the upstream's TTFT and ITL.

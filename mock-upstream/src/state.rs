@@ -3,6 +3,7 @@
 use crate::config::MockConfig;
 use crate::faults::{capacity::CapacityGate, rate_limit::RateLimiter, schedule::Schedule};
 use crate::lateness::Lateness;
+use crate::reply::pacer::Pacer;
 use crate::shutdown::Shutdown;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::ConfigError;
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// How late timed sends went out; an `Arc` because stream bodies record into it.
     pub lateness: Arc<Lateness>,
+    /// The timer every stream body waits on for its next token.
+    pub pacer: Arc<Pacer>,
     /// Requests numbered in arrival order; the number seeds the request's random choices.
     request_seq: AtomicU64,
     /// Connections numbered in accept order; seeds the handshake delay.
@@ -88,6 +91,7 @@ impl Shared {
             active: RwLock::new(Arc::new(Active::compile(config, seed, None))),
             stats: Stats::default(),
             lateness: Arc::default(),
+            pacer: Arc::default(),
             request_seq: AtomicU64::new(0),
             connection_seq: AtomicU64::new(0),
             shutdown,

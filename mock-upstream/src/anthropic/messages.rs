@@ -4,7 +4,7 @@
 
 use crate::openai::errors::ApiError;
 use crate::prompt::{Content, Messages, Str};
-use crate::reply::stream::{named_event, Framing};
+use crate::reply::stream::{named_event, Framing, TokenEvent, WORD_MARK};
 use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,8 @@ pub(crate) struct MessagesFraming {
     block: Block,
     /// Index of the open (or next) content block.
     index: u32,
+    /// The token event of the open block and its index, encoded when first needed.
+    event: Option<(Block, u32, TokenEvent)>,
 }
 
 impl MessagesFraming {
@@ -144,6 +146,7 @@ impl MessagesFraming {
             truncated: reply.truncated,
             block: Block::None,
             index: 0,
+            event: None,
         }
     }
 
@@ -152,6 +155,28 @@ impl MessagesFraming {
             m.insert("type".into(), kind.into());
         }
         named_event(out, kind, &fields);
+    }
+
+    /// A token's `content_block_delta` through serde: what [`TokenEvent`] copies.
+    fn token_event(block: Block, index: u32, word: &str, out: &mut Vec<u8>) {
+        let delta = match block {
+            Block::Thinking => TextDelta {
+                text: None,
+                thinking: Some(word),
+                kind: "thinking_delta",
+            },
+            _ => TextDelta {
+                text: Some(word),
+                thinking: None,
+                kind: "text_delta",
+            },
+        };
+        let event = BlockDelta {
+            delta,
+            index,
+            kind: "content_block_delta",
+        };
+        named_event(out, event.kind, &event);
     }
 
     fn start_block(&mut self, out: &mut Vec<u8>, block: Block) {
@@ -209,33 +234,25 @@ impl Framing for MessagesFraming {
     }
 
     fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
-        let (block, delta) = match kind {
-            TokenKind::Reasoning => (
-                Block::Thinking,
-                TextDelta {
-                    text: None,
-                    thinking: Some(word),
-                    kind: "thinking_delta",
-                },
-            ),
-            TokenKind::Answer => (
-                Block::Text,
-                TextDelta {
-                    text: Some(word),
-                    thinking: None,
-                    kind: "text_delta",
-                },
-            ),
+        let block = match kind {
+            TokenKind::Reasoning => Block::Thinking,
+            TokenKind::Answer => Block::Text,
         };
         if self.block != block {
             self.start_block(out, block);
         }
-        let event = BlockDelta {
-            delta,
-            index: self.index,
-            kind: "content_block_delta",
-        };
-        named_event(out, event.kind, &event);
+        if self
+            .event
+            .as_ref()
+            .is_none_or(|(b, i, _)| (*b, *i) != (block, self.index))
+        {
+            let mut out = Vec::new();
+            Self::token_event(block, self.index, WORD_MARK, &mut out);
+            self.event = Some((block, self.index, TokenEvent::new(&out, false)));
+        }
+        if let Some((_, _, event)) = &self.event {
+            event.write(word, 0, out);
+        }
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -281,6 +298,7 @@ mod tests {
             truncated: false,
             block: Block::Thinking,
             index: 0,
+            event: None,
         };
         let word = " \"é\\\n";
         for (kind, block, delta) in [

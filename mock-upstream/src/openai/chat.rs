@@ -3,7 +3,7 @@
 use super::errors::ApiError;
 use crate::config::ReasoningField;
 use crate::prompt::{Messages, Str};
-use crate::reply::stream::{data_event, Framing};
+use crate::reply::stream::{data_event, Framing, TokenEvent, WORD_MARK};
 use crate::reply::{json_string, Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,8 @@ pub(crate) struct ChatFraming {
     total: u32,
     /// Tokens still to come; the chunk that brings it to zero carries `finish_reason`.
     left: u32,
+    /// The token chunks, encoded once: [not last, last] for answer and reasoning tokens.
+    events: [[TokenEvent; 2]; 2],
 }
 
 impl ChatFraming {
@@ -153,7 +155,7 @@ impl ChatFraming {
         include_usage: bool,
         field: ReasoningField,
     ) -> ChatFraming {
-        ChatFraming {
+        let mut f = ChatFraming {
             id: format!("chatcmpl-{}", String::from_utf8_lossy(id)),
             created,
             model: reply.model.clone(),
@@ -164,7 +166,40 @@ impl ChatFraming {
             reasoning_tokens: reply.reasoning_tokens,
             total: reply.reasoning_tokens + reply.answer_tokens,
             left: reply.reasoning_tokens + reply.answer_tokens,
+            events: Default::default(),
+        };
+        let mut kinds = vec![TokenKind::Answer];
+        if f.reasoning_tokens > 0 {
+            kinds.push(TokenKind::Reasoning);
         }
+        for kind in kinds {
+            for last in [false, true] {
+                let mut out = Vec::new();
+                f.token_chunk(kind, WORD_MARK, last, &mut out);
+                f.events[kind as usize][usize::from(last)] = TokenEvent::new(&out, false);
+            }
+        }
+        f
+    }
+
+    /// A token's chunk through serde: what [`TokenEvent`] copies.
+    fn token_chunk(&self, kind: TokenKind, word: &str, last: bool, out: &mut Vec<u8>) {
+        let finish = last.then_some(self.finish_reason);
+        let delta = match (kind, self.field) {
+            (TokenKind::Answer, _) => Delta {
+                content: Some(word),
+                ..Delta::default()
+            },
+            (TokenKind::Reasoning, ReasoningField::ReasoningContent) => Delta {
+                reasoning_content: Some(word),
+                ..Delta::default()
+            },
+            (TokenKind::Reasoning, ReasoningField::Reasoning) => Delta {
+                reasoning: Some(word),
+                ..Delta::default()
+            },
+        };
+        self.chunk(out, delta, finish);
     }
 
     fn chunk(&self, out: &mut Vec<u8>, delta: Delta, finish: Option<&'static str>) {
@@ -200,22 +235,7 @@ impl Framing for ChatFraming {
 
     fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
         self.left = self.left.saturating_sub(1);
-        let finish = (self.left == 0).then_some(self.finish_reason);
-        let delta = match (kind, self.field) {
-            (TokenKind::Answer, _) => Delta {
-                content: Some(word),
-                ..Delta::default()
-            },
-            (TokenKind::Reasoning, ReasoningField::ReasoningContent) => Delta {
-                reasoning_content: Some(word),
-                ..Delta::default()
-            },
-            (TokenKind::Reasoning, ReasoningField::Reasoning) => Delta {
-                reasoning: Some(word),
-                ..Delta::default()
-            },
-        };
-        self.chunk(out, delta, finish);
+        self.events[kind as usize][usize::from(self.left == 0)].write(word, 0, out);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -412,5 +432,39 @@ mod tests {
             (p.reasoning_tokens, p.answer_tokens, p.truncated),
             (6, 2, true)
         );
+    }
+
+    #[test]
+    fn token_chunks_are_the_serde_form_byte_for_byte() {
+        let mut c = config(3);
+        c.reasoning.tokens = TokenCount::Fixed(2);
+        // A model with characters to escape and one that needs none.
+        for (model, field, usage) in [
+            ("m\\\"x\u{e9}\u{1}", ReasoningField::ReasoningContent, true),
+            ("gpt-4o", ReasoningField::Reasoning, false),
+        ] {
+            c.reasoning.field = field;
+            let req = serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+            let reply = parse(req.to_string().as_bytes(), 1, &c).unwrap();
+            let mut f = ChatFraming::new(&reply, b"0123456789abcdef", 7, usage, field);
+            let reference = ChatFraming::new(&reply, b"0123456789abcdef", 7, usage, field);
+            let tokens = [
+                (TokenKind::Reasoning, "think"),
+                (TokenKind::Reasoning, " \"\u{e9}\\\n"),
+                (TokenKind::Answer, " the"),
+                (TokenKind::Answer, " pool"),
+                (TokenKind::Answer, " done"),
+            ];
+            for (i, (kind, word)) in tokens.into_iter().enumerate() {
+                let mut out = Vec::new();
+                f.token(kind, word, &mut out);
+                let mut want = Vec::new();
+                reference.token_chunk(kind, word, i == tokens.len() - 1, &mut want);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(want).unwrap()
+                );
+            }
+        }
     }
 }

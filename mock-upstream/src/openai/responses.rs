@@ -4,7 +4,7 @@
 
 use super::errors::ApiError;
 use crate::prompt::{Input, Str};
-use crate::reply::stream::{named_event, Framing};
+use crate::reply::stream::{named_event, Framing, TokenEvent, SEQUENCE_MARK, WORD_MARK};
 use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,8 @@ pub(crate) struct ResponsesFraming {
     answer: String,
     /// Output items already done (the reasoning item).
     done_items: Vec<Value>,
+    /// The token event of the part being streamed, encoded when the part opens.
+    event: Option<(TokenKind, TokenEvent)>,
 }
 
 impl ResponsesFraming {
@@ -223,6 +225,7 @@ impl ResponsesFraming {
             reasoning: String::new(),
             answer: String::new(),
             done_items: Vec::new(),
+            event: None,
         }
     }
 
@@ -249,6 +252,33 @@ impl ResponsesFraming {
 
     fn message_index(&self) -> usize {
         self.done_items.len()
+    }
+
+    /// A token's event through serde: what [`TokenEvent`] copies.
+    fn token_event(&self, kind: TokenKind, word: &str, sequence: u64, out: &mut Vec<u8>) {
+        let delta = match kind {
+            TokenKind::Reasoning => TextDelta {
+                content_index: None,
+                delta: word,
+                item_id: &self.ids.reasoning,
+                logprobs: None,
+                output_index: 0,
+                sequence_number: sequence,
+                summary_index: Some(0),
+                kind: "response.reasoning_summary_text.delta",
+            },
+            TokenKind::Answer => TextDelta {
+                content_index: Some(0),
+                delta: word,
+                item_id: &self.ids.message,
+                logprobs: Some(&[]),
+                output_index: self.message_index(),
+                sequence_number: sequence,
+                summary_index: None,
+                kind: "response.output_text.delta",
+            },
+        };
+        named_event(out, delta.kind, &delta);
     }
 
     fn open_reasoning(&mut self, out: &mut Vec<u8>) {
@@ -319,41 +349,28 @@ impl Framing for ResponsesFraming {
     }
 
     fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
-        let delta = match kind {
+        match kind {
             TokenKind::Reasoning => {
                 if self.part == Part::Before {
                     self.open_reasoning(out);
                 }
                 self.reasoning.push_str(word);
-                TextDelta {
-                    content_index: None,
-                    delta: word,
-                    item_id: &self.ids.reasoning,
-                    logprobs: None,
-                    output_index: 0,
-                    sequence_number: self.sequence,
-                    summary_index: Some(0),
-                    kind: "response.reasoning_summary_text.delta",
-                }
             }
             TokenKind::Answer => {
                 if self.part != Part::Answer {
                     self.open_answer(out);
                 }
                 self.answer.push_str(word);
-                TextDelta {
-                    content_index: Some(0),
-                    delta: word,
-                    item_id: &self.ids.message,
-                    logprobs: Some(&[]),
-                    output_index: self.message_index(),
-                    sequence_number: self.sequence,
-                    summary_index: None,
-                    kind: "response.output_text.delta",
-                }
             }
-        };
-        named_event(out, delta.kind, &delta);
+        }
+        if self.event.as_ref().is_none_or(|(k, _)| *k != kind) {
+            let mut out = Vec::new();
+            self.token_event(kind, WORD_MARK, SEQUENCE_MARK, &mut out);
+            self.event = Some((kind, TokenEvent::new(&out, true)));
+        }
+        if let Some((_, event)) = &self.event {
+            event.write(word, self.sequence, out);
+        }
         self.sequence += 1;
     }
 
@@ -430,6 +447,7 @@ mod tests {
             reasoning: String::new(),
             answer: String::new(),
             done_items: Vec::new(),
+            event: None,
         };
         let word = " \"é\\\n";
         let mut out = Vec::new();

@@ -2,6 +2,7 @@
 //! honest and reported usage; the protocols (`openai::chat`, `openai::responses`,
 //! `anthropic::messages`) only frame it, whole or streamed through `stream`.
 
+pub(crate) mod pacer;
 pub(crate) mod stream;
 
 use crate::config::{MockConfig, Reasoning, ReasoningField};
