@@ -88,6 +88,10 @@ def client_cpu(out):
 
 def make_row(tool, n, out, mock_cpu, wall, cap):
     row = {"tool": tool, "n": n, "ideal": n / STREAM_S, "wall_s": wall}
+    try:
+        row["load"] = float(open(os.path.join(out, "load.txt")).read())
+    except (OSError, ValueError):
+        pass
     rc = open(os.path.join(out, "rc.txt")).read().strip()
     if rc == "124":
         row["note"] = f"stopped at RUN_CAP ({cap:.0f} s)"
@@ -134,20 +138,22 @@ def table(rows, duration):
     print(
         f"Streamed chat, 64 tokens, first token at 50 ms then 10 ms apart (truth: TTFT 50, ITL 10);\n"
         f"closed model, {duration} s per run, one tool at a time against `relaybench mock --workers 1`.\n"
-        "mock late p99: how far behind its own schedule the mock sent first tokens / later tokens.\n"
+        "mock late p99: how far behind its own schedule the mock sent first tokens / later tokens\n"
+        "(a later token is due one gap after the previous one went out, so a stream's drift adds up\n"
+        "beyond it); load: the machine's 1-minute load average as the run ended.\n"
     )
     print(
         "| tool | streams | req/s (ideal) | TTFT p50 / p99 ms | ITL p99 ms | client CPU / req "
-        "| completed | mock late p99 first / later ms | mock CPU / req | note |"
+        "| ok / not ok | mock late p99 first / later ms | mock CPU / req | load | note |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['tool']} | {r['n']:,} | {f(r.get('rps'), 0)} ({f(r['ideal'], 0)}) "
             f"| {f(r.get('ttft_p50'))} / {f(r.get('ttft_p99'))} | {f(r.get('itl_p99'))} "
-            f"| {f(r.get('cpu_ms'), 2)} ms | {f(r.get('completed'), 0)} "
+            f"| {f(r.get('cpu_ms'), 2)} ms | {f(r.get('completed'), 0)} / {f(r.get('errors'), 0)} "
             f"| {f(r.get('mock_first_p99'))} / {f(r.get('mock_later_p99'))} "
-            f"| {f(r.get('mock_cpu_ms'), 2)} ms | {r.get('note', '')} |"
+            f"| {f(r.get('mock_cpu_ms'), 2)} ms | {f(r.get('load'))} | {r.get('note', '')} |"
         )
     print("\nDefinitions (they differ; docs/metrics.md cites each tool's code):")
     for tool in dict.fromkeys(r["tool"] for r in rows):

@@ -156,6 +156,7 @@ guidellm_cmd() {
     --disable-console-interactive)
 }
 
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 ROWS=$WORK/rows.jsonl
 : >"$ROWS"
 for n in $CONCURRENCY; do
@@ -178,6 +179,8 @@ for n in $CONCURRENCY; do
     t1=$(date +%s.%N)
     m1=$(cpu_of "$MOCK")
     curl -s "$URL/_mock/stats" >"$out/mock-stats.json"
+    # The 1-minute load average as the run ends: on a shared machine, the context of every row.
+    cut -d' ' -f1 /proc/loadavg >"$out/load.txt"
     python3 "$HERE/row.py" "$tool" "$n" "$out" "$(python3 -c "print($m1 - $m0)")" \
       "$(python3 -c "print($t1 - $t0)")" "$RUN_CAP" | tee -a "$ROWS" | python3 "$HERE/row.py" --line
     [ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp -r "$out" "$OUT/"
@@ -187,6 +190,7 @@ for n in $CONCURRENCY; do
 done
 
 echo
+echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average before the runs: $LOAD0"
 python3 "$HERE/row.py" --table "$DURATION" <"$ROWS"
 [ -n "${OUT:-}" ] && cp "$ROWS" "$OUT/rows.jsonl"
 exit 0
