@@ -135,6 +135,9 @@ def line(row):
 
 
 def table(rows, duration):
+    if not rows:
+        print("No tool ran (see the SKIP lines above).")
+        return
     print(
         f"Streamed chat, 64 tokens, first token at 50 ms then 10 ms apart (truth: TTFT 50, ITL 10);\n"
         f"closed model, {duration} s per run, one tool at a time against `relaybench mock --workers 1`.\n"
