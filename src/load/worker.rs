@@ -25,9 +25,8 @@ use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
 
 /// What relaybench counts of an answer whose text was kept (usage audit on): the answer's and
 /// the reasoning's tokens with the target's encoding, and the prompt counted when the request
-/// was built. Counting takes a fraction of a millisecond per few hundred tokens, so it runs on
-/// the runtime's blocking pool: the worker's thread goes on reading its other requests' bytes
-/// meanwhile instead of timing their tokens late behind it. The text comes back for the history.
+/// was built. Counted on the audit's own thread (see `audit_counter`); the text comes back for
+/// the history.
 async fn count_tokens(
     mix: &RequestMix,
     prompt: Option<u32>,
@@ -38,20 +37,12 @@ async fn count_tokens(
         return None;
     }
     let text = ex.text.take()?;
-    let encoding = mix.encoding.encoding;
-    let (text, counted) = tokio::task::spawn_blocking(move || {
-        let reasoning = encoding.count(&text.reasoning);
-        let completion = encoding.count(&text.answer) + reasoning;
-        (text, (completion, reasoning))
-    })
-    .await
-    .ok()?;
+    let (text, counted) = super::audit_counter::count(mix.encoding.encoding, text).await?;
     ex.text = Some(text);
-    let (completion, reasoning) = counted;
     Some(CountedTokens {
         prompt,
-        completion,
-        reasoning,
+        completion: counted.completion,
+        reasoning: counted.reasoning,
     })
 }
 
