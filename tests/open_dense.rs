@@ -1,4 +1,4 @@
-//! The open model at rates far above the timer's resolution: every scheduled arrival is sent exactly once (the ledger and the mock's own count agree), none before its time, and open models default to every core.
+//! The open model at rates far above the timer's resolution: every scheduled arrival is sent exactly once (the ledger and the mock's own count agree), and none before its time.
 
 use mock_upstream::{MockConfig, MockServer};
 use relaybench::{
@@ -90,37 +90,4 @@ max_connections = 64
         early[0]
     );
     mock.shutdown().await;
-}
-
-/// Open models use every core by default (the dispatcher of each thread takes an exact share);
-/// the closed model keeps one core for an upstream on the same machine.
-#[test]
-fn open_models_default_to_every_core_and_closed_to_one_fewer() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workload = |body: &str| {
-        let text = format!("[[target]]\nname = \"m\"\nurl = \"http://127.0.0.1:1\"\n[workload]\n{body}\nduration = \"1s\"\n");
-        scenario::parse(Path::new("t.toml"), &text)
-            .expect("scenario parses")
-            .workload
-    };
-    for model in ["constant", "poisson"] {
-        assert_eq!(
-            workload(&format!("model = \"{model}\"\nrate = 10")).threads(),
-            cores,
-            "{model}"
-        );
-    }
-    assert_eq!(
-        workload("model = \"ramp\"\nstages = [{ rate = 10, duration = \"1s\" }]").threads(),
-        cores
-    );
-    assert_eq!(
-        workload("model = \"closed\"\nusers = 4").threads(),
-        cores.saturating_sub(1).max(1)
-    );
-    assert_eq!(
-        workload("model = \"constant\"\nrate = 10\nthreads = 1").threads(),
-        1,
-        "a setting wins"
-    );
 }

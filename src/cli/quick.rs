@@ -70,7 +70,7 @@ pub struct QuickArgs {
     /// Retries (default 0, as in oha).
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
-    /// Generator threads (default: every core with -q, one fewer than the cores without).
+    /// Generator threads.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Accept invalid TLS certificates (test servers only).

@@ -243,7 +243,7 @@ pub struct Workload {
     /// At the end, how long in-flight requests may still finish before they are cancelled.
     #[serde(default = "default_grace")]
     pub grace: Dur,
-    /// Generator threads (default: every core for the open models; one fewer than the cores, at least one, for the closed model).
+    /// Generator threads (default: one fewer than the cores, at least one).
     #[serde(default)]
     pub threads: Option<usize>,
     /// End the run early — cleanly, through the grace period — and mark it `saturated` once the
@@ -538,20 +538,13 @@ impl Scenario {
 }
 
 impl Workload {
-    /// Generator threads: the configured number; else every core for the open models (a schedule
-    /// at tens of thousands of arrivals a second needs them, each thread taking an exact share of
-    /// it, as oha runs a runtime per core) and one fewer than the cores for the closed model (the
-    /// upstream often shares the machine).
+    /// Generator threads: the configured number, else one fewer than the cores (the upstream often shares the machine), at least one.
     pub fn threads(&self) -> usize {
         self.threads.unwrap_or_else(|| {
             let cores = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1);
-            if self.is_open() {
-                cores
-            } else {
-                cores.saturating_sub(1).max(1)
-            }
+            cores.saturating_sub(1).max(1)
         })
     }
 
