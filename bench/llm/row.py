@@ -142,8 +142,8 @@ def table(rows, duration):
         f"Streamed chat, 64 tokens, first token at 50 ms then 10 ms apart (truth: TTFT 50, ITL 10);\n"
         f"closed model, {duration} s per run, one tool at a time against `relaybench mock --workers 1`.\n"
         "mock late p99: how far behind its own schedule the mock sent first tokens / later tokens\n"
-        "(a later token is due one gap after the previous one went out, so a stream's drift adds up\n"
-        "beyond it); load: the machine's 1-minute load average as the run ended.\n"
+        "(each token is due one gap after the previous one was due, so a stream's drift shows in\n"
+        "it); load: the machine's 1-minute load average as the run ended.\n"
     )
     print(
         "| tool | streams | req/s (ideal) | TTFT p50 / p99 ms | ITL p99 ms | client CPU / req "
