@@ -59,21 +59,31 @@ pub fn preflight(scenario: &Scenario) -> Result<(), RunError> {
                 ),
             });
         }
-        let key = api_key(target)?;
-        let record = scenario.report.record_header_names().unwrap_or_default();
-        let options = MixOptions {
-            api_key: key.as_deref(),
-            audit: scenario.report.usage_audit(),
-            record_headers: &record,
-        };
-        RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
-            RunError::Target {
-                target: target.name.clone(),
-                error,
-            }
-        })?;
+        build_mix(scenario, target)?;
     }
     Ok(())
+}
+
+/// `target`'s request mix, with its API key and the scenario's `[report]` options.
+fn build_mix(scenario: &Scenario, target: &Target) -> Result<RequestMix, RunError> {
+    let key = api_key(target)?;
+    // Checked when the scenario was read.
+    let record = scenario.report.record_header_names().unwrap_or_default();
+    let options = MixOptions {
+        api_key: key.as_deref(),
+        audit: scenario.report.usage_audit(),
+        record_headers: &record,
+    };
+    RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| RunError::Target {
+        target: target.name.clone(),
+        error,
+    })
+}
+
+/// The scenario's open-model rate (req/s), shown beside the measured one; `None` for a closed model.
+pub(crate) fn open_rate(scenario: &Scenario) -> Option<f64> {
+    let workload = &scenario.workload;
+    workload.is_open().then(|| workload.pacer().mean_rate())
 }
 
 /// What the runner tells its caller while a plan runs.
@@ -199,20 +209,7 @@ async fn execute_one(
         target: target.name.clone(),
         error,
     })?;
-    let key = api_key(target)?;
-    // Checked when the scenario was read.
-    let record = scenario.report.record_header_names().unwrap_or_default();
-    let options = MixOptions {
-        api_key: key.as_deref(),
-        audit: scenario.report.usage_audit(),
-        record_headers: &record,
-    };
-    let mix = RequestMix::build(target, &scenario.workload.mix, options).map_err(|error| {
-        RunError::Target {
-            target: target.name.clone(),
-            error,
-        }
-    })?;
+    let mix = build_mix(scenario, target)?;
     let (encoding, chat) = (
         mix.encoding,
         scenario
@@ -273,10 +270,7 @@ async fn execute_one(
         variant: planned.variant.clone(),
         settings: planned.settings.clone(),
         load: scenario.workload.describe(),
-        target_rps: scenario
-            .workload
-            .is_open()
-            .then(|| scenario.workload.pacer().mean_rate()),
+        target_rps: open_rate(scenario),
     };
     let mut result = RunResult::from_recorder(
         identity,

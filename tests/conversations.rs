@@ -306,3 +306,28 @@ fn bad_conversation_config_names_file_line_and_field() {
         assert!(!stderr.contains("panicked"), "{all}");
     }
 }
+
+#[test]
+fn a_templated_prompts_file_line_in_a_conversation_names_file_and_line() {
+    let s = Session::new();
+    s.write(
+        "prompts.jsonl",
+        "\"Hello\"\n{\"prompt\": \"Tell me about order {{index}}\"}\n",
+    );
+    let file = s.write(
+        "bad.toml",
+        "[[target]]\nname = \"m\"\n[target.mock]\nlatency = \"1ms\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\nprompts_file = \"prompts.jsonl\"\nturns = { dist = \"fixed\", value = 2 }\n",
+    );
+    let out = s.relaybench(&["validate", file.to_str().unwrap()]);
+    let all = text(&out);
+    // Its later turns would carry `{{index}}` unrendered, as `prompts` would.
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expect in [
+        "prompts.jsonl:2",
+        "workload.mix[0].prompts_file",
+        "placeholders",
+    ] {
+        assert!(stderr.contains(expect), "expected `{expect}` in: {all}");
+    }
+}

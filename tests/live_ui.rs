@@ -56,10 +56,15 @@ impl Drop for Reaper {
 
 /// Starts `relaybench run` with `--ui` (serving the report after the run until killed); returns the dashboard URL.
 fn start_run(s: &Session, reaper: &mut Reaper, scenario: &str) -> String {
-    let scenario = s.write("live.toml", scenario);
+    start_ui(s, reaper, "run", "live.toml", scenario)
+}
+
+/// Writes `scenario` to `file` and starts `relaybench COMMAND file --out out --ui`; returns the dashboard URL once printed.
+fn start_ui(s: &Session, reaper: &mut Reaper, command: &str, file: &str, scenario: &str) -> String {
+    let scenario = s.write(file, scenario);
     let stderr = s.path("relaybench.stderr");
     let child = s
-        .command(&["run", scenario.to_str().unwrap(), "--out", "out", "--ui"])
+        .command(&[command, scenario.to_str().unwrap(), "--out", "out", "--ui"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
@@ -291,13 +296,17 @@ fn metrics_parse_as_openmetrics_and_end_equal_to_the_ledger() {
     assert!(
         page.contains("<h1>relaybench — live</h1>"),
         "{}",
-        &page[..page.len().min(300)]
+        page.chars().take(300).collect::<String>()
     );
-    let (status, _) = get(&format!("{url}../results.json"));
-    assert!(
-        !status.contains("200"),
-        "no path outside the report folder: {status}"
-    );
+    // The scenario file lies beside the report folder `out/`: it exists, and must not be served.
+    assert!(s.path("live.toml").is_file());
+    for outside in ["../live.toml", "%2e%2e/live.toml", "..%2flive.toml"] {
+        let (status, _) = get(&format!("{url}{outside}"));
+        assert!(
+            !status.contains("200"),
+            "no path outside the report folder: {outside} {status}"
+        );
+    }
 }
 
 #[test]
@@ -341,20 +350,9 @@ impl Page {
     fn launch(bin: &Path, dir: &Path, reaper: &mut Reaper) -> Page {
         let stderr = dir.join("chromium.stderr");
         let child = Command::new(bin)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-dev-shm-usage",
-                // Anything but loopback (which bypasses proxies) would fail: the page must need nothing else.
-                "--proxy-server=127.0.0.1:9",
-                "--remote-debugging-port=0",
-            ])
+            // Anything but loopback would fail: the page must need nothing else.
+            .args(util::HEADLESS_CHROMIUM)
+            .arg("--remote-debugging-port=0")
             .arg(format!("--user-data-dir={}", dir.join("profile").display()))
             .arg("about:blank")
             .stdout(Stdio::null())
@@ -597,24 +595,8 @@ repeats = 0
 fn search_probes_appear_as_they_complete() {
     let s = Session::new();
     let mut reaper = Reaper(Vec::new());
-    let scenario = s.write("search.toml", SEARCH);
-    let stderr = s.path("relaybench.stderr");
-    let child = s
-        .command(&["search", scenario.to_str().unwrap(), "--out", "out", "--ui"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap();
-    reaper.0.push(child);
+    let url = start_ui(&s, &mut reaper, "search", "search.toml", SEARCH);
     let started = Instant::now();
-    let url = loop {
-        let text = std::fs::read_to_string(&stderr).unwrap_or_default();
-        if let Some(rest) = text.split("live dashboard: ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "{text}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
     let mut probes_seen = Vec::new();
     let board = loop {
         let (_, body) = get(&format!("{url}board.json"));

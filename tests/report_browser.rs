@@ -18,18 +18,9 @@ fn run_chromium(bin: &Path, page: &Path, extra: &[String]) -> (String, String) {
     let logs = tempfile::tempdir().unwrap();
     let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
     let mut child = Command::new(bin)
+        .args(util::HEADLESS_CHROMIUM)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            // Anything the page tried to fetch would fail loudly: no proxy listens on port 9, no name resolves.
-            "--proxy-server=127.0.0.1:9",
+            // No name resolves either.
             "--host-resolver-rules=MAP * ~NOTFOUND",
             "--enable-logging=stderr",
             "--v=0",

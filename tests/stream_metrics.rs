@@ -3,13 +3,15 @@
 //! Against a scripted upstream on loopback (the client crate's `scripted` support), each
 //! exchange recorded by a real `Recorder`.
 
+mod recorded;
 #[path = "../crates/client/tests/support/scripted.rs"]
 mod scripted;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
+use recorded::{only, recorded};
 use relaybench::client::{BodyKind, Client, ClientSettings, Exchange, Origin, RequestSpec};
-use relaybench::metrics::{Finished, Outcome, Recorder};
+use relaybench::metrics::{Outcome, Recorder};
 use scripted::{Reply, Scripted};
 use std::time::{Duration, Instant};
 
@@ -82,25 +84,8 @@ async fn run_one(replies: Vec<Reply>) -> (Exchange, Recorder, Instant) {
     let intended = Instant::now();
     let ex = client.execute(&stream_spec()).await;
     assert_eq!(ex.outcome, Outcome::Ok, "{:?}", ex.detail);
-    let mut recorder = Recorder::new(intended);
-    recorder.record(Finished {
-        intended,
-        exchange: &ex,
-        warmup: false,
-        counted: None,
-        requested: None,
-    });
+    let recorder = recorded(intended, &ex);
     (ex, recorder, intended)
-}
-
-/// The one value recorded in histogram `name`, in its unit (µs, or milli-tokens/s).
-fn only(recorder: &Recorder, name: &str) -> u64 {
-    let (_, h) = recorder
-        .histograms()
-        .find(|(n, _)| *n == name)
-        .expect("histogram exists");
-    assert_eq!(h.len(), 1, "{name}: one value");
-    h.max()
 }
 
 fn ms(micros: u64) -> Duration {

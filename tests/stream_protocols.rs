@@ -3,13 +3,14 @@
 //! Against a scripted upstream on loopback (the client crate's `scripted` support, which logs
 //! when it wrote each piece), each exchange recorded by a real `Recorder`.
 
+mod recorded;
 #[path = "../crates/client/tests/support/scripted.rs"]
 mod scripted;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method};
 use relaybench::client::{BodyKind, Client, ClientSettings, Exchange, Origin, RequestSpec};
-use relaybench::metrics::{Finished, Outcome, Recorder};
+use relaybench::metrics::{Outcome, Recorder};
 use scripted::{Reply, Scripted};
 use std::time::{Duration, Instant};
 
@@ -194,25 +195,13 @@ async fn run_one(reply: Reply, spec: &RequestSpec) -> (Exchange, Recorder, Vec<I
     let intended = Instant::now();
     let ex = client.execute(spec).await;
     assert_eq!(ex.outcome, Outcome::Ok, "{:?}", ex.detail);
-    let mut recorder = Recorder::new(intended);
-    recorder.record(Finished {
-        intended,
-        exchange: &ex,
-        warmup: false,
-        counted: None,
-        requested: None,
-    });
+    let recorder = recorded::recorded(intended, &ex);
     (ex, recorder, server.writes(0))
 }
 
 /// The one value recorded in histogram `name` (µs).
 fn only(recorder: &Recorder, name: &str) -> Duration {
-    let (_, h) = recorder
-        .histograms()
-        .find(|(n, _)| *n == name)
-        .expect("histogram exists");
-    assert_eq!(h.len(), 1, "{name}: one value");
-    Duration::from_micros(h.max())
+    Duration::from_micros(recorded::only(recorder, name))
 }
 
 fn within(got: Duration, want: Duration, what: &str) {

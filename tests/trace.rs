@@ -3,7 +3,7 @@
 mod util;
 
 use serde_json::Value;
-use std::{collections::BTreeMap, io::Read};
+use std::{collections::BTreeMap, io::Read, process::Output};
 use util::{text, Session};
 
 /// An open-model run against the embedded mock with a 30 % fault mix (statuses, resets,
@@ -68,26 +68,35 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank - 1]
 }
 
-#[test]
-fn a_faulty_run_has_one_line_per_outcome_and_its_latencies_reproduce_the_histogram() {
-    let s = Session::new();
-    let scenario = s.write("faulty.toml", FAULTY);
-    let out = s.relaybench(&[
+/// Writes `scenario` and runs it with `--trace trace` into `out/`, quietly.
+fn run_traced(s: &Session, scenario: &str, trace: &str) -> Output {
+    let scenario = s.write("scenario.toml", scenario);
+    s.relaybench(&[
         "run",
         scenario.to_str().unwrap(),
         "--out",
         "out",
         "-q",
         "--trace",
-        "trace.jsonl",
-    ]);
+        trace,
+    ])
+}
+
+/// The run's results.json.
+fn results(s: &Session) -> Value {
+    serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_faulty_run_has_one_line_per_outcome_and_its_latencies_reproduce_the_histogram() {
+    let s = Session::new();
+    let out = run_traced(&s, FAULTY, "trace.jsonl");
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "the run completes: {}",
         text(&out)
     );
-    let results: Value =
-        serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+    let results = results(&s);
     let run = &results["runs"][0];
     let trace = lines(&std::fs::read(s.path("trace.jsonl")).unwrap());
 
@@ -156,19 +165,11 @@ fn a_faulty_run_has_one_line_per_outcome_and_its_latencies_reproduce_the_histogr
 #[test]
 fn a_zst_trace_decodes_to_the_same_lines() {
     let s = Session::new();
-    let scenario = s.write(
-        "tiny.toml",
+    let out = run_traced(
+        &s,
         "[[target]]\nname = \"m\"\n[target.mock]\n[workload]\nusers = 2\nrequests = 50\n",
-    );
-    let out = s.relaybench(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        "out",
-        "-q",
-        "--trace",
         "trace.jsonl.zst",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let mut decoded = Vec::new();
     zstd::Decoder::new(std::fs::File::open(s.path("trace.jsonl.zst")).unwrap())
@@ -195,22 +196,9 @@ fn a_zst_trace_decodes_to_the_same_lines() {
 #[test]
 fn every_run_of_a_plan_writes_into_one_file_with_its_run_number() {
     let s = Session::new();
-    let scenario = s.write(
-        "matrix.toml",
-        "[[target]]\nname = \"m\"\n[target.mock]\n[workload]\nusers = 2\nrequests = 30\n[matrix]\nmax_connections = [1, 2]\n",
-    );
-    let out = s.relaybench(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        "out",
-        "-q",
-        "--trace",
-        "trace.jsonl",
-    ]);
+    let out = run_traced(&s, "[[target]]\nname = \"m\"\n[target.mock]\n[workload]\nusers = 2\nrequests = 30\n[matrix]\nmax_connections = [1, 2]\n", "trace.jsonl");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let results: Value =
-        serde_json::from_slice(&std::fs::read(s.path("out/results.json")).unwrap()).unwrap();
+    let results = results(&s);
     let trace = lines(&std::fs::read(s.path("trace.jsonl")).unwrap());
     let runs = results["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
@@ -229,19 +217,11 @@ fn every_run_of_a_plan_writes_into_one_file_with_its_run_number() {
 #[test]
 fn a_trace_file_that_cannot_be_created_is_a_usage_error_before_any_load() {
     let s = Session::new();
-    let scenario = s.write(
-        "tiny.toml",
+    let out = run_traced(
+        &s,
         "[[target]]\nname = \"m\"\n[target.mock]\n[workload]\nusers = 1\nrequests = 5\n",
-    );
-    let out = s.relaybench(&[
-        "run",
-        scenario.to_str().unwrap(),
-        "--out",
-        "out",
-        "-q",
-        "--trace",
         "no/such/dir/trace.jsonl",
-    ]);
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--trace"));
     assert!(!s.path("out/results.json").exists());

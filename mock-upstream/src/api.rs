@@ -199,7 +199,7 @@ async fn run(
                 rng: rng.unwrap_or_else(seeded),
                 permit,
                 lateness: shared.lateness.clone(),
-                tokens: shared.stats.tokens_streamed(),
+                pacer: shared.pacer.clone(),
             };
             let body = p.stream_body(id, unix_now(), pacing, ending);
             let mut r = respond::typed(StatusCode::OK, body, "text/event-stream; charset=utf-8");
@@ -226,7 +226,7 @@ async fn run(
     };
     if !streaming {
         // Returned to hyper now, which writes it in the same poll: the whole reply's send.
-        shared.lateness.record(Timed::First, due, Instant::now());
+        shared.lateness.record(Timed::Whole, due, Instant::now());
     }
     if let Some(d) = rate {
         rate_headers(&mut resp, &d);

@@ -1,16 +1,12 @@
-//! `MockBody`, the one response body type (whole bytes or a channel fed by a task), and the body faults built on it: slow, truncated, reset.
+//! `MockBody`, the one response body type (whole bytes, a channel fed by a task, or a stream that produces its own frames), and the body faults built on it: slow, truncated, reset.
 
 use crate::connection::ConnState;
-use crate::lateness::{Lateness, Timed};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
-use std::sync::{
-    atomic::{AtomicU64, Ordering::Relaxed},
-    Arc,
-};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// The error a body yields to make hyper abort the response (and the HTTP/1 connection).
@@ -21,20 +17,22 @@ pub struct BodyCut;
 /// One chunk of a channel body.
 pub(crate) type Chunk = Result<Bytes, BodyCut>;
 
-/// One chunk of a paced body, with the time it was due when it is a timed send.
-pub(crate) struct PacedChunk {
-    pub chunk: Chunk,
-    pub due: Option<(Timed, Instant)>,
+/// A body that makes its frames when hyper polls for them (a token stream, `reply::stream`):
+/// no task and no channel between the producer and the connection.
+pub(crate) trait FrameSource: Send + 'static {
+    /// The next chunk, `None` at the end; when pending, the source has arranged its wake-up.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Chunk>>;
 }
 
-/// A response body: a buffer sent at once, or chunks produced over time by a task.
+/// A response body: a buffer sent at once, chunks produced over time by a task, or a source
+/// polled for its frames.
 pub(crate) enum MockBody {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Chunk>),
-    /// A stream whose timed chunks record their lateness when hyper takes them for writing:
-    /// the closest point to the socket write the body sees.
-    /// Its third part counts the stream's tokens as hyper takes them (`tokens_streamed`).
-    Paced(mpsc::Receiver<PacedChunk>, Arc<Lateness>, Arc<AtomicU64>),
+    /// A token stream: it records each token's lateness when hyper takes the frame for
+    /// writing, the closest point to the socket write the body sees (which also counts them
+    /// as `tokens_streamed`).
+    Stream(Box<dyn FrameSource>),
 }
 
 impl MockBody {
@@ -46,16 +44,6 @@ impl MockBody {
     pub(crate) fn channel() -> (mpsc::Sender<Chunk>, MockBody) {
         let (tx, rx) = mpsc::channel(16);
         (tx, MockBody::Channel(rx))
-    }
-
-    /// A paced channel body recording into `lateness` and counting its tokens into `tokens`,
-    /// and the sender its producer writes to.
-    pub(crate) fn paced(
-        lateness: Arc<Lateness>,
-        tokens: Arc<AtomicU64>,
-    ) -> (mpsc::Sender<PacedChunk>, MockBody) {
-        let (tx, rx) = mpsc::channel(16);
-        (tx, MockBody::Paced(rx, lateness, tokens))
     }
 }
 
@@ -70,16 +58,9 @@ impl Body for MockBody {
         match self.get_mut() {
             MockBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             MockBody::Channel(rx) => rx.poll_recv(cx).map(|c| c.map(|r| r.map(Frame::data))),
-            MockBody::Paced(rx, lateness, tokens) => rx.poll_recv(cx).map(|c| {
-                c.map(|p| {
-                    // Every timed chunk of a stream is one token.
-                    if let (Ok(_), Some((kind, due))) = (&p.chunk, p.due) {
-                        lateness.record(kind, due, Instant::now());
-                        tokens.fetch_add(1, Relaxed);
-                    }
-                    p.chunk.map(Frame::data)
-                })
-            }),
+            MockBody::Stream(source) => {
+                source.poll_frame(cx).map(|c| c.map(|r| r.map(Frame::data)))
+            }
         }
     }
 
@@ -91,7 +72,7 @@ impl Body for MockBody {
         match self {
             MockBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             MockBody::Full(None) => SizeHint::with_exact(0),
-            MockBody::Channel(_) | MockBody::Paced(..) => SizeHint::default(),
+            MockBody::Channel(_) | MockBody::Stream(_) => SizeHint::default(),
         }
     }
 }

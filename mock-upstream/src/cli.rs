@@ -105,7 +105,8 @@ pub struct MockArgs {
     #[arg(long)]
     pub control_listen: Option<SocketAddr>,
     /// Runtime threads; 1 runs everything on one thread (least overhead when the load
-    /// generator shares a small machine). Default: one per core.
+    /// generator shares a small machine). Default: one per core available (tokio's default:
+    /// `available_parallelism`, or `TOKIO_WORKER_THREADS` when set).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Log filter (RUST_LOG syntax); "debug" logs one line per injected fault.

@@ -44,7 +44,7 @@ pub(crate) async fn handle(
         Action::Stats => to_json(&shared.snapshot()),
         Action::Metrics => {
             let [first, later] = shared.lateness.merged();
-            let text = crate::openmetrics::render(&shared.stats.snapshot(), &first, &later);
+            let text = crate::openmetrics::render(&shared.counters(), &first, &later);
             respond::with_type(
                 StatusCode::OK,
                 Bytes::from(text),

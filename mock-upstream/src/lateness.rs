@@ -2,7 +2,10 @@
 //!
 //! A timed send is a whole non-streamed reply (due when its injected latency ends), the first
 //! token of a stream (due at the reply's due time plus the sampled TTFT) and every later token
-//! (due at the previous token's send plus the sampled inter-token gap). Lateness is the time
+//! (due one sampled inter-token gap after the previous token was due, so lateness does not
+//! accumulate into the schedule: a mock that falls behind shows it here, instead of quietly
+//! stretching its streams). Tokens already due when a stream is polled go out in one frame,
+//! each recorded against its own due time. Lateness is the time
 //! the body frame was handed to hyper for writing minus that due time. On a healthy machine it
 //! is tens of microseconds; when the mock is short of CPU (one worker, thousands of streams) it
 //! grows, and a client would otherwise report the mock's delay as the upstream's TTFT and ITL.
@@ -10,7 +13,9 @@
 //! Recording must be cheap at thousands of streams × tokens per second: each thread records
 //! into one of a few shards (picked once per thread), each a `Mutex` over preallocated
 //! histograms, so a record is an uncontended lock and an array increment — no allocation, and
-//! threads rarely meet on one lock. A summary merges the shards.
+//! threads rarely meet on one lock. A summary merges the shards. The shards also count the
+//! stream tokens they timed (`tokens_streamed`): the lock is held anyway, where a counter of
+//! its own would be one more write every core contends for on every token.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -21,7 +26,9 @@ use std::time::Instant;
 /// Which kind of send was timed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Timed {
-    /// The first token of a stream, or a whole non-streamed reply.
+    /// A whole non-streamed reply (in the `first` histogram, not a streamed token).
+    Whole,
+    /// The first token of a stream.
     First,
     /// A stream's token after the first.
     Later,
@@ -38,10 +45,12 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG).expect("static histogram bounds are valid")
 }
 
-/// One shard: lateness in microseconds, by kind.
+/// One shard: lateness in microseconds, by kind, and the stream tokens recorded.
 struct Shard {
     first: Histogram<u64>,
     later: Histogram<u64>,
+    /// Stream tokens (first and later) recorded.
+    streamed: u64,
 }
 
 /// Live lateness histograms of one server, shared by every connection and stream task.
@@ -57,6 +66,7 @@ impl Default for Lateness {
                     Mutex::new(Shard {
                         first: histogram(),
                         later: histogram(),
+                        streamed: 0,
                     })
                 })
                 .collect(),
@@ -81,12 +91,24 @@ impl Lateness {
     /// Records a send that was due at `due` and went out at `sent` (early counts as 0).
     pub(crate) fn record(&self, kind: Timed, due: Instant, sent: Instant) {
         let us = u64::try_from(sent.saturating_duration_since(due).as_micros()).unwrap_or(u64::MAX);
-        let mut shard = lock(&self.shards[shard_index()]);
+        let shard = &mut *lock(&self.shards[shard_index()]);
         let h = match kind {
-            Timed::First => &mut shard.first,
-            Timed::Later => &mut shard.later,
+            Timed::Whole => &mut shard.first,
+            Timed::First => {
+                shard.streamed += 1;
+                &mut shard.first
+            }
+            Timed::Later => {
+                shard.streamed += 1;
+                &mut shard.later
+            }
         };
         h.saturating_record(us);
+    }
+
+    /// Stream tokens recorded (handed to hyper for writing): served as `tokens_streamed`.
+    pub(crate) fn tokens_streamed(&self) -> u64 {
+        self.shards.iter().map(|s| lock(s).streamed).sum()
     }
 
     /// Forgets everything recorded (`POST /_mock/reset`).
@@ -95,6 +117,7 @@ impl Lateness {
             let mut s = lock(s);
             s.first.reset();
             s.later.reset();
+            s.streamed = 0;
         }
     }
 
@@ -181,8 +204,14 @@ mod tests {
             l.record(Timed::Later, due, due + Duration::from_millis(ms));
         }
         l.record(Timed::First, due + Duration::from_secs(1), due); // early: 0
+        l.record(Timed::Whole, due, due);
         let s = l.summary();
-        assert_eq!((s.first.count, s.first.max_ms), (1, 0.0));
+        assert_eq!((s.first.count, s.first.max_ms), (2, 0.0));
+        assert_eq!(
+            l.tokens_streamed(),
+            101,
+            "whole replies are not streamed tokens"
+        );
         assert_eq!(s.later.count, 100);
         assert!((s.later.p50_ms - 50.0).abs() <= 0.5, "{s:?}");
         assert!((s.later.p99_ms - 99.0).abs() <= 1.0, "{s:?}");
@@ -190,5 +219,6 @@ mod tests {
         assert_eq!(s.worst_p99().1, "later tokens");
         l.reset();
         assert_eq!(l.summary(), LatenessSummary::default());
+        assert_eq!(l.tokens_streamed(), 0);
     }
 }

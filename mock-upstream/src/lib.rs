@@ -20,7 +20,8 @@
 //!   (`rate_limit`), the concurrency gate (`capacity`).
 //! - `prompt`: a request's messages in any protocol's shape, their hash and honest token count.
 //! - `reply`: a text reply of any protocol (reasoning and answer tokens, usage, inflation) and
-//!   the streaming engine (`reply::stream`) that paces it through a protocol's framing.
+//!   the streaming engine (`reply::stream`) that paces it through a protocol's framing on one
+//!   timer per server (`reply::pacer`).
 //! - `openai`: wire shapes — chat completions, responses, embeddings, models, errors, text.
 //! - `anthropic`: wire shapes — the Messages API and Anthropic's error body.
 //! - `body`: the response body type and the slow / truncated / reset bodies.

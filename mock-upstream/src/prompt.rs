@@ -4,6 +4,7 @@
 
 use crate::state::{fnv1a, FNV_OFFSET};
 use relaybench_tokens::Encoding;
+use serde::de::value::SeqAccessDeserializer;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -44,28 +45,46 @@ impl<'a> Messages<'a> {
         self.texts.push((role, text));
     }
 
-    /// Prompt tokens in `encoding`: `system` (Responses' `instructions`, Anthropic's `system`)
-    /// as a leading system message, then the messages, with OpenAI's chat framing.
-    pub(crate) fn prompt_tokens(&self, encoding: Encoding, system: Option<&str>) -> u64 {
+    /// The prompt of a request for `model` whose `system` text (Responses' `instructions`,
+    /// Anthropic's `system`) leads the messages: its honest token count and the hash that
+    /// seeds the reply (`seed` being the server's).
+    pub(crate) fn prompt(&self, model: &str, system: Option<&str>, seed: u64) -> PromptCount {
+        let hash = fnv1a(system.unwrap_or("").as_bytes(), self.hash);
+        PromptCount {
+            tokens: self.prompt_tokens(model, system),
+            hash: fnv1a(model.as_bytes(), hash ^ seed),
+        }
+    }
+
+    /// Prompt tokens in `model`'s encoding: `system` as a leading system message, then the
+    /// messages, with OpenAI's chat framing. The cache is keyed by the model's name, so the
+    /// name-to-encoding lookup is paid only when a prompt is counted.
+    fn prompt_tokens(&self, model: &str, system: Option<&str>) -> u64 {
         let system = system.map(|s| ("system", s));
         let messages = self.texts.iter().map(|(r, t)| (&**r, &**t));
         let all = system.into_iter().chain(messages);
-        let key = all.clone().fold(
-            fnv1a(encoding.name().as_bytes(), FNV_OFFSET),
-            |h, (r, t)| {
+        let model_key = fnv1a(&(model.len() as u64).to_le_bytes(), FNV_OFFSET);
+        let key = all
+            .clone()
+            .fold(fnv1a(model.as_bytes(), model_key), |h, (r, t)| {
                 // Lengths too: ("use", "rhello") is not ("user", "hello").
                 let h = fnv1a(&(r.len() as u64).to_le_bytes(), h);
                 let h = fnv1a(&(t.len() as u64).to_le_bytes(), fnv1a(r.as_bytes(), h));
                 fnv1a(t.as_bytes(), h)
-            },
-        );
+            });
         if let Some(n) = counted::get(key) {
             return n;
         }
-        let n = u64::from(encoding.count_chat(all));
+        let n = u64::from(Encoding::for_model(model).encoding.count_chat(all));
         counted::put(key, n);
         n
     }
+}
+
+/// A prompt's honest token count and the hash that seeds its reply.
+pub(crate) struct PromptCount {
+    pub tokens: u64,
+    pub hash: u64,
 }
 
 /// Prompts already counted. A load test sends the same few prompts again and again, and BPE
@@ -126,53 +145,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn messages(pairs: &[(&'static str, &'static str)]) -> Messages<'static> {
-        let mut m = Messages::new();
-        for (r, t) in pairs {
-            m.add(
-                Some(Cow::Borrowed(r)),
-                Some(Content::Text(Cow::Borrowed(t))),
-            );
-        }
-        m
-    }
-
-    #[test]
-    fn prompt_counts_are_the_chat_formula_and_the_cache_tells_prompts_apart() {
-        let e = Encoding::O200kBase;
-        let a = messages(&[("user", "hello world")]);
-        let direct = u64::from(e.count_chat([("user", "hello world")]));
-        assert_eq!(a.prompt_tokens(e, None), direct);
-        assert_eq!(a.prompt_tokens(e, None), direct, "from the cache");
-        // Same bytes split differently, another encoding, a system message: other counts.
-        let b = messages(&[("use", "rhello world")]);
-        assert_eq!(
-            b.prompt_tokens(e, None),
-            u64::from(e.count_chat([("use", "rhello world")]))
-        );
-        let long = messages(&[("user", "tiktoken is great! tiktoken is great!")]);
-        let cl = Encoding::Cl100kBase;
-        let (o, c) = (long.prompt_tokens(e, None), long.prompt_tokens(cl, None));
-        assert_eq!(
-            c,
-            u64::from(cl.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
-        );
-        assert_eq!(
-            o,
-            u64::from(e.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
-        );
-        let sys = a.prompt_tokens(e, Some("Be brief."));
-        assert_eq!(
-            sys,
-            u64::from(e.count_chat([("system", "Be brief."), ("user", "hello world")]))
-        );
-    }
-}
-
 impl<'a> Content<'a> {
     /// The text that counts: the string, or the text parts concatenated.
     pub(crate) fn into_text(self) -> Cow<'a, str> {
@@ -188,16 +160,15 @@ impl<'a> Content<'a> {
                     all
                 })
             }
-            Content::Other => Cow::Borrowed(""),
         }
     }
 }
 
 /// A message's content: a string, or parts whose `text` counts (images and others are ignored).
+/// A `null` content is read by its `Option` as absent.
 pub(crate) enum Content<'a> {
     Text(Cow<'a, str>),
     Parts(Vec<Part<'a>>),
-    Other,
 }
 
 #[derive(Deserialize)]
@@ -250,21 +221,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
             fn visit_str<E>(self, v: &str) -> Result<Content<'a>, E> {
                 Ok(Content::Text(Cow::Owned(v.to_string())))
             }
-            fn visit_unit<E>(self) -> Result<Content<'a>, E> {
-                Ok(Content::Other)
-            }
-            fn visit_none<E>(self) -> Result<Content<'a>, E> {
-                Ok(Content::Other)
-            }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
-                mut seq: A,
+                seq: A,
             ) -> Result<Content<'a>, A::Error> {
-                let mut parts = Vec::new();
-                while let Some(p) = seq.next_element::<Part<'a>>()? {
-                    parts.push(p);
-                }
-                Ok(Content::Parts(parts))
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(Content::Parts)
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -307,15 +268,103 @@ impl<'de: 'a, 'a> Deserialize<'de> for Input<'a> {
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
-                mut seq: A,
+                seq: A,
             ) -> Result<Input<'a>, A::Error> {
-                let mut out = Messages::new();
-                while let Some(m) = seq.next_element::<Message<'a>>()? {
-                    out.add(m.role.map(|r| r.0), m.content);
-                }
-                Ok(Input::Messages(out))
+                Messages::deserialize(SeqAccessDeserializer::new(seq)).map(Input::Messages)
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(pairs: &[(&'static str, &'static str)]) -> Messages<'static> {
+        let mut m = Messages::new();
+        for (r, t) in pairs {
+            m.add(
+                Some(Cow::Borrowed(r)),
+                Some(Content::Text(Cow::Borrowed(t))),
+            );
+        }
+        m
+    }
+
+    #[test]
+    fn prompt_counts_are_the_chat_formula_and_the_cache_tells_prompts_apart() {
+        let e = Encoding::O200kBase; // gpt-4o's
+        let cl = Encoding::Cl100kBase; // gpt-4's
+        let a = messages(&[("user", "hello world")]);
+        let direct = u64::from(e.count_chat([("user", "hello world")]));
+        assert_eq!(a.prompt_tokens("gpt-4o", None), direct);
+        assert_eq!(a.prompt_tokens("gpt-4o", None), direct, "from the cache");
+        // Same bytes split differently, another encoding, a system message: other counts.
+        let b = messages(&[("use", "rhello world")]);
+        assert_eq!(
+            b.prompt_tokens("gpt-4o", None),
+            u64::from(e.count_chat([("use", "rhello world")]))
+        );
+        let long = messages(&[("user", "tiktoken is great! tiktoken is great!")]);
+        let (o, c) = (
+            long.prompt_tokens("gpt-4o", None),
+            long.prompt_tokens("gpt-4", None),
+        );
+        assert_eq!(
+            c,
+            u64::from(cl.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
+        );
+        assert_eq!(
+            o,
+            u64::from(e.count_chat([("user", "tiktoken is great! tiktoken is great!")]))
+        );
+        let sys = a.prompt_tokens("gpt-4o", Some("Be brief."));
+        assert_eq!(
+            sys,
+            u64::from(e.count_chat([("system", "Be brief."), ("user", "hello world")]))
+        );
+    }
+
+    #[test]
+    fn contents_and_inputs_read_strings_parts_and_null() {
+        let body = r#"[{"role":"user","content":null},{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url"},{"text":"b\u00e9"}]},{"content":"c"}]"#;
+        let m: Messages = serde_json::from_str(body).unwrap();
+        let texts: Vec<_> = m.texts.iter().map(|(r, t)| (&**r, &**t)).collect();
+        assert_eq!(texts, [("user", ""), ("user", "abé"), ("", "c")]);
+        let from_array = match serde_json::from_str::<Input>(body).unwrap() {
+            Input::Messages(a) => a,
+            Input::Text(_) => panic!("an array is messages"),
+        };
+        assert_eq!(from_array, m);
+        let one: Input = serde_json::from_str(r#""hello""#).unwrap();
+        assert_eq!(one.into_messages(), messages(&[("user", "hello")]));
+        let err = serde_json::from_str::<Input>("3")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("a string or an array of input items"), "{err}");
+        let err = serde_json::from_str::<Messages>(r#"[{"content":3}]"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("a string or an array of content parts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_reply_seed_depends_on_model_system_messages_and_server_seed() {
+        let a = messages(&[("user", "hello world")]);
+        let base = a.prompt("gpt-4o", None, 7).hash;
+        assert_eq!(
+            base,
+            a.prompt("gpt-4o", Some(""), 7).hash,
+            "no system is an empty one"
+        );
+        assert_ne!(base, a.prompt("gpt-4o", Some("Be brief."), 7).hash);
+        assert_ne!(base, a.prompt("gpt-4", None, 7).hash);
+        assert_ne!(base, a.prompt("gpt-4o", None, 8).hash);
     }
 }

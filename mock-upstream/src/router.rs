@@ -84,14 +84,8 @@ pub(crate) async fn handle(
     resp.headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id(&hex));
     if !is_control {
-        for (name, value) in &active.config.response_headers {
-            // Checked by `MockConfig::validate`; parsed here only when some are configured.
-            if let (Ok(n), Ok(v)) = (
-                http::header::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                resp.headers_mut().insert(n, v);
-            }
+        for (name, value) in &active.response_headers {
+            resp.headers_mut().insert(name, value.clone());
         }
     }
     let close_after = active.schedule.now().faults.close_after_requests;
@@ -230,7 +224,7 @@ fn resolve(method: &Method, path: &str, surface: Surface) -> Target {
         "/healthz" if api => only(get, Target::Healthz, Route::Healthz, "GET"),
         p if api && p.starts_with("/v1/models/") && p.len() > "/v1/models/".len() => only(
             get,
-            Target::Model(p["/v1/models/".len()..].to_string()),
+            Target::Model(p.strip_prefix("/v1/models/").unwrap_or(p).to_string()),
             Route::Models,
             "GET",
         ),

@@ -3,6 +3,7 @@
 use crate::config::MockConfig;
 use crate::faults::{capacity::CapacityGate, rate_limit::RateLimiter, schedule::Schedule};
 use crate::lateness::Lateness;
+use crate::reply::pacer::Pacer;
 use crate::shutdown::Shutdown;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::ConfigError;
@@ -24,6 +25,8 @@ pub(crate) struct Active {
     pub rate: Option<Arc<RateLimiter>>,
     /// Concurrency gate, when a capacity is configured.
     pub capacity: Option<Arc<CapacityGate>>,
+    /// `response_headers`, parsed once here rather than on every response.
+    pub response_headers: http::HeaderMap,
 }
 
 impl Active {
@@ -41,8 +44,18 @@ impl Active {
                 .max_concurrent
                 .map(|k| Arc::new(CapacityGate::new(k, config.capacity.max_queue))),
         };
+        // `MockConfig::validate` has checked every name and value.
+        let response_headers = config
+            .response_headers
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                Some((name, http::HeaderValue::from_str(value).ok()?))
+            })
+            .collect();
         Active {
             schedule: Schedule::new(&config, Instant::now()),
+            response_headers,
             config,
             seed,
             rate,
@@ -58,6 +71,8 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// How late timed sends went out; an `Arc` because stream bodies record into it.
     pub lateness: Arc<Lateness>,
+    /// The timer every stream body waits on for its next token.
+    pub pacer: Arc<Pacer>,
     /// Requests numbered in arrival order; the number seeds the request's random choices.
     request_seq: AtomicU64,
     /// Connections numbered in accept order; seeds the handshake delay.
@@ -76,6 +91,7 @@ impl Shared {
             active: RwLock::new(Arc::new(Active::compile(config, seed, None))),
             stats: Stats::default(),
             lateness: Arc::default(),
+            pacer: Arc::default(),
             request_seq: AtomicU64::new(0),
             connection_seq: AtomicU64::new(0),
             shutdown,
@@ -117,11 +133,19 @@ impl Shared {
         self.lateness.reset();
     }
 
+    /// The counters now (tokens streamed included), without the lateness summary.
+    pub(crate) fn counters(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            tokens_streamed: self.lateness.tokens_streamed(),
+            ..self.stats.snapshot()
+        }
+    }
+
     /// The counters and the lateness summary now, as served by `GET /_mock/stats`.
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             lateness: self.lateness.summary(),
-            ..self.stats.snapshot()
+            ..self.counters()
         }
     }
 

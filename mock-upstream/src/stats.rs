@@ -2,10 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::{
-    atomic::{AtomicU64, Ordering::Relaxed},
-    Arc,
-};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Routes the stats count requests by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,7 +127,7 @@ pub struct StatsSnapshot {
     pub concurrent_requests_peak: u64,
     /// Faults injected, by kind ("error_429" for an injected status, "reset", "handshake_delay", ...).
     pub faults_injected: BTreeMap<String, u64>,
-    /// Stream tokens (content chunks) handed to hyper for writing.
+    /// Stream tokens (reasoning and answer) handed to hyper for writing.
     pub tokens_streamed: u64,
     /// How far behind its own schedule the mock sent replies and tokens (see `lateness`).
     pub lateness: crate::lateness::LatenessSummary,
@@ -151,8 +148,6 @@ pub(crate) struct Stats {
     faults: [AtomicU64; FaultKind::ALL.len()],
     /// Injected errors by status, from [`INJECTED_FIRST`].
     injected: Box<[AtomicU64]>,
-    /// Shared with every stream body, which counts its tokens as they are written.
-    tokens_streamed: Arc<AtomicU64>,
 }
 
 /// The lowest injectable status: `injected[i]` counts status `INJECTED_FIRST + i`.
@@ -173,7 +168,6 @@ impl Default for Stats {
             injected: crate::config::INJECTABLE_STATUSES
                 .map(|_| AtomicU64::new(0))
                 .collect(),
-            tokens_streamed: Arc::default(),
         }
     }
 }
@@ -218,11 +212,6 @@ impl Stats {
         }
     }
 
-    /// The counter a stream body adds its tokens to.
-    pub(crate) fn tokens_streamed(&self) -> Arc<AtomicU64> {
-        self.tokens_streamed.clone()
-    }
-
     pub(crate) fn fault(&self, kind: FaultKind) {
         self.faults[kind as usize].fetch_add(1, Relaxed);
     }
@@ -240,11 +229,7 @@ impl Stats {
     /// Zeroes the counters; live gauges (open connections, in-flight requests) keep their value
     /// and become the new peaks.
     pub(crate) fn reset(&self) {
-        for c in [
-            &self.connections_accepted,
-            &self.requests_total,
-            &*self.tokens_streamed,
-        ] {
+        for c in [&self.connections_accepted, &self.requests_total] {
             c.store(0, Relaxed);
         }
         self.connections_peak
@@ -289,7 +274,8 @@ impl Stats {
                     nonzero(c).map(|v| (format!("error_{}", INJECTED_FIRST as usize + i), v))
                 }))
                 .collect(),
-            tokens_streamed: self.tokens_streamed.load(Relaxed),
+            // Both counted by `Lateness`, which `Shared::counters` and `Shared::snapshot` read.
+            tokens_streamed: 0,
             lateness: Default::default(),
         }
     }

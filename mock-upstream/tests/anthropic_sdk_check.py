@@ -10,18 +10,8 @@ line of findings.
 
 import json
 import sys
-import urllib.request
 
-
-def put_faults(base, config):
-    req = urllib.request.Request(
-        base + "/_mock/faults",
-        data=json.dumps(config).encode(),
-        method="PUT",
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 200, r.status
+from mock_control import import_sdk, put_faults
 
 
 def expect(error_class, call):
@@ -34,11 +24,7 @@ def expect(error_class, call):
 
 def main():
     base = sys.argv[1].rstrip("/")
-    try:
-        import anthropic
-    except ImportError as e:
-        print(f"FAIL: cannot import anthropic ({e}); run `pip install anthropic`", file=sys.stderr)
-        sys.exit(3)
+    anthropic = import_sdk("anthropic")
 
     client = anthropic.Anthropic(base_url=base, api_key="sk-mock", max_retries=0, timeout=20)
     e = expect(

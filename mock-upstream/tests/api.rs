@@ -539,3 +539,27 @@ async fn chunked_bodies_are_read_whole_and_held_to_the_limit() {
     c.stream.write_all(over.as_bytes()).await.unwrap();
     assert_openai_error(&c.read_reply(WAIT).await.unwrap(), 413, None);
 }
+
+#[tokio::test]
+async fn configured_response_headers_go_on_api_responses_only() {
+    let mut config = seeded();
+    config
+        .response_headers
+        .insert("x-overhead-ms".into(), "3".into());
+    let mock = start(config).await;
+    let mut c = Conn::open(mock.addr()).await;
+    let r = c.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(r.header("x-overhead-ms"), Some("3"));
+    assert_eq!(c.get("/v1/models").await.header("x-overhead-ms"), Some("3"));
+    assert_eq!(c.get("/_mock/stats").await.header("x-overhead-ms"), None);
+    // A new config brings its own headers.
+    let mut next = seeded();
+    next.response_headers.insert("x-relay".into(), "a".into());
+    mock.try_set_config(next).unwrap();
+    let r = c.post("/v1/chat/completions", CHAT).await;
+    assert_eq!(
+        (r.header("x-relay"), r.header("x-overhead-ms")),
+        (Some("a"), None)
+    );
+    mock.shutdown().await;
+}

@@ -1,5 +1,6 @@
 //! The mock's own lateness (`lateness` in `/_mock/stats`, `MockHandle::lateness`): one record
-//! per timed send, small on a lightly loaded mock, cleared by `/_mock/reset`.
+//! per timed send, small on a lightly loaded mock, cleared by `/_mock/reset`; the stream
+//! tokens among them are `tokens_streamed`.
 
 mod util;
 use mock_upstream::{Latency, MockConfig, StreamTiming, TokenCount};
@@ -63,11 +64,17 @@ async fn a_lightly_loaded_mock_records_every_timed_send_and_is_on_time() {
         (STREAMS + 1, STREAMS * (TOKENS - 1))
     );
     assert_eq!(mock.stats().lateness.later.count, STREAMS * (TOKENS - 1));
+    // Every streamed token is counted, the whole JSON reply is not; the metrics endpoint agrees.
+    assert_eq!(served["tokens_streamed"], STREAMS * TOKENS, "{served}");
+    let metrics = c.get("/_mock/metrics").await.text();
+    let line = format!("mock_tokens_streamed_total {}\n", STREAMS * TOKENS);
+    assert!(metrics.contains(&line), "{metrics}");
 
     assert_eq!(c.post("/_mock/reset", "").await.status, 200);
     let after = c.get("/_mock/stats").await.json();
     assert_eq!(after["lateness"]["first"]["count"], 0);
     assert_eq!(after["lateness"]["later"]["count"], 0);
+    assert_eq!(after["tokens_streamed"], 0);
     assert_eq!(mock.lateness(), Default::default());
     mock.shutdown().await;
 }

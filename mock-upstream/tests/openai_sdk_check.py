@@ -11,27 +11,13 @@ and prints one JSON line of findings.
 import json
 import sys
 import time
-import urllib.request
 
-
-def put_faults(base, config):
-    req = urllib.request.Request(
-        base + "/_mock/faults",
-        data=json.dumps(config).encode(),
-        method="PUT",
-        headers={"content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        assert r.status == 200, r.status
+from mock_control import import_sdk, put_faults
 
 
 def main():
     base = sys.argv[1].rstrip("/")
-    try:
-        import openai
-    except ImportError as e:
-        print(f"FAIL: cannot import openai ({e}); run `pip install openai`", file=sys.stderr)
-        sys.exit(3)
+    openai = import_sdk("openai")
 
     client = openai.OpenAI(base_url=base + "/v1", api_key="sk-mock", max_retries=0, timeout=20)
     found = {"sdk_version": openai.__version__}

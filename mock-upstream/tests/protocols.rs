@@ -69,13 +69,18 @@ fn count(model: &str, text: &str) -> u64 {
     u64::from(Encoding::for_model(model).encoding.count(text))
 }
 
+/// POSTs a streamed request: its body (after a 200) and the body's SSE events.
+async fn stream(c: &mut Conn, path: &str, body: &str) -> (String, Vec<Event>) {
+    let r = c.post(path, body).await;
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    let events = sse_events(&text);
+    (text, events)
+}
+
 /// Chat, streamed: role chunk, reasoning deltas, answer deltas, usage chunk, `[DONE]`.
 async fn chat_stream(c: &mut Conn, model: &str, f: f64) {
-    let r = c
-        .post("/v1/chat/completions", &chat_body(model, true))
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_events(&r.text());
+    let (_, events) = stream(c, "/v1/chat/completions", &chat_body(model, true)).await;
     assert_eq!(events.last().unwrap().data, "[DONE]");
     let chunks: Vec<Value> = events[..events.len() - 1].iter().map(Event::json).collect();
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
@@ -184,9 +189,7 @@ fn responses_usage(usage: &Value, model: &str, reasoning: &str, answer: &str, f:
 }
 
 async fn responses_stream(c: &mut Conn, model: &str, f: f64) {
-    let r = c.post("/v1/responses", &responses_body(model, true)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_events(&r.text());
+    let (_, events) = stream(c, "/v1/responses", &responses_body(model, true)).await;
     let names: Vec<String> = events.iter().map(|e| e.name.clone().unwrap()).collect();
     assert_eq!(names, responses_sequence());
     let (mut reasoning, mut answer) = (String::new(), String::new());
@@ -235,9 +238,7 @@ async fn responses_whole(c: &mut Conn, model: &str, f: f64) {
 }
 
 async fn messages_stream(c: &mut Conn, model: &str, f: f64) {
-    let r = c.post("/v1/messages", &messages_body(model, true)).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let events = sse_events(&r.text());
+    let (_, events) = stream(c, "/v1/messages", &messages_body(model, true)).await;
     let names: Vec<&str> = events.iter().map(|e| e.name.as_deref().unwrap()).collect();
     let mut expected = vec!["message_start", "ping", "content_block_start"];
     expected.extend(std::iter::repeat_n(
@@ -357,16 +358,18 @@ async fn chat_reasoning_can_use_the_reasoning_field_and_max_tokens_caps_both_par
     config.reasoning.field = ReasoningField::Reasoning;
     let mock = start(config).await;
     let mut c = Conn::open(mock.addr()).await;
-    let r = c
-        .post("/v1/chat/completions", &chat_body("gpt-4o-mini", true))
-        .await;
-    let events = sse_events(&r.text());
+    let (text, events) = stream(
+        &mut c,
+        "/v1/chat/completions",
+        &chat_body("gpt-4o-mini", true),
+    )
+    .await;
     assert!(
         events[1].json()["choices"][0]["delta"]["reasoning"].is_string(),
         "{:?}",
         events[1]
     );
-    assert!(!r.text().contains("reasoning_content"));
+    assert!(!text.contains("reasoning_content"));
     // max_output_tokens 8 < 5 + 7: the reply stops after 3 answer tokens, and says so.
     let capped = responses_body("gpt-4o-mini", false).replace(
         "\"stream\":false",
@@ -390,35 +393,36 @@ async fn stream_error_ends_each_protocol_with_its_error_event() {
     let mock = start(config).await;
     let mut c = Conn::open(mock.addr()).await;
 
-    let r = c
-        .post("/v1/chat/completions", &chat_body("gpt-4o-mini", true))
-        .await;
-    let events = sse_events(&r.text());
+    let (text, events) = stream(
+        &mut c,
+        "/v1/chat/completions",
+        &chat_body("gpt-4o-mini", true),
+    )
+    .await;
     let last = events.last().unwrap().json();
     assert_eq!(last["error"]["type"], "server_error", "{last}");
-    assert!(!r.text().contains("[DONE]"));
+    assert!(!text.contains("[DONE]"));
     // Mid-stream: after the role chunk and half of the 12 tokens.
     assert_eq!(events.len(), 1 + 6 + 1);
 
-    let r = c
-        .post("/v1/responses", &responses_body("gpt-4o-mini", true))
-        .await;
-    let events = sse_events(&r.text());
+    let (text, events) = stream(
+        &mut c,
+        "/v1/responses",
+        &responses_body("gpt-4o-mini", true),
+    )
+    .await;
     let last = events.last().unwrap();
     assert_eq!(last.name.as_deref(), Some("error"));
     assert_eq!(last.json()["type"], "error");
     assert_eq!(last.json()["code"], "server_error");
     assert!(last.json()["sequence_number"].is_u64());
-    assert!(!r.text().contains("response.completed"));
+    assert!(!text.contains("response.completed"));
 
-    let r = c
-        .post("/v1/messages", &messages_body("gpt-4o-mini", true))
-        .await;
-    let events = sse_events(&r.text());
+    let (text, events) = stream(&mut c, "/v1/messages", &messages_body("gpt-4o-mini", true)).await;
     let last = events.last().unwrap();
     assert_eq!(last.name.as_deref(), Some("error"));
     assert_eq!(last.json()["error"]["type"], "overloaded_error");
-    assert!(!r.text().contains("message_stop"));
+    assert!(!text.contains("message_stop"));
 
     // A non-streamed reply cannot carry one: it is served whole.
     let v = c

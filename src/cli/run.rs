@@ -209,11 +209,7 @@ pub(super) fn start_ui(
     plan: &Plan,
 ) -> Result<live::Ui, String> {
     let board = live::Board::new(&plan.name, plan.runs.len());
-    let rate = scenario
-        .workload
-        .is_open()
-        .then(|| scenario.workload.pacer().mean_rate());
-    launch_ui(runtime, listener, board, rate)
+    launch_ui(runtime, listener, board, runner::open_rate(scenario))
 }
 
 /// Serves `board` on `listener` from `runtime` and prints the URL.

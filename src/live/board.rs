@@ -62,13 +62,13 @@ pub struct RunBoard {
     pub ttft_recent: Quantiles,
     /// TTFT over the run so far.
     pub ttft_run: Quantiles,
-    /// Requests in flight.
+    /// Requests relaybench has in flight.
     pub in_flight: u64,
-    /// Open connections.
+    /// Connections open in relaybench's own pool (not the upstream's).
     pub open_connections: u64,
-    /// Requests waiting for a pool slot.
+    /// Requests waiting for a slot in relaybench's pool.
     pub waiting_for_pool: u64,
-    /// Circuit breaker state; `None` when it is off.
+    /// relaybench's circuit breaker state; `None` when it is off.
     pub breaker: Option<String>,
     /// Spend so far, when the model has a price.
     pub spend: Option<Spend>,

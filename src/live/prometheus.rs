@@ -6,7 +6,7 @@
 use super::board::{Board, RunBoard};
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric},
+    encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder},
     metrics::{counter::ConstCounter, gauge::ConstGauge, MetricType},
     registry::Registry,
 };
@@ -57,8 +57,9 @@ impl Collector for BoardCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let board = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let runs = latest_per_name(&board);
+        let e = &mut encoder;
         {
-            let mut family = encoder.encode_descriptor(
+            let mut family = e.encode_descriptor(
                 "relaybench_requests",
                 "Measured logical requests by outcome (ok, status_503, timeout_pool, ...)",
                 None,
@@ -72,101 +73,69 @@ impl Collector for BoardCollector {
                 }
             }
         }
-        counter(
-            &mut encoder,
-            &runs,
-            "relaybench_attempts",
-            "Attempts sent (first tries + retries)",
-            |r| r.attempts,
-        )?;
-        counter(&mut encoder, &runs, "relaybench_retries", "Retries", |r| {
-            r.retries
+        let counter = |value: u64| ConstCounter::new(value);
+        let gauge = |value: u64| ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
+        let (c, g) = (MetricType::Counter, MetricType::Gauge);
+        let attempts = "Attempts sent (first tries + retries)";
+        per_run(e, &runs, "relaybench_attempts", attempts, c, |r, m| {
+            counter(r.attempts).encode(m)
         })?;
-        gauge(
-            &mut encoder,
-            &runs,
-            "relaybench_in_flight",
-            "Requests in flight",
-            |r| r.in_flight,
-        )?;
-        gauge(
-            &mut encoder,
-            &runs,
-            "relaybench_open_connections",
-            "Open connections",
-            |r| r.open_connections,
-        )?;
-        gauge(
-            &mut encoder,
-            &runs,
-            "relaybench_pool_waiting",
-            "Requests waiting for a pool slot",
-            |r| r.waiting_for_pool,
-        )?;
-        histogram(
-            &mut encoder,
+        per_run(e, &runs, "relaybench_retries", "Retries", c, |r, m| {
+            counter(r.retries).encode(m)
+        })?;
+        // relaybench's own client, not the upstream: the target's figures are in results.json's `target_metrics`.
+        let in_flight = "Requests relaybench has in flight (started, not ended)";
+        per_run(e, &runs, "relaybench_in_flight", in_flight, g, |r, m| {
+            gauge(r.in_flight).encode(m)
+        })?;
+        let open = "Connections open in relaybench's own pool (not the upstream's)";
+        per_run(e, &runs, "relaybench_open_connections", open, g, |r, m| {
+            gauge(r.open_connections).encode(m)
+        })?;
+        let waiting = "Requests waiting for a slot in relaybench's own pool";
+        per_run(e, &runs, "relaybench_pool_waiting", waiting, g, |r, m| {
+            gauge(r.waiting_for_pool).encode(m)
+        })?;
+        let h = MetricType::Histogram;
+        let latency = "Latency from the intended start to the last byte";
+        per_run(
+            e,
             &runs,
             "relaybench_latency_seconds",
-            "Latency from the intended start to the last byte",
-            |r| &r.latency,
+            latency,
+            h,
+            |r, m| histogram(&r.latency, m),
         )?;
-        histogram(
-            &mut encoder,
-            &runs,
-            "relaybench_ttft_seconds",
-            "Time to first token of streams, from the answering attempt's send",
-            |r| &r.ttft,
-        )?;
+        let ttft = "Time to first token of streams, from the answering attempt's send";
+        per_run(e, &runs, "relaybench_ttft_seconds", ttft, h, |r, m| {
+            histogram(&r.ttft, m)
+        })?;
         Ok(())
     }
 }
 
-fn counter(
+/// One metric family of `kind`, one series per run, each encoded by `encode` under the run's labels.
+fn per_run(
     encoder: &mut DescriptorEncoder,
     runs: &[&RunBoard],
     name: &str,
     help: &str,
-    value: impl Fn(&RunBoard) -> u64,
+    kind: MetricType,
+    encode: impl Fn(&RunBoard, MetricEncoder<'_>) -> Result<(), std::fmt::Error>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
     for r in runs {
-        ConstCounter::new(value(r)).encode(family.encode_family(&labels(r))?)?;
-    }
-    Ok(())
-}
-
-fn gauge(
-    encoder: &mut DescriptorEncoder,
-    runs: &[&RunBoard],
-    name: &str,
-    help: &str,
-    value: impl Fn(&RunBoard) -> u64,
-) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for r in runs {
-        let v = i64::try_from(value(r)).unwrap_or(i64::MAX);
-        ConstGauge::new(v).encode(family.encode_family(&labels(r))?)?;
+        encode(r, family.encode_family(&labels(r))?)?;
     }
     Ok(())
 }
 
 fn histogram(
-    encoder: &mut DescriptorEncoder,
-    runs: &[&RunBoard],
-    name: &str,
-    help: &str,
-    value: impl Fn(&RunBoard) -> &hdrhistogram::Histogram<u64>,
+    h: &hdrhistogram::Histogram<u64>,
+    mut metric: MetricEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
-    for r in runs {
-        let (sum, count, buckets) = buckets_of(value(r));
-        family
-            .encode_family(&labels(r))?
-            .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-                sum, count, &buckets, None,
-            )?;
-    }
-    Ok(())
+    let (sum, count, buckets) = buckets_of(h);
+    metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
 }
 
 /// A µs HDR histogram as Prometheus buckets (seconds): (sum, count, per-bucket counts ending with +Inf).

@@ -134,3 +134,26 @@ async fn file(path: PathBuf) -> Response {
         Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_files_are_served_from_inside_the_report_folder_only() {
+        let shared = Shared {
+            board: Arc::new(Mutex::new(Board::default())),
+            tick: watch::channel(0).0,
+            report: Mutex::new(None),
+        };
+        assert_eq!(report_path(&shared, "report.html"), None, "no report yet");
+        *shared.lock_report() = Some(PathBuf::from("/reports/run"));
+        assert_eq!(
+            report_path(&shared, "charts/latency.png"),
+            Some(PathBuf::from("/reports/run/charts/latency.png"))
+        );
+        for outside in ["../live.toml", "charts/../../x", "/etc/passwd", "./x"] {
+            assert_eq!(report_path(&shared, outside), None, "{outside}");
+        }
+    }
+}

@@ -193,10 +193,11 @@ async fn run_session(
         return ctx.send(first, None, intended, warmup, rng).await.0;
     };
     let mut turn: u16 = 1;
-    let mut next_body = first.spec.body.clone();
+    // The first turn goes as built.
+    let mut next_body = None;
     let completed = loop {
         let (sent, answer) = ctx
-            .send(first, Some((turn, next_body)), intended, warmup, rng)
+            .send(first, Some((turn, next_body.take())), intended, warmup, rng)
             .await;
         let Some(answer) = answer else {
             ctx.note_session(session_warmup, false);
@@ -229,7 +230,7 @@ async fn run_session(
             Some(text) => body.add_user_text(answer, text),
             None => body.add_turn(answer, ctx.mix().pick_turn(conversation, rng)),
         }
-        next_body = body.render();
+        next_body = Some(body.render());
         turn += 1;
     };
     ctx.note_session(session_warmup, completed.0);

@@ -53,16 +53,6 @@ impl SessionBody {
             .push(serde_json::json!({ "role": "user", "content": text }));
     }
 
-    /// Messages in the history.
-    pub fn len(&self) -> usize {
-        self.history.len()
-    }
-
-    /// Whether the history is empty (never, for a started session).
-    pub fn is_empty(&self) -> bool {
-        self.history.is_empty()
-    }
-
     /// The body of the next turn: serialized once, straight into bytes (the history is moved in
     /// and out of the body, not copied).
     pub fn render(&mut self) -> Bytes {

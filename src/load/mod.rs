@@ -1,5 +1,6 @@
 //! Load generation: worker threads that drive the client by a load model, the run's timeline, the stop/grace/cancel sequence, and the saturation stop.
 
+mod audit_counter;
 pub mod closed;
 pub mod conversation;
 pub mod guard;

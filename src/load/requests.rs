@@ -8,7 +8,7 @@ use crate::{
     client::{Api, BodyKind, Expect, RequestSpec},
     metrics::lengths::Requested,
     scenario::{
-        dataset::{DatasetOrder, DatasetOutput},
+        dataset::{user_message, DatasetOrder, DatasetOutput},
         RequestKind, RequestTemplate, Target,
     },
 };
@@ -78,7 +78,6 @@ pub struct Conversation {
 }
 
 /// A chat request's content before it becomes a body.
-#[derive(Clone)]
 struct ChatEntry {
     /// The `messages` array.
     messages: serde_json::Value,
@@ -274,38 +273,6 @@ struct Build<'a> {
 }
 
 impl Build<'_> {
-    fn variants(
-        &self,
-        t: &RequestTemplate,
-        index: usize,
-        base: &HeaderMap,
-    ) -> Result<Vec<Prepared>, String> {
-        self.specs(t, index, base)?
-            .into_iter()
-            .map(|(spec, prompt_tokens, max_tokens, requested)| {
-                // Prompts sit inside JSON strings, so their placeholders are parsed from the
-                // serialized body: `pick` options come out already JSON-escaped.
-                let text = std::str::from_utf8(&spec.body).unwrap_or_default();
-                let template = if Template::is_templated(text) {
-                    Some(Template::parse(text).map_err(|e| format!("mix entry body: {e}"))?)
-                } else {
-                    None
-                };
-                Ok(Prepared {
-                    spec,
-                    max_tokens,
-                    requested,
-                    // A rendered prompt is not the one counted: not audited.
-                    prompt_tokens: prompt_tokens.filter(|_| template.is_none()),
-                    template,
-                    conversation: None,
-                    body_json: None,
-                    later_turns: None,
-                })
-            })
-            .collect()
-    }
-
     /// The chat requests of `t`: its prompts as they are, or a pool of generated ones when it
     /// asks for token lengths.
     fn chat_entries(
@@ -313,11 +280,11 @@ impl Build<'_> {
         t: &RequestTemplate,
         index: usize,
         prompts: &[serde_json::Value],
-    ) -> Vec<ChatEntry> {
+    ) -> Arc<Vec<ChatEntry>> {
         let seed = PROMPT_SEED ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut rng = SmallRng::seed_from_u64(seed);
         if !t.dataset_entries.is_empty() {
-            return t
+            let entries = t
                 .dataset_entries
                 .iter()
                 .map(|entry| {
@@ -333,17 +300,16 @@ impl Build<'_> {
                         messages: entry.messages.clone(),
                         max_tokens: output.or(t.max_tokens),
                         requested: output.map(|output| Requested {
-                            input: None,
                             output: Some(output),
-                            group: None,
-                            turn: None,
+                            ..Requested::default()
                         }),
                     }
                 })
                 .collect();
+            return Arc::new(entries);
         }
         if t.input_tokens.is_none() && t.output_tokens.is_none() {
-            return prompts
+            let entries = prompts
                 .iter()
                 .map(|p| ChatEntry {
                     messages: p.clone(),
@@ -351,11 +317,12 @@ impl Build<'_> {
                     requested: None,
                 })
                 .collect();
+            return Arc::new(entries);
         }
         if t.input_tokens.is_some() {
             return self.generated_once(t, index, prompts, &mut rng, seed);
         }
-        self.generated(t, prompts, &mut rng, seed)
+        Arc::new(self.generated(t, prompts, &mut rng, seed))
     }
 
     /// [`Build::generated`], kept for the process: a plan's runs (and the preflight) build the
@@ -367,7 +334,7 @@ impl Build<'_> {
         prompts: &[serde_json::Value],
         rng: &mut SmallRng,
         seed: u64,
-    ) -> Vec<ChatEntry> {
+    ) -> Arc<Vec<ChatEntry>> {
         type Pools = Vec<(Encoding, String, Arc<Vec<ChatEntry>>)>;
         static POOLS: std::sync::Mutex<Pools> = std::sync::Mutex::new(Vec::new());
         let key = format!("{index}:{}", serde_json::to_string(t).unwrap_or_default());
@@ -377,14 +344,13 @@ impl Build<'_> {
                 .find(|(e, k, _)| *e == self.encoding && *k == key)
                 .map(|(_, _, pool)| pool.clone())
         });
-        let pool = cached.unwrap_or_else(|| {
+        cached.unwrap_or_else(|| {
             let pool = Arc::new(self.generated(t, prompts, rng, seed));
             if let Ok(mut pools) = POOLS.lock() {
                 pools.push((self.encoding, key, pool.clone()));
             }
             pool
-        });
-        pool.as_ref().clone()
+        })
     }
 
     /// A pool of `prompt_pool` requests with drawn lengths (and prefixes).
@@ -440,13 +406,13 @@ impl Build<'_> {
             .collect()
     }
 
-    #[allow(clippy::type_complexity)]
-    fn specs(
+    /// Every distinct request of mix entry `t` (number `index` in the mix).
+    fn variants(
         &self,
         t: &RequestTemplate,
         index: usize,
         base: &HeaderMap,
-    ) -> Result<Vec<(RequestSpec, Option<u32>, Option<u32>, Option<Requested>)>, String> {
+    ) -> Result<Vec<Prepared>, String> {
         let mut headers = base.clone();
         for (name, value) in &t.headers {
             insert_header(&mut headers, name, value)?;
@@ -468,31 +434,39 @@ impl Build<'_> {
                     Api::OpenaiResponses => "/v1/responses",
                     Api::AnthropicMessages => "/v1/messages",
                 });
-                Ok(self
-                    .chat_entries(t, index, &prompts)
-                    .into_iter()
+                // A dataset's text is data: `{{` in it (code, templates) is sent as written.
+                let may_template = t.dataset_entries.is_empty();
+                self.chat_entries(t, index, &prompts)
+                    .iter()
                     .map(|entry| {
                         let p = &entry.messages;
                         let body = completion_body(self.api, target, t, p, entry.max_tokens);
                         let mut spec = spec(Method::POST, path, &headers, body, kind);
                         spec.keep_text = self.audit;
-                        // Counted only for the audit: the encoding's tables are large. A
-                        // generated prompt's count is known: one user message of `input` tokens.
-                        let counted = self.audit.then(|| {
-                            if let Some(input) = entry.requested.and_then(|r| r.input) {
-                                return self.encoding.count_chat([("user", "")]) + input;
-                            }
-                            let sent = sent_messages(self.api, p);
-                            self.encoding
-                                .count_chat(sent.iter().map(|(r, c)| (r.as_str(), c.as_str())))
-                        });
-                        (spec, counted, entry.max_tokens, entry.requested)
+                        let mut prepared = prepare(spec, entry.max_tokens, may_template)?;
+                        prepared.requested = entry.requested;
+                        // Counted only for the audit (the encoding's tables are large), and not
+                        // for a rendered prompt, which is not the text built here. A generated
+                        // prompt's count is known: one user message of `input` tokens.
+                        if self.audit && prepared.template.is_none() {
+                            prepared.prompt_tokens =
+                                Some(match entry.requested.and_then(|r| r.input) {
+                                    Some(input) => self.encoding.count_chat([("user", "")]) + input,
+                                    None => {
+                                        let sent = sent_messages(self.api, p);
+                                        self.encoding.count_chat(
+                                            sent.iter().map(|(r, c)| (r.as_str(), c.as_str())),
+                                        )
+                                    }
+                                });
+                        }
+                        Ok(prepared)
                     })
-                    .collect())
+                    .collect()
             }
             RequestKind::Embeddings => {
                 headers.insert(http::header::CONTENT_TYPE, json);
-                Ok(prompts
+                prompts
                     .iter()
                     .map(|p| {
                         let body = serde_json::json!({ "model": target.model, "input": embedding_input(p) });
@@ -503,9 +477,9 @@ impl Build<'_> {
                             body.to_string(),
                             BodyKind::Embeddings,
                         );
-                        (spec, None, t.max_tokens, None)
+                        prepare(spec, t.max_tokens, true)
                     })
-                    .collect())
+                    .collect()
             }
             RequestKind::Http => {
                 let method = t.method.as_deref().unwrap_or("GET");
@@ -525,15 +499,36 @@ impl Build<'_> {
                         body_contains: t.expect_body_contains.clone(),
                     }));
                 }
-                Ok(vec![(spec, None, t.max_tokens, None)])
+                Ok(vec![prepare(spec, t.max_tokens, true)?])
             }
         }
     }
 }
 
-/// A prompt as the chat `messages` array of one user message.
-fn user_message(prompt: &str) -> serde_json::Value {
-    serde_json::json!([{ "role": "user", "content": prompt }])
+/// A built request with nothing more known of it; its body becomes a template when it has
+/// placeholders and `may_template`. Prompts sit inside JSON strings, so their placeholders are
+/// parsed from the serialized body: `pick` options come out already JSON-escaped.
+fn prepare(
+    spec: RequestSpec,
+    max_tokens: Option<u32>,
+    may_template: bool,
+) -> Result<Prepared, String> {
+    let text = std::str::from_utf8(&spec.body).unwrap_or_default();
+    let template = if may_template && Template::is_templated(text) {
+        Some(Template::parse(text).map_err(|e| format!("mix entry body: {e}"))?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        spec,
+        max_tokens,
+        template,
+        prompt_tokens: None,
+        requested: None,
+        conversation: None,
+        body_json: None,
+        later_turns: None,
+    })
 }
 
 /// A message's content as text: a string, or the concatenated `text` of its content parts.
@@ -549,12 +544,10 @@ fn content_text(content: &serde_json::Value) -> String {
     }
 }
 
-/// Each message of a messages array as (role, text), as the prompt-token count sees it.
-fn message_texts(messages: &serde_json::Value) -> Vec<(String, String)> {
+/// Each message as (role, text), as the prompt-token count sees it.
+fn message_texts(messages: &[serde_json::Value]) -> Vec<(String, String)> {
     messages
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .map(|m| {
             let role = m["role"].as_str().unwrap_or("user").to_string();
             (role, content_text(&m["content"]))
@@ -562,18 +555,24 @@ fn message_texts(messages: &serde_json::Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A messages array as Anthropic takes it: the system messages' texts joined as one `system`
+/// text (`None` without any), and the other messages.
+fn split_system(messages: &serde_json::Value) -> (Option<String>, Vec<serde_json::Value>) {
+    let all = messages.as_array().cloned().unwrap_or_default();
+    let (system, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|m| m["role"] == "system");
+    let texts: Vec<String> = system.iter().map(|m| content_text(&m["content"])).collect();
+    ((!texts.is_empty()).then(|| texts.join("\n")), rest)
+}
+
 /// The messages a completion request sends, as (role, text): Anthropic's system messages
 /// travel joined as one `system` text, which counts as one leading system message.
 fn sent_messages(api: Api, messages: &serde_json::Value) -> Vec<(String, String)> {
-    let all = message_texts(messages);
-    if api != Api::AnthropicMessages || !all.iter().any(|(role, _)| role == "system") {
-        return all;
+    if api != Api::AnthropicMessages {
+        return message_texts(messages.as_array().map_or(&[], Vec::as_slice));
     }
-    let (system, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|(role, _)| role == "system");
-    let joined: Vec<String> = system.into_iter().map(|(_, text)| text).collect();
-    std::iter::once(("system".to_string(), joined.join("\n")))
-        .chain(rest)
-        .collect()
+    let (system, rest) = split_system(messages);
+    let system = system.map(|text| ("system".to_string(), text));
+    system.into_iter().chain(message_texts(&rest)).collect()
 }
 
 /// The text of a messages array, joined, as embeddings input.
@@ -614,13 +613,9 @@ fn completion_body(
             }
         }
         Api::AnthropicMessages => {
-            let all = messages.as_array().cloned().unwrap_or_default();
-            let (system, rest): (Vec<_>, Vec<_>) =
-                all.into_iter().partition(|m| m["role"] == "system");
-            if !system.is_empty() {
-                let text: Vec<String> =
-                    system.iter().map(|m| content_text(&m["content"])).collect();
-                body["system"] = text.join("\n").into();
+            let (system, rest) = split_system(messages);
+            if let Some(system) = system {
+                body["system"] = system.into();
             }
             body["messages"] = rest.into();
             body["max_tokens"] = max_tokens.unwrap_or(ANTHROPIC_DEFAULT_MAX_TOKENS).into();
@@ -971,6 +966,39 @@ mod tests {
             assert_eq!(b["messages"][0]["content"], format!("question {}", i % 3));
             assert_eq!(b["max_tokens"], tokens);
             assert_eq!(p.requested.unwrap().output, Some(tokens));
+        }
+    }
+
+    #[test]
+    fn dataset_text_is_sent_as_written_never_as_placeholders() {
+        use crate::scenario::dataset::DatasetEntry;
+        let text = "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:1\"\n[workload]\nusers = 1\nrequests = 1\n[[workload.mix]]\nkind = \"chat\"\ndataset = { path = \"x\", format = \"jsonl\" }";
+        let mut s = crate::scenario::parse(std::path::Path::new("t.toml"), text).unwrap();
+        // Code from a conversation dataset: Vue, Jinja, Go templates.
+        let prompts = [
+            "Why is {{ message }} empty?",
+            "Fix {{index}} and {{uuid}}",
+            "{{ if .Ok }}",
+        ];
+        s.workload.mix[0].dataset_entries = prompts
+            .iter()
+            .map(|p| DatasetEntry {
+                messages: user_message(p),
+                output: None,
+                later_turns: Vec::new(),
+            })
+            .collect();
+        let options = MixOptions {
+            audit: true,
+            ..MixOptions::default()
+        };
+        let m = RequestMix::build(&s.targets[0], &s.workload.mix, options).unwrap();
+        assert!(!m.is_templated());
+        for (p, prompt) in all(&m).iter().zip(prompts) {
+            assert!(p.template.is_none());
+            assert_eq!(body(&p.spec)["messages"][0]["content"], prompt);
+            let counted = Encoding::O200kBase.count_chat([("user", prompt)]);
+            assert_eq!(p.prompt_tokens, Some(counted), "counted: sent as written");
         }
     }
 }

@@ -25,19 +25,24 @@ use tokio::{sync::mpsc::UnboundedSender, task::LocalSet};
 
 /// What relaybench counts of an answer whose text was kept (usage audit on): the answer's and
 /// the reasoning's tokens with the target's encoding, and the prompt counted when the request
-/// was built. Done after the answer ended, so no token of it is timed late for it.
-fn count_tokens(mix: &RequestMix, prompt: Option<u32>, ex: &Exchange) -> Option<CountedTokens> {
+/// was built. Counted on the audit's own thread (see `audit_counter`); the text comes back for
+/// the history.
+async fn count_tokens(
+    mix: &RequestMix,
+    prompt: Option<u32>,
+    ex: &mut Exchange,
+) -> Option<CountedTokens> {
     if !mix.audit {
         // A conversation keeps its answers' text for the history, not for the audit.
         return None;
     }
-    let text = ex.text.as_deref()?;
-    let encoding = mix.encoding.encoding;
-    let reasoning = encoding.count(&text.reasoning);
+    let text = ex.text.take()?;
+    let (text, counted) = super::audit_counter::count(mix.encoding.encoding, text).await?;
+    ex.text = Some(text);
     Some(CountedTokens {
         prompt,
-        completion: encoding.count(&text.answer) + reasoning,
-        reasoning,
+        completion: counted.completion,
+        reasoning: counted.reasoning,
     })
 }
 
@@ -171,13 +176,13 @@ impl WorkerContext {
         &self.shared.mix
     }
 
-    /// Sends `prepared` (with `turn`'s body instead of its own for a conversation's turn),
-    /// races it against cancellation and records it; also returns the answer's text when it
-    /// was kept and the request ended `ok`.
+    /// Sends `prepared` (for a conversation's turn: its number, and the body with the history
+    /// after the first turn), races it against cancellation and records it; also returns the
+    /// answer's text when it was kept and the request ended `ok`.
     pub async fn send<R: Rng>(
         &self,
         prepared: &Prepared,
-        turn: Option<(u16, bytes::Bytes)>,
+        turn: Option<(u16, Option<bytes::Bytes>)>,
         intended: Instant,
         warmup: bool,
         rng: &mut R,
@@ -189,25 +194,25 @@ impl WorkerContext {
             .mix
             .is_templated()
             .then(|| self.shared.sequence.fetch_add(1, Relaxed));
-        let rendered;
         let turn_index = turn.as_ref().map(|(k, _)| *k);
-        let spec = match (&prepared.template, index, turn) {
-            (_, _, Some((_, body))) => {
+        let body = match (turn, &prepared.template, index) {
+            // A session's first turn goes as built; a later one with its history.
+            (Some((_, body)), _, _) => body,
+            (None, Some(template), Some(index)) => {
+                Some(template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut()))
+            }
+            _ => None,
+        };
+        let rendered;
+        let spec = match body {
+            Some(body) => {
                 rendered = RequestSpec {
                     body,
                     ..prepared.spec.clone()
                 };
                 &rendered
             }
-            (Some(template), Some(index), None) => {
-                let body = template.render_bytes(index, rng, &mut self.body_buffer.borrow_mut());
-                rendered = RequestSpec {
-                    body,
-                    ..prepared.spec.clone()
-                };
-                &rendered
-            }
-            _ => &prepared.spec,
+            None => &prepared.spec,
         };
         let mut spend = self
             .shared
@@ -226,7 +231,7 @@ impl WorkerContext {
             self.cancel.or_cancelled(execute).await
         };
         self.shared.in_flight.fetch_sub(1, Relaxed);
-        let exchange = match ended {
+        let mut exchange = match ended {
             Ok(Some(Ok(exchange))) => exchange,
             Ok(Some(Err(_refused))) => {
                 self.tally(warmup, |t| t.refused_by_guard += 1);
@@ -255,7 +260,7 @@ impl WorkerContext {
         let prompt = prepared
             .prompt_tokens
             .filter(|_| turn_index.unwrap_or(1) <= 1);
-        let counted = count_tokens(&self.shared.mix, prompt, &exchange);
+        let counted = count_tokens(&self.shared.mix, prompt, &mut exchange).await;
         let requested = match turn_index {
             // A later turn's input is the whole history, not the drawn prompt's length.
             Some(turn) => Some(crate::metrics::lengths::Requested {

@@ -44,7 +44,15 @@ impl HeaderTally {
             }
             None => {
                 self.text += 1;
-                self.push_text(text_of(value));
+                // Once full, the oldest value's buffer takes the new one: no allocation per response.
+                let mut slot = if self.last.len() == LAST_TEXT_VALUES {
+                    self.last.pop_front().unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                slot.clear();
+                push_text_of(&mut slot, value);
+                self.last.push_back(slot);
             }
         }
     }
@@ -83,15 +91,15 @@ pub fn parse_millis(value: &HeaderValue) -> Option<f64> {
     (ms.is_finite() && ms >= 0.0).then_some(ms)
 }
 
-/// A header value as text, cut at a character boundary.
-pub fn text_of(value: &HeaderValue) -> String {
+/// Appends a header value as text, cut at a character boundary: its first
+/// [`MAX_TEXT_CHARS`] characters, then `…` when it had more.
+fn push_text_of(out: &mut String, value: &HeaderValue) {
     let text = String::from_utf8_lossy(value.as_bytes());
-    if text.chars().count() <= MAX_TEXT_CHARS {
-        return text.into_owned();
+    let mut chars = text.chars();
+    out.extend(chars.by_ref().take(MAX_TEXT_CHARS));
+    if chars.next().is_some() {
+        out.push('…');
     }
-    let mut cut: String = text.chars().take(MAX_TEXT_CHARS).collect();
-    cut.push('…');
-    cut
 }
 
 /// One recorded header of one run in results.json.
@@ -124,7 +132,10 @@ pub fn suffix(tallies: &[HeaderTally], recorded: &[(usize, HeaderValue)]) -> Str
     let mut out = String::new();
     for (i, value) in recorded {
         if let Some(t) = tallies.get(*i) {
-            out.push_str(&format!(" · {}: {}", t.name, text_of(value)));
+            out.push_str(" · ");
+            out.push_str(t.name.as_str());
+            out.push_str(": ");
+            push_text_of(&mut out, value);
         }
     }
     out
@@ -189,6 +200,12 @@ mod tests {
         );
     }
 
+    fn text_of(value: &HeaderValue) -> String {
+        let mut text = String::new();
+        push_text_of(&mut text, value);
+        text
+    }
+
     #[test]
     fn long_text_is_cut_at_a_character_boundary() {
         let long = "é".repeat(300);
@@ -196,5 +213,12 @@ mod tests {
         let text = text_of(&value);
         assert_eq!(text.chars().count(), MAX_TEXT_CHARS + 1);
         assert!(text.ends_with('…'));
+        let exact = "é".repeat(MAX_TEXT_CHARS);
+        let value = HeaderValue::from_bytes(exact.as_bytes()).unwrap();
+        assert_eq!(
+            text_of(&value),
+            exact,
+            "a value of the longest length is kept whole"
+        );
     }
 }

@@ -13,10 +13,6 @@ pub const WINDOW_SECONDS: u64 = 5;
 pub struct LiveTotals {
     /// Measured outcomes so far (cancelled included).
     pub outcomes: BTreeMap<Outcome, u64>,
-    /// Timed requests so far (every outcome but `cancelled`).
-    pub completed: u64,
-    /// Of which `ok`.
-    pub ok: u64,
     /// Attempts (first tries + retries).
     pub attempts: u64,
     /// Of which retries.
@@ -33,8 +29,6 @@ impl Default for LiveTotals {
     fn default() -> Self {
         LiveTotals {
             outcomes: BTreeMap::new(),
-            completed: 0,
-            ok: 0,
             attempts: 0,
             retries: 0,
             latency: new_series_histogram(),
@@ -71,23 +65,34 @@ impl Quantiles {
 }
 
 impl LiveTotals {
+    /// Timed requests so far (every outcome but `cancelled`).
+    pub fn completed(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|(o, _)| **o != Outcome::Cancelled)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Adds one worker's bucket (called once per worker and second, before the series collector takes it).
     pub fn add(&mut self, b: &SecondBucket) {
         for (outcome, n) in &b.outcomes {
             *self.outcomes.entry(*outcome).or_default() += n;
         }
-        self.completed += b.completed;
-        self.ok += b.ok;
         self.attempts += b.attempts;
         self.retries += b.retries;
         // Same bounds on every side, so adding cannot fail.
         let _ = self.latency.add(&b.latency);
-        let newest = self.recent.keys().next_back().copied().unwrap_or(0);
+        if let Some(t) = &b.ttft {
+            let _ = self.ttft.add(t);
+        }
+        let newest = self
+            .recent
+            .keys()
+            .next_back()
+            .map_or(b.second, |n| b.second.max(*n));
         if b.second + WINDOW_SECONDS <= newest {
             // Too late for the window; it is in the totals above.
-            if let Some(t) = &b.ttft {
-                let _ = self.ttft.add(t);
-            }
             return;
         }
         let (lat, ttft) = self
@@ -96,10 +101,8 @@ impl LiveTotals {
             .or_insert_with(|| (new_series_histogram(), new_series_histogram()));
         let _ = lat.add(&b.latency);
         if let Some(t) = &b.ttft {
-            let _ = self.ttft.add(t);
             let _ = ttft.add(t);
         }
-        let newest = newest.max(b.second);
         self.recent
             .retain(|second, _| second + WINDOW_SECONDS > newest);
     }
@@ -140,9 +143,9 @@ mod tests {
         // A late bucket of second 0 counts in the totals, not in the window.
         t.add(&bucket(0, &[1_000]));
         assert_eq!(t.outcomes[&Outcome::Ok], 10 * (WINDOW_SECONDS + 1) + 1);
-        assert_eq!(t.attempts, 2 * t.completed);
-        assert_eq!(t.retries, t.completed);
-        assert_eq!(t.ttft.len(), t.completed);
+        assert_eq!(t.attempts, 2 * t.completed());
+        assert_eq!(t.retries, t.completed());
+        assert_eq!(t.ttft.len(), t.completed());
         let (lat, ttft) = t.recent();
         assert_eq!(lat.count, 10 * WINDOW_SECONDS);
         assert!((lat.p99_ms - 10.0).abs() < 0.2, "{lat:?}");

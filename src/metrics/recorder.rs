@@ -312,23 +312,25 @@ impl Recorder {
         self.tokens.input += input;
         self.tokens.output += output;
         self.tokens.reasoning += reasoning;
-        if let Some(requested) = requested {
-            let ttft = ex.stream.as_ref().and_then(|s| {
-                let first = s.first_token?;
-                Some(micros(
-                    first.saturating_duration_since(ex.attempt_sent.unwrap_or(first)),
-                ))
-            });
-            self.lengths.note_received(requested, output, ttft);
-        }
         // Stream metrics belong to the attempt that produced the answer: a failed attempt
         // before it and the backoff after that are in the latency, not here.
-        let Some(stream) = &ex.stream else { return };
-        let Some(first) = stream.first_token else {
+        let answered = ex.stream.as_ref().and_then(|stream| {
+            let first = stream.first_token?;
+            let start = ex.attempt_sent.unwrap_or(first);
+            Some((
+                stream,
+                first,
+                start,
+                micros(first.saturating_duration_since(start)),
+            ))
+        });
+        if let Some(requested) = requested {
+            let ttft = answered.map(|(.., ttft)| ttft);
+            self.lengths.note_received(requested, output, ttft);
+        }
+        let Some((stream, first, start, ttft)) = answered else {
             return;
         };
-        let start = ex.attempt_sent.unwrap_or(first);
-        let ttft = micros(first.saturating_duration_since(start));
         self.put(Slot::Ttft, ttft);
         self.bucket.note_ttft(ttft);
         if let Some(answer) = stream.first_answer {

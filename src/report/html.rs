@@ -81,33 +81,26 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
         table(&mut h, "breakdown", &breakdown);
     }
     h.push_str("\n<h2 id=\"charts\">Charts</h2>");
+    // The scrape figures sit under the target's chart, or under the latency chart when no
+    // scrape succeeded (failures are shown all the same).
+    let scrapes_under = if charts.iter().any(|c| c.kind == Kind::TargetMetrics) {
+        Kind::TargetMetrics
+    } else {
+        Kind::LatencyOverTime
+    };
     for c in charts
         .iter()
         .filter(|c| !matches!(c.kind, Kind::Capacity | Kind::RelayOverhead))
     {
-        let _ = write!(
-            h,
-            "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
-            id = c.kind.id(),
-            title = escape(c.kind.title()),
-            caption = escape(c.kind.caption()),
-            svg = strip_xml_prolog(&c.svg),
-        );
-        // The scrape figures sit under the target's chart, or under the latency chart when
-        // no scrape succeeded (failures are shown all the same).
-        let has_chart = charts.iter().any(|c| c.kind == Kind::TargetMetrics);
-        if c.kind == Kind::TargetMetrics || (c.kind == Kind::LatencyOverTime && !has_chart) {
+        figure(&mut h, c);
+        if c.kind == scrapes_under {
             scrapes(&mut h, results);
         }
     }
     if let Some(audit) = model::usage_audit(results) {
         h.push_str("\n<h2 id=\"usage-audit\">Usage audit</h2><p class=\"note\">Tokens the upstream reported (<code>usage</code>) against tokens relaybench counted of what it sent and received, per request: (reported − counted) / counted, in %. A median above +5 % is an upstream billing more than it served.</p>");
         table(&mut h, "usage-audit", &audit);
-        h.push_str("<ul class=\"note\">");
-        for source in model::usage_audit_sources(results) {
-            let _ = write!(h, "<li>{}</li>", escape(&source));
-        }
-        h.push_str("</ul>");
+        notes(&mut h, model::usage_audit_sources(results));
     }
     if let Some(lengths) = model::token_lengths(results) {
         h.push_str("\n<h2 id=\"token-lengths\">Token lengths</h2><p class=\"note\">Asked for (<code>input_tokens</code>, <code>output_tokens</code>) against received, in tokens.</p>");
@@ -120,11 +113,7 @@ pub fn render(results: &ResultsFile, charts: &[ChartBlock]) -> String {
     if let Some(turns) = model::by_turn(results) {
         h.push_str("\n<h2 id=\"by-turn\">Conversation turns</h2><p class=\"note\">Per turn of the multi-turn sessions (<code>turns</code>): each turn sends the whole history, so TTFT grows with the turn.</p>");
         table(&mut h, "by-turn", &turns);
-        h.push_str("<ul class=\"note\">");
-        for line in model::sessions(results) {
-            let _ = write!(h, "<li>{}</li>", escape(&line));
-        }
-        h.push_str("</ul>");
+        notes(&mut h, model::sessions(results));
     }
     h.push_str("\n<h2 id=\"pool\">Connection pool</h2>");
     table(&mut h, "pool", &model::pool(results));
@@ -204,14 +193,7 @@ fn search(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
         h.push_str("</div>");
     }
     for c in charts.iter().filter(|c| c.kind == Kind::Capacity) {
-        let _ = write!(
-            h,
-            "\n<figure id=\"chart-{id}\"><figcaption><b>{title}.</b> {caption} <a href=\"{id}.png\">PNG</a></figcaption>{svg}</figure>",
-            id = c.kind.id(),
-            title = escape(c.kind.title()),
-            caption = escape(c.kind.caption()),
-            svg = strip_xml_prolog(&c.svg),
-        );
+        figure(h, c);
     }
 }
 
@@ -222,11 +204,7 @@ fn overhead(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
         if let Some(t) = super::overhead::table(results) {
             table(h, "relay-overhead-table", &t);
         }
-        h.push_str("<ul class=\"note\">");
-        for note in super::overhead::notes(results) {
-            let _ = write!(h, "<li>{}</li>", escape(&note));
-        }
-        h.push_str("</ul>");
+        notes(h, super::overhead::notes(results));
         for c in charts.iter().filter(|c| c.kind == Kind::RelayOverhead) {
             figure(h, c);
         }
@@ -241,12 +219,17 @@ fn overhead(h: &mut String, results: &ResultsFile, charts: &[ChartBlock]) {
         table(h, "recorded-headers-table", &t);
     }
     if !texts.is_empty() {
-        h.push_str("<ul class=\"note\">");
-        for line in texts {
-            let _ = write!(h, "<li>{}</li>", escape(&line));
-        }
-        h.push_str("</ul>");
+        notes(h, texts);
     }
+}
+
+/// Lines of text (escaped) as a list of notes.
+fn notes(h: &mut String, lines: Vec<String>) {
+    h.push_str("<ul class=\"note\">");
+    for line in lines {
+        let _ = write!(h, "<li>{}</li>", escape(&line));
+    }
+    h.push_str("</ul>");
 }
 
 /// One chart with its caption and a link to its PNG.

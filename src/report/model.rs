@@ -150,8 +150,6 @@ fn finished_enough(runs: &[RunResult]) -> Vec<bool> {
         .collect()
 }
 
-/// Goodput columns, when any run was measured against an `[slo]`: without one they would
-/// repeat the `ok` requests per second and `success %` (which they equal), so they are left out.
 /// Whether a run's answers reasoned (reasoning tokens, or a reasoning time measured).
 pub fn has_reasoning(r: &RunResult) -> bool {
     r.tokens.reasoning > 0 || r.histograms.contains_key("reasoning_time")
@@ -220,14 +218,13 @@ pub fn usage_audit(results: &ResultsFile) -> Option<Table> {
         fn side_of(r: &RunResult, side: Side) -> Option<&crate::metrics::audit::DiffDistribution> {
             r.usage_audit.as_ref().map(side).filter(|d| d.audited > 0)
         }
-        let get = move |r: &RunResult| side_of(r, side).cloned();
         columns.push(col(
             &format!("{name} audited"),
             &format!("requests whose {name} tokens were both reported (`usage`) and counted"),
             Neither,
             Count,
             runs,
-            move |r| get(r).map(|d| d.audited as f64),
+            move |r| side_of(r, side).map(|d| d.audited as f64),
         ));
         for (label, pick) in [
             (
@@ -243,7 +240,7 @@ pub fn usage_audit(results: &ResultsFile) -> Option<Table> {
                 Neither,
                 Percent,
                 runs,
-                move |r| get(r).map(|d| pick(&d) * 100.0),
+                move |r| side_of(r, side).map(|d| pick(d) * 100.0),
             ));
         }
         columns.push(col(
@@ -252,7 +249,7 @@ pub fn usage_audit(results: &ResultsFile) -> Option<Table> {
             Lower,
             Percent,
             runs,
-            move |r| get(r).map(|d| d.share_off * 100.0),
+            move |r| side_of(r, side).map(|d| d.share_off * 100.0),
         ));
     }
     Some(Table {
@@ -460,6 +457,8 @@ pub fn usage_audit_sources(results: &ResultsFile) -> Vec<String> {
         .collect()
 }
 
+/// Goodput columns, when any run was measured against an `[slo]`: without one they would
+/// repeat the `ok` requests per second and `success %` (which they equal), so they are left out.
 fn goodput_columns(runs: &[RunResult]) -> Vec<Column> {
     use Better::*;
     use Format::*;

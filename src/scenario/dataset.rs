@@ -101,6 +101,11 @@ pub fn parse(text: &str, format: DatasetFormat) -> Result<Vec<DatasetEntry>, (us
     Ok(entries)
 }
 
+/// A prompt as the chat `messages` array of one user message.
+pub fn user_message(prompt: &str) -> Value {
+    serde_json::json!([{ "role": "user", "content": prompt }])
+}
+
 fn sharegpt(v: &Value) -> Result<DatasetEntry, String> {
     let turns = v["conversations"]
         .as_array()
@@ -123,7 +128,7 @@ fn sharegpt(v: &Value) -> Result<DatasetEntry, String> {
         .filter_map(|t| t["value"].as_str().map(str::to_string))
         .collect();
     Ok(DatasetEntry {
-        messages: serde_json::json!([{ "role": "user", "content": prompt }]),
+        messages: user_message(prompt),
         output,
         later_turns,
     })
@@ -132,7 +137,7 @@ fn sharegpt(v: &Value) -> Result<DatasetEntry, String> {
 fn jsonl(v: &Value) -> Result<DatasetEntry, String> {
     let messages = match (&v["messages"], &v["prompt"]) {
         (Value::Array(m), _) if !m.is_empty() => Value::Array(m.clone()),
-        (_, Value::String(p)) => serde_json::json!([{ "role": "user", "content": p }]),
+        (_, Value::String(p)) => user_message(p),
         _ => return Err("expected {\"prompt\": \"...\"} or {\"messages\": [...]}, with an optional \"output_tokens\": N".into()),
     };
     let output = match &v["output_tokens"] {

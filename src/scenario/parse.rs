@@ -89,15 +89,16 @@ fn load_prompt_files(
             let value: serde_json::Value = serde_json::from_str(line)
                 .map_err(|e| located(Some(n + 1), format!("not JSON: {e}")))?;
             crate::load::template::Template::parse(line).map_err(|e| located(Some(n + 1), e))?;
+            if template.turns.is_some() && crate::load::template::Template::is_templated(line) {
+                return Err(located(Some(n + 1), CONVERSATION_PLACEHOLDERS.into()));
+            }
             let messages = match &value {
-                serde_json::Value::String(p) => {
-                    serde_json::json!([{ "role": "user", "content": p }])
-                }
+                serde_json::Value::String(p) => super::dataset::user_message(p),
                 serde_json::Value::Object(o) if o.get("messages").is_some_and(|m| m.is_array()) => {
                     o["messages"].clone()
                 }
                 serde_json::Value::Object(o) if o.get("prompt").is_some_and(|p| p.is_string()) => {
-                    serde_json::json!([{ "role": "user", "content": o["prompt"] }])
+                    super::dataset::user_message(o["prompt"].as_str().unwrap_or_default())
                 }
                 _ => {
                     return Err(located(
@@ -522,7 +523,7 @@ fn check(path: &Path, source: &str, s: &Scenario) -> Result<(), ScenarioError> {
     })
 }
 
-/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 2 GB.
+/// Largest `prompt_pool`: 100,000 prompts of 4,096 tokens are about 4 GB (docs/workloads.md).
 const MAX_PROMPT_POOL: usize = 100_000;
 
 /// What is wrong with a mix entry's generated lengths and prefixes, if anything: (key below
@@ -601,6 +602,9 @@ fn lengths_problem(m: &super::RequestTemplate) -> Option<(String, String)> {
 /// Most turns a session runs: a draw above it is cut to it.
 pub const MAX_TURNS: u32 = 1000;
 
+/// Why a conversation's prompts (`prompts` or a `prompts_file` line) have no placeholders.
+const CONVERSATION_PLACEHOLDERS: &str = "a conversation's later turns are built from the prompt as written: leave placeholders (`{{...}}`) out of `prompts` and `prompts_file`";
+
 /// What is wrong with a mix entry's conversation fields, if anything: (key below the entry, message).
 fn conversation_problem(m: &super::RequestTemplate, open: bool) -> Option<(String, String)> {
     let Some(turns) = &m.turns else {
@@ -631,10 +635,7 @@ fn conversation_problem(m: &super::RequestTemplate, open: bool) -> Option<(Strin
         .iter()
         .any(|p| crate::load::template::Template::is_templated(p))
     {
-        return Some((
-            "turns".into(),
-            "a conversation's later turns are built from the prompt as written: leave placeholders (`{{...}}`) out of `prompts`".into(),
-        ));
+        return Some(("turns".into(), CONVERSATION_PLACEHOLDERS.into()));
     }
     None
 }

@@ -173,10 +173,7 @@ async fn search_target(
                 target: target.name.clone(),
                 error,
             })?;
-        let rate = probe_scenario
-            .workload
-            .is_open()
-            .then(|| probe_scenario.workload.pacer().mean_rate());
+        let rate = runner::open_rate(&probe_scenario);
         let run = runner::execute_forwarded(
             &probe_scenario,
             &planned,

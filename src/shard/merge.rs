@@ -24,6 +24,7 @@ use crate::{
     client::PoolStats,
     metrics::{
         histogram::{decode, encode, Summary},
+        lengths::{Sessions, TokenLengths, TurnStats},
         results::ShardInfo,
         BreakerEvent, ResultsFile, RunResult, SeriesPoint, StoredHistogram,
     },
@@ -338,6 +339,12 @@ fn merge_run(
             a.merge(&b);
             a
         });
+    merge_lengths(&mut out, parts).map_err(|e| {
+        (
+            parts[0].0.file.to_string(),
+            format!("run `{}`: {e}", out.name),
+        )
+    })?;
     // Offsets start at 0 (the earliest shard), and every shard has the same warm-up, so the
     // window from the earliest end of warm-up to the latest last request is this maximum.
     out.measured_seconds = parts
@@ -485,6 +492,84 @@ fn merge_histograms(
         .collect())
 }
 
+/// The sum of two stored histograms of one unit: lossless, so the summary is the union's.
+fn add_stored(a: &StoredHistogram, b: &StoredHistogram) -> Result<StoredHistogram, String> {
+    let mut h = a.histogram()?;
+    h.add(b.histogram()?).map_err(|e| format!("{e:?}"))?;
+    // Token counts are stored as they are; timings (µs) and rates (milli-units) read as /1000.
+    let divisor = if a.unit == "tokens" { 1.0 } else { 1000.0 };
+    Ok(StoredHistogram {
+        unit: a.unit.clone(),
+        summary: Summary::scaled(&h, divisor),
+        hdr: encode(&h),
+        clamped: a.clamped + b.clamped,
+    })
+}
+
+/// Adds `b` into `a`, either of which may be absent.
+fn add_into(a: &mut Option<StoredHistogram>, b: &Option<StoredHistogram>) -> Result<(), String> {
+    *a = match (a.take(), b) {
+        (Some(a), Some(b)) => Some(add_stored(&a, b)?),
+        (a, b) => a.or_else(|| b.clone()),
+    };
+    Ok(())
+}
+
+/// Adds each histogram of `theirs` into the one at the same index of `mine` (appended when `mine` is shorter).
+fn add_indexed<T: Clone>(
+    mine: &mut Vec<T>,
+    theirs: &[T],
+    add: impl Fn(&mut T, &T) -> Result<(), String>,
+) -> Result<(), String> {
+    for (i, t) in theirs.iter().enumerate() {
+        match mine.get_mut(i) {
+            Some(m) => add(m, t)?,
+            None => mine.push(t.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// The shards' token lengths, TTFT per prefix group, conversation turns and sessions, added
+/// (each shard generated its own share of the requests and sessions).
+fn merge_lengths(out: &mut RunResult, parts: &[(&Part, &RunResult)]) -> Result<(), String> {
+    let mut lengths: Option<TokenLengths> = None;
+    let mut groups: Vec<StoredHistogram> = Vec::new();
+    let mut turns: Vec<TurnStats> = Vec::new();
+    let mut sessions: Option<Sessions> = None;
+    for (_, r) in parts {
+        if let Some(l) = &r.token_lengths {
+            let m = lengths.get_or_insert_with(TokenLengths::default);
+            add_into(&mut m.requested_input, &l.requested_input)?;
+            add_into(&mut m.requested_output, &l.requested_output)?;
+            add_into(&mut m.received_output, &l.received_output)?;
+        }
+        add_indexed(&mut groups, &r.ttft_by_prefix_group, |m, t| {
+            *m = add_stored(m, t)?;
+            Ok(())
+        })
+        .map_err(|e| format!("ttft_by_prefix_group: {e}"))?;
+        add_indexed(&mut turns, &r.by_turn, |m, t| {
+            m.count += t.count;
+            m.ok += t.ok;
+            m.latency = add_stored(&m.latency, &t.latency)?;
+            m.ttft = add_stored(&m.ttft, &t.ttft)?;
+            Ok(())
+        })
+        .map_err(|e| format!("by_turn: {e}"))?;
+        if let Some(s) = r.sessions {
+            let m = sessions.get_or_insert_with(Sessions::default);
+            m.completed += s.completed;
+            m.ended_early += s.ended_early;
+        }
+    }
+    out.token_lengths = lengths;
+    out.ttft_by_prefix_group = groups;
+    out.by_turn = turns;
+    out.sessions = sessions;
+    Ok(())
+}
+
 /// One merged span of the series: counts, each shard's last gauges, and the latency so far.
 struct MergedSpan {
     /// Counts (gauges are filled from `gauges` at the end).
@@ -594,4 +679,88 @@ fn merge_lateness(
         first: join(a.first, b.first),
         later: join(a.later, b.later),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::histogram::{new_histogram, record_clamped};
+    use crate::report::fixture;
+
+    /// A µs histogram of `values`, stored.
+    fn stored(unit: &str, values: &[u64]) -> StoredHistogram {
+        let mut h = new_histogram();
+        for v in values {
+            record_clamped(&mut h, *v);
+        }
+        let mut s = StoredHistogram::micros(&h);
+        if unit == "tokens" {
+            s.unit = unit.into();
+            s.summary = Summary::scaled(&h, 1.0);
+        }
+        s
+    }
+
+    fn shard(run: &RunResult, n: u64) -> RunResult {
+        let mut r = run.clone();
+        r.token_lengths = Some(TokenLengths {
+            requested_input: Some(stored("tokens", &vec![100 * n; n as usize])),
+            requested_output: None,
+            received_output: Some(stored("tokens", &[50])),
+        });
+        r.ttft_by_prefix_group = (0..n).map(|_| stored("ms", &[1000 * n])).collect();
+        r.by_turn = vec![TurnStats {
+            turn: 1,
+            count: n,
+            ok: n,
+            latency: stored("ms", &vec![2000; n as usize]),
+            ttft: stored("ms", &[]),
+        }];
+        r.sessions = Some(Sessions {
+            completed: n,
+            ended_early: 1,
+        });
+        r
+    }
+
+    #[test]
+    fn lengths_turns_and_sessions_are_the_sum_of_every_shard() {
+        let results = fixture::comparison();
+        let (a, b) = (shard(&results.runs[0], 1), shard(&results.runs[0], 2));
+        let part = |index| Part {
+            file: "shard.json",
+            index,
+            results: &results,
+        };
+        let (p0, p1) = (part(0), part(1));
+        let merged = merge_run(&[(&p0, &a), (&p1, &b)], None, &mut Vec::new()).unwrap();
+        let lengths = merged.token_lengths.unwrap();
+        let input = lengths.requested_input.unwrap();
+        assert_eq!(input.unit, "tokens");
+        assert_eq!(input.summary.count, 3, "1 + 2 requests");
+        assert_eq!(input.summary.max, 200.0, "in tokens, not ms");
+        assert_eq!(lengths.received_output.unwrap().summary.count, 2);
+        assert_eq!(lengths.requested_output, None);
+        let groups: Vec<u64> = merged
+            .ttft_by_prefix_group
+            .iter()
+            .map(|g| g.summary.count)
+            .collect();
+        assert_eq!(
+            groups,
+            [2, 1],
+            "group 0 from both shards, group 1 from the second"
+        );
+        assert_eq!(merged.ttft_by_prefix_group[1].summary.max, 2.0);
+        let turn = &merged.by_turn[0];
+        assert_eq!((turn.count, turn.ok), (3, 3));
+        assert_eq!(turn.latency.summary.count, 3);
+        assert_eq!(
+            merged.sessions,
+            Some(Sessions {
+                completed: 3,
+                ended_early: 2
+            })
+        );
+    }
 }

@@ -94,3 +94,19 @@ pub fn chromium() -> Option<PathBuf> {
         path.display()
     );
 }
+
+/// The flags both browser tests start headless Chromium with: no GPU, no sandbox, no background
+/// traffic, and a proxy nobody listens on, so that anything the page fetches from the network
+/// (all but loopback, which bypasses proxies) fails loudly.
+pub const HEADLESS_CHROMIUM: [&str; 10] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--proxy-server=127.0.0.1:9",
+];

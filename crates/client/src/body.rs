@@ -109,23 +109,44 @@ pub async fn read_body(
             .then(|| ChunkStream::new(spec.body_kind.api().unwrap_or_default(), spec.keep_text)),
         found: None,
     };
+    // One read timer for the whole body, registered with the runtime on its first wait and
+    // pushed later for every wait after that (an atomic store), where a timer per piece
+    // would enter and leave the timer wheel, under its lock, for every token of a stream.
+    let mut timer = std::pin::pin!(None::<tokio::time::Sleep>);
     loop {
         // The timer restarts for every piece: a slow but steady stream never times out. It is
         // only armed when the piece is not already buffered (most bodies of small responses
-        // are), which spares a timer per piece on the hot path.
+        // are).
         let mut next = std::pin::pin!(body.next_data());
         let piece = match std::future::poll_fn(|cx| Poll::Ready(next.as_mut().poll(cx))).await {
-            Poll::Ready(piece) => Ok(piece),
-            Poll::Pending => tokio::time::timeout(read_timeout, next).await,
+            Poll::Ready(piece) => Some(piece),
+            Poll::Pending => {
+                let deadline = deadline_after(read_timeout);
+                let mut sleep = match timer.as_mut().as_pin_mut() {
+                    Some(mut sleep) => {
+                        sleep.as_mut().reset(deadline);
+                        sleep
+                    }
+                    None => {
+                        timer.set(Some(tokio::time::sleep_until(deadline)));
+                        timer.as_mut().as_pin_mut().expect("the timer was just set")
+                    }
+                };
+                std::future::poll_fn(|cx| match next.as_mut().poll(cx) {
+                    Poll::Ready(piece) => Poll::Ready(Some(piece)),
+                    Poll::Pending => sleep.as_mut().poll(cx).map(|()| None),
+                })
+                .await
+            }
         };
         let data = match piece {
-            Err(_) => return Err(BodyFailure::new(Outcome::Timeout(Phase::Read))),
-            Ok(Err(outcome)) => return Err(BodyFailure::new(outcome)),
-            Ok(Ok(None)) => {
+            None => return Err(BodyFailure::new(Outcome::Timeout(Phase::Read))),
+            Some(Err(outcome)) => return Err(BodyFailure::new(outcome)),
+            Some(Ok(None)) => {
                 read.found = search.map(|s| s.found);
                 return Ok(read);
             }
-            Ok(Ok(Some(data))) => data,
+            Some(Ok(Some(data))) => data,
         };
         read.bytes += data.len() as u64;
         if read.bytes > max_body {
@@ -153,6 +174,14 @@ pub async fn read_body(
             search.feed(data);
         }
     }
+}
+
+/// When a wait of `timeout` that starts now ends (far in the future for a timeout too large
+/// to add, as `tokio::time::timeout` does).
+fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// A search for the expected text in a body that arrives in pieces, matches across piece

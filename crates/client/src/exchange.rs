@@ -163,13 +163,22 @@ pub struct StreamTiming {
     pub reasoning_chunks: u64,
 }
 
+/// Inter-token gaps a stream makes room for at its second token.
+const GAPS_RESERVED: usize = 64;
+
 impl StreamTiming {
     /// Notes a token delta that arrived at `now`.
     pub fn token(&mut self, reasoning: bool, now: Instant) {
         self.content_chunks += 1;
         match self.last_token {
             None => self.first_token = Some(now),
-            Some(last) => self.inter_token.push(now.saturating_duration_since(last)),
+            Some(last) => {
+                if self.inter_token.capacity() == 0 {
+                    // Room for a typical answer at once, rather than growing 4, 8, 16, ...
+                    self.inter_token.reserve(GAPS_RESERVED);
+                }
+                self.inter_token.push(now.saturating_duration_since(last));
+            }
         }
         self.last_token = Some(now);
         if reasoning {

@@ -8,18 +8,18 @@
 
 use super::exchange::{AnswerText, Api, StreamTiming, Tokens};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use std::{borrow::Cow, fmt, time::Instant};
+use std::{borrow::Cow, fmt, marker::PhantomData, time::Instant};
 
 /// Longest line (or event) kept before the stream is declared malformed.
 const MAX_EVENT_BYTES: usize = 1 << 20;
 
-/// Why a stream could not be read as a chat-completion stream.
+/// Why a stream could not be read as a completion stream of its API.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SseError {
     /// An event or line exceeded the size bound.
     #[error("server-sent event larger than {MAX_EVENT_BYTES} bytes")]
     TooLarge,
-    /// An event's data was not an OpenAI chunk.
+    /// An event's data was not a chunk or event of the stream's API (not JSON, or not its shape).
     #[error("bad stream chunk: {0}")]
     BadChunk(String),
     /// The upstream reported an error inside the stream (`{"error": ...}` as an event's data,
@@ -165,41 +165,41 @@ pub struct ChunkStream {
     pub text: Option<AnswerText>,
 }
 
-/// One Chat chunk, read without copying any of its text: which kinds of token it carries,
-/// its `usage`, and whether it is an error (whose message is read again, in full, on that
-/// rare path).
+/// One Chat chunk, read without copying any of its text unless the stream keeps it (`C`:
+/// [`AnyToken`], or a list of [`Choice`]s of [`Text`] when the text is kept): which kinds of
+/// token it carries, its `usage`, and whether it is an error (whose message is read again, in
+/// full, on that rare path).
 #[derive(serde::Deserialize)]
-struct Chunk {
+struct Chunk<C> {
     /// (Some relays send `"choices": null` with the final `usage`.)
-    choices: Option<AnyToken>,
+    choices: Option<C>,
     usage: Option<ChatUsage>,
     #[serde(default)]
     error: Option<IgnoredAny>,
 }
 
 #[derive(serde::Deserialize)]
-struct Choice {
-    delta: Option<Delta>,
+struct Choice<T> {
+    delta: Option<Delta<T>>,
 }
 
-/// The parts of a delta that are tokens.
+/// The parts of a delta that are tokens (`T`: [`Token`], or [`Text`] when the text is kept).
 #[derive(serde::Deserialize)]
-struct Delta {
-    content: Option<Token>,
+struct Delta<T> {
+    content: Option<T>,
     /// DeepSeek-style reasoning tokens (also vLLM, SGLang).
-    reasoning_content: Option<Token>,
+    reasoning_content: Option<T>,
     /// OpenRouter-style reasoning tokens.
-    reasoning: Option<Token>,
+    reasoning: Option<T>,
 }
 
-impl Delta {
+impl<T: Part> Delta<T> {
     /// Whether the delta carries an answer token and whether a reasoning token (the role-only
     /// first chunk carries neither).
     fn kinds(&self) -> Seen {
-        let some = |part: &Option<Token>| part.as_ref().is_some_and(|t| t.0);
         Seen {
-            answer: some(&self.content),
-            reasoning: some(&self.reasoning_content) || some(&self.reasoning),
+            answer: is_token(&self.content),
+            reasoning: is_token(&self.reasoning_content) || is_token(&self.reasoning),
         }
     }
 }
@@ -211,63 +211,197 @@ struct Seen {
     reasoning: bool,
 }
 
-/// Whether a delta's text is a token: a non-empty string (anything else is not, and is
-/// skipped without being kept).
+impl Seen {
+    const ANSWER: Seen = Seen {
+        answer: true,
+        reasoning: false,
+    };
+    const REASONING: Seen = Seen {
+        answer: false,
+        reasoning: true,
+    };
+}
+
+/// A delta's text as read: [`Token`] (whether it is one) or [`Text`] (the text itself).
+trait Part {
+    /// The choices of a Chat chunk read with parts of this kind.
+    type Choices: Choices;
+    /// Whether it is a token: a non-empty string (anything else is not).
+    fn is_token(&self) -> bool;
+    /// Its text ("" when not read).
+    fn text(&self) -> &str;
+}
+
+/// The text of an optional part ("" when absent or not read).
+fn text_of<T: Part>(part: &Option<T>) -> &str {
+    part.as_ref().map_or("", T::text)
+}
+
+/// The choices of a Chat chunk as read: the kinds of token they carry, and their text.
+trait Choices {
+    /// Which kinds of token they carry.
+    fn seen(&self) -> Seen;
+    /// Appends their text (nothing when it was not read).
+    fn append(&self, text: &mut AnswerText);
+}
+
+fn is_token<T: Part>(part: &Option<T>) -> bool {
+    part.as_ref().is_some_and(T::is_token)
+}
+
+/// How a [`Part`] is made from what the event holds (one visitor reads both kinds).
+trait ReadPart<'de>: Sized {
+    /// From a string of the event (unescaped into a scratch buffer).
+    fn of_str(text: &str) -> Self;
+    /// From a string borrowed from the event itself (it had no escapes).
+    fn of_borrowed(text: &'de str) -> Self;
+    /// From anything that is no string (`null`, a number, an object, ...): no token.
+    fn none() -> Self;
+}
+
+/// Whether a delta's text is a token, read without copying it.
 struct Token(bool);
 
-impl<'de> Deserialize<'de> for Token {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
-        struct Text;
-        impl<'de> Visitor<'de> for Text {
-            type Value = Token;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Token, E> {
-                Ok(Token(!text.is_empty()))
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Token, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Token(false))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Token, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Token(false))
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Token, E> {
-                Ok(Token(false))
-            }
-
-            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Token, E> {
-                Ok(Token(false))
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Token, E> {
-                Ok(Token(false))
-            }
-
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Token, E> {
-                Ok(Token(false))
-            }
-
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Token, E> {
-                Ok(Token(false))
-            }
-        }
-        deserializer.deserialize_any(Text)
+impl Part for Token {
+    type Choices = AnyToken;
+    fn is_token(&self) -> bool {
+        self.0
+    }
+    fn text(&self) -> &str {
+        ""
     }
 }
 
-/// Which kinds of token the choices of a chunk carry.
+impl ReadPart<'_> for Token {
+    fn of_str(text: &str) -> Token {
+        Token(!text.is_empty())
+    }
+    fn of_borrowed(text: &str) -> Token {
+        Token(!text.is_empty())
+    }
+    fn none() -> Token {
+        Token(false)
+    }
+}
+
+/// A delta's text, kept for a stream that keeps its text (a usage audit counts it): borrowed
+/// from the event unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'a> Part for Text<'a> {
+    type Choices = Vec<Choice<Text<'a>>>;
+    fn is_token(&self) -> bool {
+        !self.0.is_empty()
+    }
+    fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> ReadPart<'de> for Text<'a> {
+    fn of_str(text: &str) -> Text<'a> {
+        Text(Cow::Owned(text.to_owned()))
+    }
+    fn of_borrowed(text: &'de str) -> Text<'a> {
+        Text(Cow::Borrowed(text))
+    }
+    fn none() -> Text<'a> {
+        Text(Cow::Borrowed(""))
+    }
+}
+
+impl<'de> Deserialize<'de> for Token {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Token, D::Error> {
+        deserializer.deserialize_any(PartVisitor(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Text<'a>, D::Error> {
+        deserializer.deserialize_any(PartVisitor(PhantomData))
+    }
+}
+
+/// Reads a [`Part`] from any JSON value: a string is one, anything else is skipped.
+struct PartVisitor<T>(PhantomData<T>);
+
+impl<'de, T: ReadPart<'de>> Visitor<'de> for PartVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<T, E> {
+        Ok(T::of_borrowed(text))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        Ok(T::of_str(text))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(T::none())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(T::none())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::none())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
+        Ok(T::none())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<T, E> {
+        Ok(T::none())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<T, E> {
+        Ok(T::none())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
+        Ok(T::none())
+    }
+}
+
+/// Which kinds of token the choices of a chunk carry (their text not read).
 struct AnyToken(Seen);
+
+impl Choices for AnyToken {
+    fn seen(&self) -> Seen {
+        self.0
+    }
+    fn append(&self, _: &mut AnswerText) {}
+}
+
+impl<T: Part> Choices for Vec<Choice<T>> {
+    fn seen(&self) -> Seen {
+        let mut seen = Seen::default();
+        for kinds in self
+            .iter()
+            .filter_map(|c| c.delta.as_ref())
+            .map(Delta::kinds)
+        {
+            seen.answer |= kinds.answer;
+            seen.reasoning |= kinds.reasoning;
+        }
+        seen
+    }
+    fn append(&self, text: &mut AnswerText) {
+        for delta in self.iter().filter_map(|c| c.delta.as_ref()) {
+            text.reasoning.push_str(text_of(&delta.reasoning_content));
+            text.reasoning.push_str(text_of(&delta.reasoning));
+            text.answer.push_str(text_of(&delta.content));
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for AnyToken {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<AnyToken, D::Error> {
@@ -281,7 +415,7 @@ impl<'de> Deserialize<'de> for AnyToken {
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<AnyToken, A::Error> {
                 let mut seen = Seen::default();
-                while let Some(choice) = seq.next_element::<Choice>()? {
+                while let Some(choice) = seq.next_element::<Choice<Token>>()? {
                     if let Some(kinds) = choice.delta.map(|d| d.kinds()) {
                         seen.answer |= kinds.answer;
                         seen.reasoning |= kinds.reasoning;
@@ -361,12 +495,27 @@ pub(crate) struct MessagesUsage {
     pub output_tokens: Option<u64>,
 }
 
-/// One Responses event: its type, whether its `delta` is a token, the response it carries.
+impl MessagesUsage {
+    /// Its counts; `input` and `reasoning` where it says nothing of them (a streamed
+    /// `message_delta` may leave the prompt to `message_start`; Anthropic reports thinking
+    /// inside `output_tokens`, never apart).
+    pub(crate) fn tokens(&self, input: u64, reasoning: u64) -> Tokens {
+        Tokens {
+            input: self.input_tokens.unwrap_or(input),
+            output: self.output_tokens.unwrap_or(0),
+            from_usage: true,
+            reasoning,
+        }
+    }
+}
+
+/// One Responses event: its type, its `delta` (`T`: [`Token`] or [`Text`]), the response it
+/// carries.
 #[derive(serde::Deserialize)]
-struct ResponsesEvent<'a> {
+struct ResponsesEvent<'a, T> {
     #[serde(borrow, rename = "type")]
     kind: Cow<'a, str>,
-    delta: Option<Token>,
+    delta: Option<T>,
     response: Option<ResponseState>,
 }
 
@@ -378,11 +527,11 @@ struct ResponseState {
 
 /// One Anthropic Messages event.
 #[derive(serde::Deserialize)]
-struct MessagesEvent<'a> {
+struct MessagesEvent<'a, T> {
     #[serde(borrow, rename = "type")]
     kind: Cow<'a, str>,
     /// `content_block_delta`'s delta (`text_delta`, `thinking_delta`, `signature_delta`, ...).
-    delta: Option<BlockDelta>,
+    delta: Option<BlockDelta<T>>,
     /// `message_start`'s message.
     message: Option<StartedMessage>,
     /// `message_delta`'s usage.
@@ -390,9 +539,9 @@ struct MessagesEvent<'a> {
 }
 
 #[derive(serde::Deserialize)]
-struct BlockDelta {
-    text: Option<Token>,
-    thinking: Option<Token>,
+struct BlockDelta<T> {
+    text: Option<T>,
+    thinking: Option<T>,
 }
 
 #[derive(serde::Deserialize)]
@@ -414,26 +563,49 @@ impl ChunkStream {
     pub fn feed(&mut self, bytes: &[u8], now: Instant) -> Result<(), SseError> {
         // The parser is taken out for the call so each event can update the rest of `self`.
         let mut parser = std::mem::take(&mut self.parser);
+        let keep_text = self.text.is_some();
         let result = parser.feed(bytes, |event| {
             if event.is_error {
                 return Err(SseError::ErrorEvent(error_message(event.data)));
             }
-            match self.api {
-                Api::OpenaiChat => self.chat_event(event.data, now),
-                Api::OpenaiResponses => self.responses_event(event.data, now),
-                Api::AnthropicMessages => self.messages_event(event.data, now),
+            // One read of each event: its text taken in the same pass when it is kept.
+            if keep_text {
+                self.event::<Text<'_>>(event.data, now)
+            } else {
+                self.event::<Token>(event.data, now)
             }
         });
         self.parser = parser;
         result
     }
 
-    fn chat_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
+    /// One event of the stream's API, its deltas read as `T`.
+    fn event<'d, T>(&mut self, data: &'d [u8], now: Instant) -> Result<(), SseError>
+    where
+        T: Part + Deserialize<'d>,
+        T::Choices: Deserialize<'d>,
+    {
+        match self.api {
+            Api::OpenaiChat => self.chat_event::<T::Choices>(data, now),
+            Api::OpenaiResponses => {
+                self.responses_event(parse::<ResponsesEvent<'_, T>>(data)?, data, now)
+            }
+            Api::AnthropicMessages => {
+                self.messages_event(parse::<MessagesEvent<'_, T>>(data)?, data, now)
+            }
+        }
+    }
+
+    fn chat_event<'d, C: Choices + Deserialize<'d>>(
+        &mut self,
+        data: &'d [u8],
+        now: Instant,
+    ) -> Result<(), SseError> {
         if data == b"[DONE]" {
             self.done = true;
             return Ok(());
         }
-        let chunk: Chunk = parse(data)?;
+        let chunk: Chunk<C> = parse(data)?;
         if chunk.error.is_some() {
             return Err(SseError::ErrorEvent(error_message(data)));
         }
@@ -441,44 +613,38 @@ impl ChunkStream {
         if let Some(u) = chunk.usage {
             self.usage = Some(u.tokens());
         }
-        if let Some(AnyToken(seen)) = chunk.choices {
-            self.note(seen, now, data);
+        if let Some(choices) = chunk.choices {
+            self.note(choices.seen(), now, |text| choices.append(text));
         }
         Ok(())
     }
 
-    fn responses_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
-        let event: ResponsesEvent<'_> = parse(data)?;
+    fn responses_event<T: Part>(
+        &mut self,
+        event: ResponsesEvent<'_, T>,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SseError> {
         self.chunks += 1;
-        let token = event.delta.is_some_and(|t| t.0);
-        match event.kind.as_ref() {
-            "response.output_text.delta" | "response.refusal.delta" if token => {
-                self.note(
-                    Seen {
-                        answer: true,
-                        reasoning: false,
-                    },
-                    now,
-                    data,
-                );
+        match (event.kind.as_ref(), event.delta.filter(T::is_token)) {
+            ("response.output_text.delta" | "response.refusal.delta", Some(delta)) => {
+                self.note(Seen::ANSWER, now, |text| text.answer.push_str(delta.text()));
             }
-            "response.reasoning_summary_text.delta" | "response.reasoning_text.delta" if token => {
-                self.note(
-                    Seen {
-                        answer: false,
-                        reasoning: true,
-                    },
-                    now,
-                    data,
-                );
+            (
+                "response.reasoning_summary_text.delta" | "response.reasoning_text.delta",
+                Some(delta),
+            ) => {
+                self.note(Seen::REASONING, now, |text| {
+                    text.reasoning.push_str(delta.text())
+                });
             }
-            "response.completed" | "response.incomplete" => {
+            ("response.completed" | "response.incomplete", _) => {
                 self.done = true;
                 if let Some(usage) = event.response.and_then(|r| r.usage) {
                     self.usage = Some(usage.tokens());
                 }
             }
-            "response.failed" | "error" => {
+            ("response.failed" | "error", _) => {
                 let value: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
                 let error = value.pointer("/response/error").unwrap_or(&value);
                 let error = error.get("error").unwrap_or(error);
@@ -489,17 +655,24 @@ impl ChunkStream {
         Ok(())
     }
 
-    fn messages_event(&mut self, data: &[u8], now: Instant) -> Result<(), SseError> {
-        let event: MessagesEvent<'_> = parse(data)?;
+    fn messages_event<T: Part>(
+        &mut self,
+        event: MessagesEvent<'_, T>,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), SseError> {
         self.chunks += 1;
         match event.kind.as_ref() {
             "content_block_delta" => {
                 if let Some(delta) = event.delta {
                     let seen = Seen {
-                        answer: delta.text.is_some_and(|t| t.0),
-                        reasoning: delta.thinking.is_some_and(|t| t.0),
+                        answer: is_token(&delta.text),
+                        reasoning: is_token(&delta.thinking),
                     };
-                    self.note(seen, now, data);
+                    self.note(seen, now, |text| {
+                        text.reasoning.push_str(text_of(&delta.thinking));
+                        text.answer.push_str(text_of(&delta.text));
+                    });
                 }
             }
             "message_start" => {
@@ -508,13 +681,9 @@ impl ChunkStream {
             }
             "message_delta" => {
                 if let Some(u) = event.usage {
-                    self.usage = Some(Tokens {
-                        input: u.input_tokens.unwrap_or(self.started_input),
-                        output: u.output_tokens.unwrap_or(0),
-                        from_usage: true,
-                        // Anthropic reports thinking inside `output_tokens`, not apart.
-                        reasoning: self.timing.reasoning_chunks,
-                    });
+                    // The thinking deltas counted stand for the reasoning `usage` omits.
+                    let reasoning = self.timing.reasoning_chunks;
+                    self.usage = Some(u.tokens(self.started_input, reasoning));
                 }
             }
             "message_stop" => self.done = true,
@@ -524,8 +693,8 @@ impl ChunkStream {
         Ok(())
     }
 
-    /// Times the token(s) an event carried and, when asked, keeps their text.
-    fn note(&mut self, seen: Seen, now: Instant, data: &[u8]) {
+    /// Times the token(s) an event carried and, when the text is kept, appends theirs.
+    fn note(&mut self, seen: Seen, now: Instant, append: impl FnOnce(&mut AnswerText)) {
         if !(seen.answer || seen.reasoning) {
             return;
         }
@@ -535,7 +704,7 @@ impl ChunkStream {
         }
         self.timing.token(!seen.answer, now);
         if let Some(text) = &mut self.text {
-            super::answer_text::append(self.api, data, text);
+            append(text);
         }
     }
 
@@ -749,6 +918,64 @@ mod tests {
             vec![Duration::from_millis(10), Duration::from_millis(30)]
         );
         assert_eq!(s.chunks, 5);
+    }
+
+    /// Feeds one event's data to a fresh stream of `api` that keeps its text.
+    fn kept(api: Api, events: &[&str]) -> ChunkStream {
+        let mut s = ChunkStream::new(api, true);
+        for data in events {
+            s.feed(format!("data: {data}\n\n").as_bytes(), Instant::now())
+                .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn each_api_keeps_answer_and_reasoning_apart_in_the_pass_that_times_them() {
+        let chat = kept(
+            Api::OpenaiChat,
+            &[
+                r#"{"choices":[{"delta":{"reasoning_content":" hm"}}]}"#,
+                r#"{"choices":[{"delta":{"content":" hi","reasoning":null}}]}"#,
+            ],
+        );
+        let responses = kept(
+            Api::OpenaiResponses,
+            &[
+                r#"{"type":"response.reasoning_summary_text.delta","delta":" so"}"#,
+                r#"{"type":"response.output_text.delta","delta":" there"}"#,
+            ],
+        );
+        let messages = kept(
+            Api::AnthropicMessages,
+            &[
+                r#"{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":" ok"}}"#,
+                r#"{"type":"content_block_delta","delta":{"type":"text_delta","text":"!"}}"#,
+            ],
+        );
+        let mut t = AnswerText::default();
+        for s in [&chat, &responses, &messages] {
+            let kept = s.text.as_ref().expect("kept");
+            t.reasoning.push_str(&kept.reasoning);
+            t.answer.push_str(&kept.answer);
+            assert_eq!(s.timing.content_chunks, 2);
+        }
+        assert_eq!(t.reasoning, " hm so ok");
+        assert_eq!(t.answer, " hi there!");
+        // Escaped text is unescaped; a delta that is no string is no token and no text.
+        let s = kept(
+            Api::OpenaiChat,
+            &[
+                r#"{"choices":[{"delta":{"content":"a\n\"b\u00e9"}}]}"#,
+                r#"{"choices":[{"delta":{"content":{"x":1},"reasoning":7}}]}"#,
+            ],
+        );
+        assert_eq!(s.text.as_ref().unwrap().answer, "a\n\"b\u{e9}");
+        assert_eq!(s.timing.content_chunks, 1);
+        // Not asked: nothing of the text is kept.
+        let mut s = ChunkStream::new(Api::OpenaiChat, false);
+        s.feed(delta("hi").as_bytes(), Instant::now()).unwrap();
+        assert_eq!((s.text, s.timing.content_chunks), (None, 1));
     }
 
     /// An error event whose message is cut at byte 200 of its JSON inside a multi-byte

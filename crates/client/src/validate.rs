@@ -20,7 +20,7 @@ use crate::outcome::{IoKind, Outcome};
 use http::{HeaderMap, StatusCode};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
-use std::{fmt, marker::PhantomData};
+use std::{borrow::Cow, fmt, marker::PhantomData};
 
 /// The verdict on an answer read to its end.
 #[derive(Debug)]
@@ -274,9 +274,9 @@ struct ResponsesAnswer {
 
 /// An Anthropic Messages answer; a 2xx `{"type":"error",...}` body is an error.
 #[derive(serde::Deserialize)]
-struct MessagesAnswer {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
+struct MessagesAnswer<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
     #[serde(default)]
     error: Option<IgnoredAny>,
     content: Option<Tally<IgnoredEntry>>,
@@ -318,8 +318,8 @@ impl From<ResponsesAnswer> for Parts {
     }
 }
 
-impl From<MessagesAnswer> for Parts {
-    fn from(a: MessagesAnswer) -> Parts {
+impl From<MessagesAnswer<'_>> for Parts {
+    fn from(a: MessagesAnswer<'_>) -> Parts {
         let is_message = a.kind.as_deref() == Some("message");
         let list = a.content.filter(|_| is_message).map(|t| Counts {
             entries: t.counts.entries.max(1),
@@ -328,12 +328,7 @@ impl From<MessagesAnswer> for Parts {
         Parts {
             error: a.error.is_some() || a.kind.as_deref() == Some("error"),
             list,
-            usage: a.usage.map(|u| Tokens {
-                input: u.input_tokens.unwrap_or(0),
-                output: u.output_tokens.unwrap_or(0),
-                from_usage: true,
-                reasoning: 0,
-            }),
+            usage: a.usage.map(|u| u.tokens(0, 0)),
         }
     }
 }

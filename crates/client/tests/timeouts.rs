@@ -9,6 +9,7 @@ use relaybench_client::units::Dur;
 use relaybench_client::{ClientSettings, Origin};
 use relaybench_client::{IoKind, Outcome, Phase};
 use std::time::{Duration, Instant};
+use support::scripted::{Reply, Scripted, Then};
 use support::*;
 use tokio::net::TcpListener;
 
@@ -85,6 +86,45 @@ async fn a_steady_stream_longer_than_the_read_timeout_does_not_time_out() {
         "{ttft:?}"
     );
     mock.shutdown().await;
+}
+
+/// A stream that stalls after a few tokens times out on the read timeout counted from its
+/// last piece: the body's read timer is pushed on by every piece (a timer that only ran from
+/// the first would fire mid-stream) and still fires once the pieces stop.
+#[tokio::test]
+async fn a_stream_that_stalls_mid_way_times_out_a_read_timeout_after_its_last_piece() {
+    let mut reply = Reply::sse(&[r#"{"choices":[{"delta":{"content":"a"}}]}"#; 6])
+        .gap(Duration::from_millis(120))
+        .then(Then::Hang);
+    reply.pieces.pop(); // no last chunk: the upstream goes silent mid-stream
+    let server = Scripted::replies(vec![reply]).await;
+    let mut s = quiet();
+    s.timeouts.read = Dur::ms(400);
+    let client = relaybench_client::Client::new(Origin::parse(&server.url()).unwrap(), s).unwrap();
+    let ex = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.execute(&chat_stream(6, false)),
+    )
+    .await
+    .expect("the read timeout fires");
+    assert_eq!(ex.outcome, Outcome::Timeout(Phase::Read), "{:?}", ex.detail);
+    let writes = server.writes(0);
+    assert_eq!(writes.len(), 7, "the head and six events were written");
+    let last = *writes.last().unwrap();
+    assert!(
+        last - writes[0] > Duration::from_millis(600),
+        "the stream outlived the read timeout"
+    );
+    let silent = ex.finished - last;
+    assert!(
+        silent >= Duration::from_millis(400) && silent < Duration::from_secs(3),
+        "{silent:?} after the last piece"
+    );
+    assert_eq!(
+        ex.tokens.map(|t| t.output),
+        Some(6),
+        "the tokens it delivered"
+    );
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ impl Encoding {
         });
         let known = known.or_else(|| {
             // Families newer than tiktoken-rs's table, all on o200k_base.
-            ["gpt-5", "o4-", "o4", "gpt-oss"]
+            ["gpt-5", "o4", "gpt-oss"]
                 .iter()
                 .any(|p| bare.starts_with(p))
                 .then_some(Encoding::O200kBase)
@@ -130,8 +130,14 @@ mod tests {
         assert_eq!((e.encoding, e.exact), (Encoding::O200kBase, true));
         let e = Encoding::for_model("openai/gpt-4-0613");
         assert_eq!((e.encoding, e.exact), (Encoding::Cl100kBase, true));
-        let e = Encoding::for_model("gpt-5-mini");
-        assert_eq!((e.encoding, e.exact), (Encoding::O200kBase, true));
+        for newer in ["gpt-5-mini", "o4-mini", "gpt-oss-120b"] {
+            let e = Encoding::for_model(newer);
+            assert_eq!(
+                (e.encoding, e.exact),
+                (Encoding::O200kBase, true),
+                "{newer}"
+            );
+        }
         let e = Encoding::for_model("claude-sonnet-4-5");
         assert_eq!((e.encoding, e.exact), (Encoding::O200kBase, false));
     }

@@ -4,11 +4,10 @@
 
 use crate::openai::errors::ApiError;
 use crate::prompt::{Content, Messages, Str};
-use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
-use crate::state::fnv1a;
+use crate::reply::stream::{named_event, Framing, TokenEvent, WORD_MARK};
+use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 #[derive(Deserialize)]
@@ -45,11 +44,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
     }
     let system = req.system.map(Content::into_text);
     let system = system.as_deref();
-    let hash = fnv1a(system.unwrap_or("").as_bytes(), messages.hash);
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), system),
-        hash: fnv1a(model.as_bytes(), hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, system, seed);
     Ok(Reply::new(
         model.0.into_owned(),
         prompt,
@@ -108,6 +103,27 @@ enum Block {
     Text,
 }
 
+/// A token's `content_block_delta` event, written from borrowed fields: it is the one event
+/// per token. Fields in alphabetical order, as the `json!` form of the other events writes them.
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    delta: TextDelta<'a>,
+    index: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// A `text_delta` or a `thinking_delta`.
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 /// The Messages event stream.
 pub(crate) struct MessagesFraming {
     id: String,
@@ -117,6 +133,8 @@ pub(crate) struct MessagesFraming {
     block: Block,
     /// Index of the open (or next) content block.
     index: u32,
+    /// The token event of the open block and its index, encoded when first needed.
+    event: Option<(Block, u32, TokenEvent)>,
 }
 
 impl MessagesFraming {
@@ -128,6 +146,7 @@ impl MessagesFraming {
             truncated: reply.truncated,
             block: Block::None,
             index: 0,
+            event: None,
         }
     }
 
@@ -136,6 +155,28 @@ impl MessagesFraming {
             m.insert("type".into(), kind.into());
         }
         named_event(out, kind, &fields);
+    }
+
+    /// A token's `content_block_delta` through serde: what [`TokenEvent`] copies.
+    fn token_event(block: Block, index: u32, word: &str, out: &mut Vec<u8>) {
+        let delta = match block {
+            Block::Thinking => TextDelta {
+                text: None,
+                thinking: Some(word),
+                kind: "thinking_delta",
+            },
+            _ => TextDelta {
+                text: Some(word),
+                thinking: None,
+                kind: "text_delta",
+            },
+        };
+        let event = BlockDelta {
+            delta,
+            index,
+            kind: "content_block_delta",
+        };
+        named_event(out, event.kind, &event);
     }
 
     fn start_block(&mut self, out: &mut Vec<u8>, block: Block) {
@@ -193,21 +234,25 @@ impl Framing for MessagesFraming {
     }
 
     fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
-        let (block, delta) = match kind {
-            TokenKind::Reasoning => (
-                Block::Thinking,
-                json!({ "type": "thinking_delta", "thinking": word }),
-            ),
-            TokenKind::Answer => (Block::Text, json!({ "type": "text_delta", "text": word })),
+        let block = match kind {
+            TokenKind::Reasoning => Block::Thinking,
+            TokenKind::Answer => Block::Text,
         };
         if self.block != block {
             self.start_block(out, block);
         }
-        Self::event(
-            out,
-            "content_block_delta",
-            json!({ "index": self.index, "delta": delta }),
-        );
+        if self
+            .event
+            .as_ref()
+            .is_none_or(|(b, i, _)| (*b, *i) != (block, self.index))
+        {
+            let mut out = Vec::new();
+            Self::token_event(block, self.index, WORD_MARK, &mut out);
+            self.event = Some((block, self.index, TokenEvent::new(&out, false)));
+        }
+        if let Some((_, _, event)) = &self.event {
+            event.write(word, 0, out);
+        }
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -233,5 +278,55 @@ impl Framing for MessagesFraming {
             "error",
             json!({ "error": { "type": "overloaded_error", "message": "Overloaded" } }),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_events_are_the_json_form_byte_for_byte() {
+        let mut f = MessagesFraming {
+            id: "msg_x".into(),
+            model: "claude".into(),
+            usage: Usage {
+                prompt: 1,
+                completion: 2,
+                reasoning: 1,
+            },
+            truncated: false,
+            block: Block::Thinking,
+            index: 0,
+            event: None,
+        };
+        let word = " \"é\\\n";
+        for (kind, block, delta) in [
+            (
+                TokenKind::Reasoning,
+                Block::Thinking,
+                json!({ "type": "thinking_delta", "thinking": word }),
+            ),
+            (
+                TokenKind::Answer,
+                Block::Text,
+                json!({ "type": "text_delta", "text": word }),
+            ),
+        ] {
+            f.block = block; // open already: the token writes its delta only
+            f.index += 1;
+            let mut out = Vec::new();
+            f.token(kind, word, &mut out);
+            let mut want = Vec::new();
+            MessagesFraming::event(
+                &mut want,
+                "content_block_delta",
+                json!({ "index": f.index, "delta": delta }),
+            );
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 }

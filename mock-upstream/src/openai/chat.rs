@@ -3,11 +3,8 @@
 use super::errors::ApiError;
 use crate::config::ReasoningField;
 use crate::prompt::{Messages, Str};
-use crate::reply::stream::{data_event, Framing};
-use crate::reply::{
-    encoding_for, json_string, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage,
-};
-use crate::state::fnv1a;
+use crate::reply::stream::{data_event, Framing, TokenEvent, WORD_MARK};
+use crate::reply::{json_string, Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -53,10 +50,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
         )
         .param("messages"));
     }
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), None),
-        hash: fnv1a(model.as_bytes(), messages.hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, None, seed);
     let stream = req.stream.unwrap_or(false);
     let include_usage = stream
         && req
@@ -113,7 +107,7 @@ pub(crate) fn completion_body(
         out.extend_from_slice(b",\"");
         out.extend_from_slice(field.key().as_bytes());
         out.extend_from_slice(b"\":\"");
-        out.extend_from_slice(reply.reasoning_text().as_bytes());
+        reply.append_reasoning(&mut out);
         out.push(b'"');
     }
     out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":\"");
@@ -149,6 +143,8 @@ pub(crate) struct ChatFraming {
     total: u32,
     /// Tokens still to come; the chunk that brings it to zero carries `finish_reason`.
     left: u32,
+    /// The token chunks, encoded once: [not last, last] for answer and reasoning tokens.
+    events: [[TokenEvent; 2]; 2],
 }
 
 impl ChatFraming {
@@ -159,7 +155,7 @@ impl ChatFraming {
         include_usage: bool,
         field: ReasoningField,
     ) -> ChatFraming {
-        ChatFraming {
+        let mut f = ChatFraming {
             id: format!("chatcmpl-{}", String::from_utf8_lossy(id)),
             created,
             model: reply.model.clone(),
@@ -170,7 +166,40 @@ impl ChatFraming {
             reasoning_tokens: reply.reasoning_tokens,
             total: reply.reasoning_tokens + reply.answer_tokens,
             left: reply.reasoning_tokens + reply.answer_tokens,
+            events: Default::default(),
+        };
+        let mut kinds = vec![TokenKind::Answer];
+        if f.reasoning_tokens > 0 {
+            kinds.push(TokenKind::Reasoning);
         }
+        for kind in kinds {
+            for last in [false, true] {
+                let mut out = Vec::new();
+                f.token_chunk(kind, WORD_MARK, last, &mut out);
+                f.events[kind as usize][usize::from(last)] = TokenEvent::new(&out, false);
+            }
+        }
+        f
+    }
+
+    /// A token's chunk through serde: what [`TokenEvent`] copies.
+    fn token_chunk(&self, kind: TokenKind, word: &str, last: bool, out: &mut Vec<u8>) {
+        let finish = last.then_some(self.finish_reason);
+        let delta = match (kind, self.field) {
+            (TokenKind::Answer, _) => Delta {
+                content: Some(word),
+                ..Delta::default()
+            },
+            (TokenKind::Reasoning, ReasoningField::ReasoningContent) => Delta {
+                reasoning_content: Some(word),
+                ..Delta::default()
+            },
+            (TokenKind::Reasoning, ReasoningField::Reasoning) => Delta {
+                reasoning: Some(word),
+                ..Delta::default()
+            },
+        };
+        self.chunk(out, delta, finish);
     }
 
     fn chunk(&self, out: &mut Vec<u8>, delta: Delta, finish: Option<&'static str>) {
@@ -182,7 +211,7 @@ impl ChatFraming {
                 created: self.created,
                 model: &self.model,
                 system_fingerprint: "fp_mock",
-                choices: vec![ChunkChoice {
+                choices: &[ChunkChoice {
                     index: 0,
                     delta,
                     logprobs: None,
@@ -206,22 +235,7 @@ impl Framing for ChatFraming {
 
     fn token(&mut self, kind: TokenKind, word: &str, out: &mut Vec<u8>) {
         self.left = self.left.saturating_sub(1);
-        let finish = (self.left == 0).then_some(self.finish_reason);
-        let delta = match (kind, self.field) {
-            (TokenKind::Answer, _) => Delta {
-                content: Some(word),
-                ..Delta::default()
-            },
-            (TokenKind::Reasoning, ReasoningField::ReasoningContent) => Delta {
-                reasoning_content: Some(word),
-                ..Delta::default()
-            },
-            (TokenKind::Reasoning, ReasoningField::Reasoning) => Delta {
-                reasoning: Some(word),
-                ..Delta::default()
-            },
-        };
-        self.chunk(out, delta, finish);
+        self.events[kind as usize][usize::from(self.left == 0)].write(word, 0, out);
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -239,7 +253,7 @@ impl Framing for ChatFraming {
                 created: self.created,
                 model: &self.model,
                 system_fingerprint: "fp_mock",
-                choices: vec![],
+                choices: &[],
                 usage: Some(Some(ChunkUsage {
                     prompt_tokens: self.usage.prompt,
                     completion_tokens: self.usage.completion,
@@ -281,7 +295,8 @@ struct Chunk<'a> {
     created: u64,
     model: &'a str,
     system_fingerprint: &'static str,
-    choices: Vec<ChunkChoice<'a>>,
+    /// One choice, or none on the usage-only chunk (a slice: no allocation per token).
+    choices: &'a [ChunkChoice<'a>],
     /// Absent without include_usage; null on content chunks and set on the last chunk with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Option<ChunkUsage>>,
@@ -417,5 +432,39 @@ mod tests {
             (p.reasoning_tokens, p.answer_tokens, p.truncated),
             (6, 2, true)
         );
+    }
+
+    #[test]
+    fn token_chunks_are_the_serde_form_byte_for_byte() {
+        let mut c = config(3);
+        c.reasoning.tokens = TokenCount::Fixed(2);
+        // A model with characters to escape and one that needs none.
+        for (model, field, usage) in [
+            ("m\\\"x\u{e9}\u{1}", ReasoningField::ReasoningContent, true),
+            ("gpt-4o", ReasoningField::Reasoning, false),
+        ] {
+            c.reasoning.field = field;
+            let req = serde_json::json!({ "model": model, "messages": [{ "role": "user", "content": "hi" }] });
+            let reply = parse(req.to_string().as_bytes(), 1, &c).unwrap();
+            let mut f = ChatFraming::new(&reply, b"0123456789abcdef", 7, usage, field);
+            let reference = ChatFraming::new(&reply, b"0123456789abcdef", 7, usage, field);
+            let tokens = [
+                (TokenKind::Reasoning, "think"),
+                (TokenKind::Reasoning, " \"\u{e9}\\\n"),
+                (TokenKind::Answer, " the"),
+                (TokenKind::Answer, " pool"),
+                (TokenKind::Answer, " done"),
+            ];
+            for (i, (kind, word)) in tokens.into_iter().enumerate() {
+                let mut out = Vec::new();
+                f.token(kind, word, &mut out);
+                let mut want = Vec::new();
+                reference.token_chunk(kind, word, i == tokens.len() - 1, &mut want);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    String::from_utf8(want).unwrap()
+                );
+            }
+        }
     }
 }

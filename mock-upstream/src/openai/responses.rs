@@ -4,11 +4,10 @@
 
 use super::errors::ApiError;
 use crate::prompt::{Input, Str};
-use crate::reply::stream::{named_event, Framing};
-use crate::reply::{encoding_for, PromptCount, Protocol, Reply, ReplySettings, TokenKind, Usage};
-use crate::state::fnv1a;
+use crate::reply::stream::{named_event, Framing, TokenEvent, SEQUENCE_MARK, WORD_MARK};
+use crate::reply::{Protocol, Reply, ReplySettings, TokenKind, Usage};
 use bytes::Bytes;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 #[derive(Deserialize)]
@@ -37,11 +36,7 @@ pub(crate) fn parse(body: &[u8], seed: u64, settings: &ReplySettings) -> Result<
         .ok_or_else(|| ApiError::missing("input"))?
         .into_messages();
     let instructions = req.instructions.as_deref();
-    let hash = fnv1a(instructions.unwrap_or("").as_bytes(), messages.hash);
-    let prompt = PromptCount {
-        tokens: messages.prompt_tokens(encoding_for(&model), instructions),
-        hash: fnv1a(model.as_bytes(), hash ^ seed),
-    };
+    let prompt = messages.prompt(&model, instructions, seed);
     Ok(Reply::new(
         model.0.into_owned(),
         prompt,
@@ -173,6 +168,25 @@ pub(crate) fn response_body(reply: &Reply, hex: &[u8; 16], created: u64) -> Byte
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
 
+/// A token's event (`response.reasoning_summary_text.delta` or `response.output_text.delta`),
+/// written from borrowed fields: it is the one event per token. Fields in alphabetical order,
+/// as the `json!` form of the other events writes them.
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_index: Option<u32>,
+    delta: &'a str,
+    item_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logprobs: Option<&'static [u8]>,
+    output_index: usize,
+    sequence_number: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary_index: Option<u32>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 /// Where a Responses stream is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -194,6 +208,8 @@ pub(crate) struct ResponsesFraming {
     answer: String,
     /// Output items already done (the reasoning item).
     done_items: Vec<Value>,
+    /// The token event of the part being streamed, encoded when the part opens.
+    event: Option<(TokenKind, TokenEvent)>,
 }
 
 impl ResponsesFraming {
@@ -209,6 +225,7 @@ impl ResponsesFraming {
             reasoning: String::new(),
             answer: String::new(),
             done_items: Vec::new(),
+            event: None,
         }
     }
 
@@ -235,6 +252,33 @@ impl ResponsesFraming {
 
     fn message_index(&self) -> usize {
         self.done_items.len()
+    }
+
+    /// A token's event through serde: what [`TokenEvent`] copies.
+    fn token_event(&self, kind: TokenKind, word: &str, sequence: u64, out: &mut Vec<u8>) {
+        let delta = match kind {
+            TokenKind::Reasoning => TextDelta {
+                content_index: None,
+                delta: word,
+                item_id: &self.ids.reasoning,
+                logprobs: None,
+                output_index: 0,
+                sequence_number: sequence,
+                summary_index: Some(0),
+                kind: "response.reasoning_summary_text.delta",
+            },
+            TokenKind::Answer => TextDelta {
+                content_index: Some(0),
+                delta: word,
+                item_id: &self.ids.message,
+                logprobs: Some(&[]),
+                output_index: self.message_index(),
+                sequence_number: sequence,
+                summary_index: None,
+                kind: "response.output_text.delta",
+            },
+        };
+        named_event(out, delta.kind, &delta);
     }
 
     fn open_reasoning(&mut self, out: &mut Vec<u8>) {
@@ -311,27 +355,23 @@ impl Framing for ResponsesFraming {
                     self.open_reasoning(out);
                 }
                 self.reasoning.push_str(word);
-                let id = self.ids.reasoning.clone();
-                self.event(
-                    out,
-                    "response.reasoning_summary_text.delta",
-                    json!({ "item_id": id, "output_index": 0, "summary_index": 0, "delta": word }),
-                );
             }
             TokenKind::Answer => {
                 if self.part != Part::Answer {
                     self.open_answer(out);
                 }
                 self.answer.push_str(word);
-                let (id, index) = (self.ids.message.clone(), self.message_index());
-                self.event(
-                    out,
-                    "response.output_text.delta",
-                    json!({ "item_id": id, "output_index": index, "content_index": 0,
-                            "delta": word, "logprobs": [] }),
-                );
             }
         }
+        if self.event.as_ref().is_none_or(|(k, _)| *k != kind) {
+            let mut out = Vec::new();
+            self.token_event(kind, WORD_MARK, SEQUENCE_MARK, &mut out);
+            self.event = Some((kind, TokenEvent::new(&out, true)));
+        }
+        if let Some((_, event)) = &self.event {
+            event.write(word, self.sequence, out);
+        }
+        self.sequence += 1;
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
@@ -372,5 +412,69 @@ impl Framing for ResponsesFraming {
             "error",
             json!({ "code": "server_error", "message": e.message, "param": null }),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes of a token's event as the `json!` form writes them.
+    fn json_event(kind: &str, mut fields: Value, sequence: u64) -> Vec<u8> {
+        let m = fields.as_object_mut().unwrap();
+        m.insert("type".into(), kind.into());
+        m.insert("sequence_number".into(), sequence.into());
+        let mut out = Vec::new();
+        named_event(&mut out, kind, &fields);
+        out
+    }
+
+    #[test]
+    fn token_events_are_the_json_form_byte_for_byte() {
+        let usage = Usage {
+            prompt: 1,
+            completion: 2,
+            reasoning: 1,
+        };
+        let mut f = ResponsesFraming {
+            ids: Ids::new(b"0123456789abcdef"),
+            model: "gpt-4o".into(),
+            created: 1,
+            usage,
+            truncated: false,
+            sequence: 7,
+            part: Part::Reasoning,
+            reasoning: String::new(),
+            answer: String::new(),
+            done_items: Vec::new(),
+            event: None,
+        };
+        let word = " \"é\\\n";
+        let mut out = Vec::new();
+        f.token(TokenKind::Reasoning, word, &mut out);
+        let want = json_event(
+            "response.reasoning_summary_text.delta",
+            json!({ "item_id": "rs_0123456789abcdef", "output_index": 0, "summary_index": 0, "delta": word }),
+            7,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+        f.part = Part::Answer;
+        f.done_items.push(json!({}));
+        let mut out = Vec::new();
+        f.token(TokenKind::Answer, word, &mut out);
+        let want = json_event(
+            "response.output_text.delta",
+            json!({ "item_id": "msg_0123456789abcdef", "output_index": 1, "content_index": 0,
+                    "delta": word, "logprobs": [] }),
+            8,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+        assert_eq!((f.sequence, f.answer.as_str()), (9, word));
     }
 }

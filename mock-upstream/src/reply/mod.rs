@@ -2,13 +2,14 @@
 //! honest and reported usage; the protocols (`openai::chat`, `openai::responses`,
 //! `anthropic::messages`) only frame it, whole or streamed through `stream`.
 
+pub(crate) mod pacer;
 pub(crate) mod stream;
 
 use crate::config::{MockConfig, Reasoning, ReasoningField};
 use crate::openai::text;
+use crate::prompt::PromptCount;
 use crate::state::rng_for;
 use bytes::Bytes;
-use relaybench_tokens::Encoding;
 
 /// Which protocol frames the reply, with what only that protocol needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,6 +152,11 @@ impl Reply {
         text::append_tokens(self.seed, self.answer_tokens, out);
     }
 
+    /// Appends the whole reasoning to `out`.
+    pub(crate) fn append_reasoning(&self, out: &mut Vec<u8>) {
+        text::append_tokens(self.seed ^ REASONING_SALT, self.reasoning_tokens, out);
+    }
+
     /// The whole reasoning text.
     pub(crate) fn reasoning_text(&self) -> String {
         self.reasoning_words().concat()
@@ -223,17 +229,6 @@ impl Reply {
 pub(crate) struct ReplySettings<'a> {
     pub config: &'a MockConfig,
     pub reasoning: &'a Reasoning,
-}
-
-/// A prompt's honest token count and the hash that seeds its reply.
-pub(crate) struct PromptCount {
-    pub tokens: u64,
-    pub hash: u64,
-}
-
-/// The encoding that counts `model`'s tokens (OpenAI's mapping; o200k_base for other families).
-pub(crate) fn encoding_for(model: &str) -> Encoding {
-    Encoding::for_model(model).encoding
 }
 
 /// `text` as a JSON string: copied as is when nothing needs escaping (the usual model name).

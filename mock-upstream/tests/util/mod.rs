@@ -324,6 +324,7 @@ pub async fn python_check(
     }
     let script = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
     let child = tokio::process::Command::new("python3")
+        .arg("-B") // the scripts import `mock_control.py`: leave no __pycache__ in tests/
         .arg(script)
         .arg(mock.base_url())
         .kill_on_drop(true)
