@@ -12,12 +12,8 @@ if ! python3 -c "import anthropic" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check anthropic
 fi
 
-# prometheus_client: tests/live_ui.rs parses `--ui`'s /metrics with its OpenMetrics parser.
-if ! python3 -c "import prometheus_client" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check prometheus_client
-fi
-
-# prometheus_client: its OpenMetrics parser checks the mock's /_mock/metrics (tests/mock_metrics.rs).
+# prometheus_client: tests/live_ui.rs parses `--ui`'s /metrics, and tests/mock_metrics.rs the
+# mock's /_mock/metrics, with its OpenMetrics parser.
 if ! python3 -c "import prometheus_client" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check prometheus_client
 fi
@@ -31,4 +27,4 @@ fi
 
 cargo test --workspace --all-targets
 # The latency-fidelity tests hold the generator to millisecond bounds: release build only.
-cargo test --release --test fidelity
+cargo test --release -p relaybench-fidelity

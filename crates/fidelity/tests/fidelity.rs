@@ -1,17 +1,24 @@
 //! The numbers are right: open-model latency matches the injected latency, and a stall shows in latency (from the schedule) but not in service time.
 //!
 //! These tests hold the generator to millisecond bounds, so they run against a release
-//! build (`scripts/test.sh` runs `cargo test --release --test fidelity`); in a debug build
-//! the unoptimized hyper/tokio stack alone adds milliseconds at p99.
+//! build (`scripts/test.sh` runs `cargo test --release -p relaybench-fidelity`); in a debug
+//! build the unoptimized hyper/tokio stack alone adds milliseconds at p99.
 
-mod util;
+use std::path::Path;
 
 /// Load tests in this file run one at a time: they measure latency on a 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run(text: &str) -> relaybench::metrics::RunResult {
     let _one_at_a_time = SERIAL.lock().await;
-    util::run_first(text).await
+    let path = Path::new("inline.toml");
+    let s = relaybench::scenario::parse(path, text).expect("scenario parses");
+    let plan = relaybench::scenario::Plan::new("inline".into(), &s);
+    let stop = relaybench::load::Stop::new();
+    let mut results = relaybench::runner::execute(&s, path, &plan, &stop, None, |_, _| {})
+        .await
+        .unwrap();
+    results.runs.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
