@@ -15,6 +15,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
 SECTIONS=${SECTIONS:-123}   # which of the sections below to run, e.g. SECTIONS=2
+# OPEN_RATES: section 2's rates (default "20000 35000 50000")
 PORT=${PORT:-18090}
 source bench/lib.sh
 bench_init gen-bench
@@ -82,7 +83,7 @@ PY
 # Median of column N of the lines in a file ("-" stays "-").
 col_median() { awk -v c="$2" '{print $c}' "$1" | { mapfile -t v; [ "${v[0]}" = "-" ] && echo "-" || python3 -c "import statistics,sys;print(f'{statistics.median(float(x) for x in sys.argv[1:]):.2f}')" "${v[@]}"; }; }
 printf "%-8s %-16s %10s %8s %12s %10s %10s\n" rate tool "% target" drops "lag p99 ms" "p50 ms" "p99 ms"
-for rate in 20000 35000 50000; do
+for rate in ${OPEN_RATES:-20000 35000 50000}; do
   tools=(relaybench oha); [ -n "${OLD_RB:-}" ] && tools=(relaybench relaybench-old oha)
   for t in "${tools[@]}"; do : > "$WORK/rows-$t"; done
   for _ in $(seq "$ROUNDS"); do

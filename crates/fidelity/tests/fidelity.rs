@@ -164,7 +164,10 @@ max_tokens = 100
         "TTFT p50 {} ms",
         ttft.p50
     );
-    assert!((20.0..22.0).contains(&itl.p50), "ITL p50 {} ms", itl.p50);
+    // The mock sets each token due one gap after the previous one was due (not sent), so a gap
+    // reads 20 ms plus this send's lateness minus the previous one's: a little under 20 ms as
+    // often as over (CI read p50 19.999 ms).
+    assert!((19.5..22.0).contains(&itl.p50), "ITL p50 {} ms", itl.p50);
     assert_eq!(itl.count, 24 * 49, "every gap after the first token");
     assert_eq!(
         r.tokens.output,
@@ -178,6 +181,10 @@ max_tokens = 100
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "counts, not timing, but 20 s long: scripts/test.sh runs it in the release pass"
+)]
 async fn under_30_percent_faults_every_outcome_matches_what_the_mock_injected() {
     use mock_upstream::{MockConfig, MockServer};
     let mock_toml = r#"
