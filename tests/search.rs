@@ -53,8 +53,14 @@ fn finds_the_capacity_of_a_known_upstream_and_re_renders_it() {
     let found = search["found"].as_f64().unwrap();
     let [lo, hi] = [&search["interval"][0], &search["interval"][1]].map(|v| v.as_f64().unwrap());
     assert_eq!(search["stopped_because"], "converged", "{search}");
+    // 80 req/s is the knee only with perfect timing. With max_queue = 0 a reply that leaves
+    // 10 ms late overlaps the next arrival and that one gets a 503: a single one is 0.7 % of a
+    // 2 s probe at 72 req/s, over the 0.5 % objective. On a VM where the mock's replies left
+    // up to 8 ms late (its own lateness figures, tests in crates/fidelity), CI saw 72.5 req/s
+    // fail its objective twice and the search settle at 70.4: the knee a search can see there
+    // lies up to 15 % below 80.
     assert!(
-        (72.0..=80.0).contains(&found),
+        (68.0..=80.0).contains(&found),
         "found {found} req/s in [{lo}, {hi}]: the knee is 80 req/s\n{search}"
     );
     assert_eq!(found, lo);
