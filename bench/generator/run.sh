@@ -94,6 +94,10 @@ for rate in ${OPEN_RATES:-20000 35000 50000}; do
   for t in "${tools[@]}"; do
     printf "%-8s %-16s %10s %8s %12s %10s %10s\n" "$rate" "$t" $(for c in 1 2 3 4 5; do col_median "$WORK/rows-$t" $c; done)
   done
+  # A median can hide one bad round: each round's own figures, in the columns' order.
+  for t in "${tools[@]}"; do
+    echo "         $t rounds: $(paste -sd'|' "$WORK/rows-$t" | sed 's/|/  |  /g')"
+  done
 done
 fi
 

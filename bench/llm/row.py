@@ -1,14 +1,16 @@
 """One row of bench/llm/run.sh from each tool's own output files, and the table of all rows.
 
-    row.py TOOL N OUT_DIR MOCK_CPU_S WALL_S RUN_CAP  -> one JSON line (the row) on stdout
+    row.py TOOL N OUT_DIR "MOCK_USER_S MOCK_SYS_S" WALL_S RUN_CAP  -> one JSON line (the row)
     row.py --line                                    -> that JSON line (stdin) as a short text line
-    row.py --table DURATION                          -> the JSON lines (stdin) as a Markdown table
+    row.py --table DURATION WORKERS                  -> the JSON lines (stdin) as a Markdown table
 
 Every figure is the tool's own, read from the files it wrote: relaybench's results.json,
-AIPerf's profile_export_aiperf.json, GuideLLM's benchmarks.json. Client CPU is what
-/usr/bin/time counted for the tool and every process it waited for (its workers), so it
-includes start-up and writing reports; it is divided by the requests that completed. The
-mock's figures come from its GET /_mock/stats (reset before each run) and /proc.
+AIPerf's profile_export_aiperf.json, GuideLLM's benchmarks.json, the floor's one line of
+JSON. Client CPU is what /usr/bin/time counted for the tool and every process it waited for
+(its workers), so it includes start-up and writing reports; it is divided by the requests that
+completed. The mock's figures come from its GET /_mock/stats (reset before each run) and /proc;
+the floor's server has only its CPU, from /proc. CPU is user + system, with the system part
+(the kernel's, on the tool's behalf: mostly the loopback TCP path) shown beside it.
 """
 
 import glob
@@ -20,6 +22,8 @@ STREAM_S = 0.050 + 64 * 0.010  # first token at 50 ms, then 64 tokens 10 ms apar
 
 # What each tool's TTFT and ITL are (docs/metrics.md has the sources).
 DEFINITIONS = {
+    "floor": "no TTFT or ITL: the socket work of the same streams alone; req/s counts streams "
+    "that ended within the duration",
     "relaybench": "TTFT from the request's intended start to the first content token; "
     "ITL p99 over every gap between tokens (one value per gap)",
     "aiperf": "TTFT from the request's send to the first non-empty chunk; "
@@ -77,11 +81,21 @@ def guidellm(out):
     }
 
 
+def floor(out):
+    """The floor's client prints one JSON line: streams completed, those within the duration."""
+    r = json.loads(open(os.path.join(out, "stdout.txt")).read())
+    return {
+        "rps": r["completed_in_time"] / r["measured_seconds"],
+        "completed": r["completed"],
+        "errors": 0,
+    }
+
+
 def client_cpu(out):
-    """User + system seconds from /usr/bin/time's last line (the line before says a non-zero exit)."""
+    """(user, system) seconds from /usr/bin/time's last line (the line before says a non-zero exit)."""
     try:
         u, s = open(os.path.join(out, "time.txt")).read().split("\n")[-2].split()
-        return float(u) + float(s)
+        return float(u), float(s)
     except (OSError, ValueError, IndexError):
         return None
 
@@ -98,13 +112,20 @@ def make_row(tool, n, out, mock_cpu, wall, cap):
     elif rc != "0":
         row["note"] = f"exit {rc}"
     try:
-        row.update({"relaybench": relaybench, "aiperf": aiperf, "guidellm": guidellm}[tool](out))
+        readers = {"floor": floor, "relaybench": relaybench, "aiperf": aiperf, "guidellm": guidellm}
+        row.update(readers[tool](out))
     except (OSError, KeyError, IndexError, TypeError, ValueError, json.JSONDecodeError) as e:
         row["note"] = (row.get("note", "") + f"; no figures: {e!r}").lstrip("; ")
     cpu = client_cpu(out)
     if cpu is not None and row.get("completed"):
-        row["cpu_ms"] = cpu * 1000 / row["completed"]
-    row["client_cpu_s"] = cpu
+        row["cpu_ms"] = sum(cpu) * 1000 / row["completed"]
+        row["cpu_sys_ms"] = cpu[1] * 1000 / row["completed"]
+    row["client_cpu_s"] = cpu and sum(cpu)
+    if tool == "floor":
+        if row.get("completed"):
+            row["mock_cpu_ms"] = sum(mock_cpu) * 1000 / row["completed"]
+            row["mock_cpu_sys_ms"] = mock_cpu[1] * 1000 / row["completed"]
+        return row
     try:
         stats = json.load(open(os.path.join(out, "mock-stats.json")))
         served = sum(v for k, v in stats["requests_by_route"].items() if not k.startswith("/_mock"))
@@ -112,9 +133,10 @@ def make_row(tool, n, out, mock_cpu, wall, cap):
         row["mock_first_p99"] = late["first"]["p99_ms"]
         row["mock_later_p99"] = late["later"]["p99_ms"]
         row["mock_served"] = served
-        row["mock_cpu_s"] = mock_cpu
+        row["mock_cpu_s"] = sum(mock_cpu)
         if served:
-            row["mock_cpu_ms"] = mock_cpu * 1000 / served
+            row["mock_cpu_ms"] = sum(mock_cpu) * 1000 / served
+            row["mock_cpu_sys_ms"] = mock_cpu[1] * 1000 / served
     except (OSError, KeyError, json.JSONDecodeError) as e:
         row["note"] = (row.get("note", "") + f"; no mock stats: {e!r}").lstrip("; ")
     return row
@@ -124,39 +146,48 @@ def f(v, digits=1):
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
+def cpu(row, key):
+    """'total (kernel)' ms per request."""
+    return f"{f(row.get(key + '_ms'), 2)} ({f(row.get(key + '_sys_ms'), 2)})"
+
+
 def line(row):
     return (
         f"{row['tool']:<10} {row['n']:>5} streams: {f(row.get('rps'), 0)} req/s "
         f"(ideal {f(row['ideal'], 0)}), TTFT p50/p99 {f(row.get('ttft_p50'))}/{f(row.get('ttft_p99'))} ms, "
-        f"ITL p99 {f(row.get('itl_p99'))} ms, client CPU {f(row.get('cpu_ms'), 2)} ms/req, "
+        f"ITL p99 {f(row.get('itl_p99'))} ms, client CPU {cpu(row, 'cpu')} ms/req, "
         f"mock late p99 {f(row.get('mock_first_p99'))}/{f(row.get('mock_later_p99'))} ms, "
-        f"mock CPU {f(row.get('mock_cpu_ms'), 2)} ms/req {row.get('note', '')}"
+        f"server CPU {cpu(row, 'mock_cpu')} ms/req {row.get('note', '')}"
     )
 
 
-def table(rows, duration):
+def table(rows, duration, workers):
     if not rows:
         print("No tool ran (see the SKIP lines above).")
         return
     print(
         f"Streamed chat, 64 tokens, first token at 50 ms then 10 ms apart (truth: TTFT 50, ITL 10);\n"
-        f"closed model, {duration} s per run, one tool at a time against `relaybench mock --workers 1`.\n"
+        f"closed model, {duration} s per run, one tool at a time against `relaybench mock --workers {workers}`.\n"
         "mock late p99: how far behind its own schedule the mock sent first tokens / later tokens\n"
         "(each token is due one gap after the previous one was due, so a stream's drift shows in\n"
-        "it); load: the machine's 1-minute load average as the run ended.\n"
+        "it); load: the machine's 1-minute load average as the run ended. CPU per request is\n"
+        "user + kernel, the kernel's part in brackets; server: the mock, or for the floor its own\n"
+        "one-thread server. floor: the same streams' socket work alone, no HTTP library, SSE,\n"
+        "JSON or metrics (mock-upstream/examples/stream_floor.rs): what the machine's loopback\n"
+        "path costs before any tool does anything.\n"
     )
     print(
         "| tool | streams | req/s (ideal) | TTFT p50 / p99 ms | ITL p99 ms | client CPU / req "
-        "| ok / not ok | mock late p99 first / later ms | mock CPU / req | load | note |"
+        "| ok / not ok | mock late p99 first / later ms | server CPU / req | load | note |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['tool']} | {r['n']:,} | {f(r.get('rps'), 0)} ({f(r['ideal'], 0)}) "
             f"| {f(r.get('ttft_p50'))} / {f(r.get('ttft_p99'))} | {f(r.get('itl_p99'))} "
-            f"| {f(r.get('cpu_ms'), 2)} ms | {f(r.get('completed'), 0)} / {f(r.get('errors'), 0)} "
+            f"| {cpu(r, 'cpu')} ms | {f(r.get('completed'), 0)} / {f(r.get('errors'), 0)} "
             f"| {f(r.get('mock_first_p99'))} / {f(r.get('mock_later_p99'))} "
-            f"| {f(r.get('mock_cpu_ms'), 2)} ms | {f(r.get('load'))} | {r.get('note', '')} |"
+            f"| {cpu(r, 'mock_cpu')} ms | {f(r.get('load'))} | {r.get('note', '')} |"
         )
     print("\nDefinitions (they differ; docs/metrics.md cites each tool's code):")
     for tool in dict.fromkeys(r["tool"] for r in rows):
@@ -167,10 +198,11 @@ def main():
     if sys.argv[1] == "--line":
         print(line(json.loads(sys.stdin.read())))
     elif sys.argv[1] == "--table":
-        table([json.loads(l) for l in sys.stdin if l.strip()], sys.argv[2])
+        table([json.loads(l) for l in sys.stdin if l.strip()], sys.argv[2], sys.argv[3])
     else:
         tool, n, out, mock_cpu, wall, cap = sys.argv[1:7]
-        print(json.dumps(make_row(tool, int(n), out, float(mock_cpu), float(wall), float(cap))))
+        mock_cpu = tuple(float(v) for v in mock_cpu.split())
+        print(json.dumps(make_row(tool, int(n), out, mock_cpu, float(wall), float(cap))))
 
 
 if __name__ == "__main__":

@@ -4,11 +4,18 @@
 # 50 ms, 10 ms between tokens: a stream lasts 0.69 s, so a closed model with N streams can
 # reach at most N ÷ 0.69 req/s). Prints achieved vs ideal req/s, TTFT p50/p99 (truth 50 ms),
 # ITL p99 (truth 10 ms), the client's CPU per request, and beside each row how late the mock
-# was against its own schedule and its CPU per request.
+# was against its own schedule and its CPU per request; CPU is split into user and kernel.
+#
+# First at each concurrency comes the floor (`mock-upstream/examples/stream_floor.rs`): a
+# client and a one-thread server that do only the socket work of the same streams (a request,
+# a chunked reply of one small write per token on the same schedule, one read per arrival) —
+# no HTTP library, no SSE or JSON, no metrics. Its CPU per request is what this machine's
+# loopback path costs before any tool does anything.
 #
 #   CONCURRENCY   streams to run (default "256 1024 4096")
 #   DURATION      seconds of load per run (default 20)
-#   TOOLS         which tools (default "relaybench aiperf guidellm")
+#   TOOLS         which tools (default "floor relaybench aiperf guidellm")
+#   MOCK_WORKERS  the mock's worker threads (default 1, as the issue's figures were taken)
 #   RUN_CAP       wall-time cap of one run in seconds (default DURATION + 90); a run past it
 #                 is stopped and its row says so
 #   BENCH_CACHE   where the Python tools' virtualenvs live (default ~/.cache/relaybench-bench)
@@ -26,8 +33,9 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 CONCURRENCY=${CONCURRENCY:-"256 1024 4096"}
 DURATION=${DURATION:-20}
-TOOLS=${TOOLS:-"relaybench aiperf guidellm"}
+TOOLS=${TOOLS:-"floor relaybench aiperf guidellm"}
 RUN_CAP=${RUN_CAP:-$((DURATION + 90))}
+MOCK_WORKERS=${MOCK_WORKERS:-1}
 PORT=${PORT:-18095}
 BENCH_CACHE=${BENCH_CACHE:-$HOME/.cache/relaybench-bench}
 AIPERF_VERSION=${AIPERF_VERSION:-0.13.0}
@@ -44,7 +52,9 @@ ulimit -n "$(ulimit -Hn)"
 mkdir -p "$BENCH_CACHE"
 
 cargo build --release -q --bin relaybench
+cargo build --release -q -p mock-upstream --example stream_floor
 RB=$CARGO_TARGET_DIR/release/relaybench
+FLOOR=$CARGO_TARGET_DIR/release/examples/stream_floor
 
 # --- the Python tools, each in its own virtualenv -------------------------------------------
 
@@ -83,27 +93,34 @@ PY
 ready=()
 for tool in $TOOLS; do
   case $tool in
-    relaybench) ready+=(relaybench) ;;
+    floor | relaybench) ready+=("$tool") ;;
     aiperf)
       if need_venv aiperf "aiperf==$AIPERF_VERSION" aiperf && need_o200k; then ready+=(aiperf)
       else echo "SKIP aiperf: install failed (see above and $BENCH_CACHE/install-aiperf.log)"; fi ;;
     guidellm)
       if need_venv guidellm "guidellm==$GUIDELLM_VERSION" guidellm; then ready+=(guidellm)
       else echo "SKIP guidellm: install failed (see above and $BENCH_CACHE/install-guidellm.log)"; fi ;;
-    *) echo "unknown tool $tool (relaybench, aiperf, guidellm)" >&2; exit 2 ;;
+    *) echo "unknown tool $tool (floor, relaybench, aiperf, guidellm)" >&2; exit 2 ;;
   esac
 done
 
 # --- the mock ---------------------------------------------------------------------------------
 
-"$RB" mock --listen "127.0.0.1:$PORT" --workers 1 --models "" --output-tokens 64 \
+"$RB" mock --listen "127.0.0.1:$PORT" --workers "$MOCK_WORKERS" --models "" --output-tokens 64 \
   --ttft 50ms --inter-token 10ms --log warn >"$WORK/mock.log" 2>&1 &
 MOCK=$!
 PIDS+=("$MOCK")
 wait_port "$PORT"
 URL="http://127.0.0.1:$PORT"
-# user + system CPU of one process so far, in seconds
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The floor's server, on the next port (it answers only its own client's request, so its port
+# is checked by a bare connect).
+FLOOR_PORT=$((PORT + 1))
+"$FLOOR" serve "127.0.0.1:$FLOOR_PORT" 2>"$WORK/floor.log" &
+FLOOR_SERVER=$!
+PIDS+=("$FLOOR_SERVER")
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null && break; sleep 0.05; done
+# user and system CPU of one process so far, in seconds ("0 0" once it is gone)
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f %.3f\n", $14 / hz, $15 / hz }' "/proc/$1/stat" 2>/dev/null || echo "0 0"; }
 # Neither Python tool may reach a model hub: everything they need is local.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
@@ -130,6 +147,10 @@ max_connections = $1
 max_idle_connections = $1
 TOML
   CMD=("$RB" run "$WORK/rb-$1.toml" --out "$2" --quiet)
+}
+
+floor_cmd() {
+  CMD=("$FLOOR" load "127.0.0.1:$FLOOR_PORT" "$1" "$DURATION")
 }
 
 aiperf_cmd() {
@@ -163,9 +184,12 @@ for n in $CONCURRENCY; do
   for tool in "${ready[@]}"; do
     out=$WORK/$tool-$n
     mkdir -p "$out"
+    server=$MOCK
+    [ "$tool" = floor ] && server=$FLOOR_SERVER
     # A mock that died shows as rows without mock figures, not as a stopped script.
-    curl -s -X POST "$URL/_mock/reset" >/dev/null || echo "the mock did not answer /_mock/reset" >&2
-    m0=$(cpu_of "$MOCK")
+    [ "$tool" = floor ] ||
+      curl -s -X POST "$URL/_mock/reset" >/dev/null || echo "the mock did not answer /_mock/reset" >&2
+    m0=$(cpu_of "$server")
     t0=$(date +%s.%N)
     "${tool}_cmd" "$n" "$out"
     # /usr/bin/time counts the CPU of every process it waited for, the tools' workers included.
@@ -178,11 +202,11 @@ for n in $CONCURRENCY; do
     fi
     echo "$rc" >"$out/rc.txt"
     t1=$(date +%s.%N)
-    m1=$(cpu_of "$MOCK")
-    curl -s "$URL/_mock/stats" >"$out/mock-stats.json" || true
+    m1=$(cpu_of "$server")
+    [ "$tool" = floor ] || curl -s "$URL/_mock/stats" >"$out/mock-stats.json" || true
     # The 1-minute load average as the run ends: on a shared machine, the context of every row.
     cut -d' ' -f1 /proc/loadavg >"$out/load.txt"
-    python3 "$HERE/row.py" "$tool" "$n" "$out" "$(python3 -c "print($m1 - $m0)")" \
+    python3 "$HERE/row.py" "$tool" "$n" "$out" "$(python3 -c "print(*[b - a for a, b in zip(map(float, '$m0'.split()), map(float, '$m1'.split()))])")" \
       "$(python3 -c "print($t1 - $t0)")" "$RUN_CAP" | tee -a "$ROWS" | python3 "$HERE/row.py" --line
     [ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp -r "$out" "$OUT/"
     # Let the sockets of the run close before the next one starts.
@@ -192,6 +216,6 @@ done
 
 echo
 echo "$(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB; load average before the runs: $LOAD0"
-python3 "$HERE/row.py" --table "$DURATION" <"$ROWS"
+python3 "$HERE/row.py" --table "$DURATION" "$MOCK_WORKERS" <"$ROWS"
 [ -n "${OUT:-}" ] && cp "$ROWS" "$OUT/rows.jsonl"
 exit 0
