@@ -28,6 +28,8 @@ median() { python3 -c "import statistics,sys;print(round(statistics.median(float
 
 # Waits until something answers HTTP on 127.0.0.1:PORT (5 s at most).
 wait_port() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+# Like wait_port, for a server that answers no GET: a bare TCP connect.
+wait_connect() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 
 # Starts nginx (one worker, keep-alive without limit) on 127.0.0.1:PORT answering every
 # request with 200 and the JSON BODY (single quotes escaped here); its pid joins PIDS.

@@ -82,12 +82,13 @@ def guidellm(out):
 
 
 def floor(out):
-    """The floor's client prints one JSON line: streams completed, those within the duration."""
+    """The floor's client prints one JSON line: streams completed (in all and within the
+    duration) and users that ended on an error."""
     r = json.loads(open(os.path.join(out, "stdout.txt")).read())
     return {
         "rps": r["completed_in_time"] / r["measured_seconds"],
         "completed": r["completed"],
-        "errors": 0,
+        "errors": r["failed"],
     }
 
 
@@ -98,6 +99,11 @@ def client_cpu(out):
         return float(u), float(s)
     except (OSError, ValueError, IndexError):
         return None
+
+
+def per_request(cpu, count):
+    """(user + system, system) seconds as ms per request."""
+    return sum(cpu) * 1000 / count, cpu[1] * 1000 / count
 
 
 def make_row(tool, n, out, mock_cpu, wall, cap):
@@ -118,13 +124,12 @@ def make_row(tool, n, out, mock_cpu, wall, cap):
         row["note"] = (row.get("note", "") + f"; no figures: {e!r}").lstrip("; ")
     cpu = client_cpu(out)
     if cpu is not None and row.get("completed"):
-        row["cpu_ms"] = sum(cpu) * 1000 / row["completed"]
-        row["cpu_sys_ms"] = cpu[1] * 1000 / row["completed"]
+        row["cpu_ms"], row["cpu_sys_ms"] = per_request(cpu, row["completed"])
     row["client_cpu_s"] = cpu and sum(cpu)
     if tool == "floor":
+        # Its own server, which served what its client completed.
         if row.get("completed"):
-            row["mock_cpu_ms"] = sum(mock_cpu) * 1000 / row["completed"]
-            row["mock_cpu_sys_ms"] = mock_cpu[1] * 1000 / row["completed"]
+            row["mock_cpu_ms"], row["mock_cpu_sys_ms"] = per_request(mock_cpu, row["completed"])
         return row
     try:
         stats = json.load(open(os.path.join(out, "mock-stats.json")))
@@ -135,8 +140,7 @@ def make_row(tool, n, out, mock_cpu, wall, cap):
         row["mock_served"] = served
         row["mock_cpu_s"] = sum(mock_cpu)
         if served:
-            row["mock_cpu_ms"] = sum(mock_cpu) * 1000 / served
-            row["mock_cpu_sys_ms"] = mock_cpu[1] * 1000 / served
+            row["mock_cpu_ms"], row["mock_cpu_sys_ms"] = per_request(mock_cpu, served)
     except (OSError, KeyError, json.JSONDecodeError) as e:
         row["note"] = (row.get("note", "") + f"; no mock stats: {e!r}").lstrip("; ")
     return row

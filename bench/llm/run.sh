@@ -112,15 +112,16 @@ MOCK=$!
 PIDS+=("$MOCK")
 wait_port "$PORT"
 URL="http://127.0.0.1:$PORT"
-# The floor's server, on the next port (it answers only its own client's request, so its port
-# is checked by a bare connect).
+# The floor's server, on the next port.
 FLOOR_PORT=$((PORT + 1))
 "$FLOOR" serve "127.0.0.1:$FLOOR_PORT" 2>"$WORK/floor.log" &
 FLOOR_SERVER=$!
 PIDS+=("$FLOOR_SERVER")
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$FLOOR_PORT") 2>/dev/null && break; sleep 0.05; done
+wait_connect "$FLOOR_PORT"
 # user and system CPU of one process so far, in seconds ("0 0" once it is gone)
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f %.3f\n", $14 / hz, $15 / hz }' "/proc/$1/stat" 2>/dev/null || echo "0 0"; }
+# "user system" of the second cpu_of reading minus the first
+cpu_since() { echo "$1 $2" | awk '{ printf "%.3f %.3f\n", $3 - $1, $4 - $2 }'; }
 # Neither Python tool may reach a model hub: everything they need is local.
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
@@ -184,11 +185,13 @@ for n in $CONCURRENCY; do
   for tool in "${ready[@]}"; do
     out=$WORK/$tool-$n
     mkdir -p "$out"
-    server=$MOCK
-    [ "$tool" = floor ] && server=$FLOOR_SERVER
+    # The floor has its own server, which keeps no stats.
+    server=$MOCK mock=1
+    [ "$tool" = floor ] && server=$FLOOR_SERVER mock=
     # A mock that died shows as rows without mock figures, not as a stopped script.
-    [ "$tool" = floor ] ||
+    if [ -n "$mock" ]; then
       curl -s -X POST "$URL/_mock/reset" >/dev/null || echo "the mock did not answer /_mock/reset" >&2
+    fi
     m0=$(cpu_of "$server")
     t0=$(date +%s.%N)
     "${tool}_cmd" "$n" "$out"
@@ -203,10 +206,10 @@ for n in $CONCURRENCY; do
     echo "$rc" >"$out/rc.txt"
     t1=$(date +%s.%N)
     m1=$(cpu_of "$server")
-    [ "$tool" = floor ] || curl -s "$URL/_mock/stats" >"$out/mock-stats.json" || true
+    [ -n "$mock" ] && { curl -s "$URL/_mock/stats" >"$out/mock-stats.json" || true; }
     # The 1-minute load average as the run ends: on a shared machine, the context of every row.
     cut -d' ' -f1 /proc/loadavg >"$out/load.txt"
-    python3 "$HERE/row.py" "$tool" "$n" "$out" "$(python3 -c "print(*[b - a for a, b in zip(map(float, '$m0'.split()), map(float, '$m1'.split()))])")" \
+    python3 "$HERE/row.py" "$tool" "$n" "$out" "$(cpu_since "$m0" "$m1")" \
       "$(python3 -c "print($t1 - $t0)")" "$RUN_CAP" | tee -a "$ROWS" | python3 "$HERE/row.py" --line
     [ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp -r "$out" "$OUT/"
     # Let the sockets of the run close before the next one starts.

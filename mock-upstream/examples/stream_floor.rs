@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! stream_floor serve ADDR                       # one thread, like `relaybench mock --workers 1`
-//! stream_floor load ADDR STREAMS SECONDS        # closed loop; prints {"completed": N}
+//! stream_floor load ADDR STREAMS SECONDS        # closed loop; prints one JSON line:
+//!     {"completed": N, "completed_in_time": N, "failed": N, "measured_seconds": S}
 //! ```
 //!
 //! Loopback only (the bench passes 127.0.0.1); `load` stops by itself after SECONDS and the
@@ -25,12 +26,14 @@ const TTFT: Duration = Duration::from_millis(50);
 const GAP: Duration = Duration::from_millis(10);
 const TOKENS: usize = 64;
 
-/// A Chat chunk event of the mock's size, as one HTTP/1.1 chunk (the size line, the event, CRLF).
+/// A token event in the shape (and so of the size) the mock sends, as one HTTP/1.1 chunk (the
+/// size line, the event, CRLF).
 fn token_frame() -> Vec<u8> {
     let event = concat!(
-        "data: {\"id\":\"chatcmpl-0000000000000000\",\"object\":\"chat.completion.chunk\",",
-        "\"created\":1764700000,\"model\":\"mock-1\",\"choices\":[{\"index\":0,",
-        "\"delta\":{\"content\":\" word\"},\"finish_reason\":null}]}\n\n"
+        "data: {\"id\":\"chatcmpl-7b6caec864af17ba\",\"object\":\"chat.completion.chunk\",",
+        "\"created\":1796249346,\"model\":\"mock-1\",\"system_fingerprint\":\"fp_mock\",",
+        "\"choices\":[{\"index\":0,\"delta\":{\"content\":\" server\"},\"logprobs\":null,",
+        "\"finish_reason\":null}]}\n\n"
     );
     chunk(event.as_bytes())
 }
@@ -44,9 +47,16 @@ fn chunk(data: &[u8]) -> Vec<u8> {
 
 const HEAD: &[u8] =
     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-const REQUEST: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 136\r\n\r\n{\"model\":\"mock-1\",\"stream\":true,\"max_tokens\":64,\"messages\":[{\"role\":\"user\",\"content\":\"Write a short story about a lighthouse keeper.\"}]}";
-/// The length of [`REQUEST`]'s body.
-const BODY_LEN: usize = 136;
+const BODY: &str = r#"{"model":"mock-1","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"Write a short story about a lighthouse keeper."}]}"#;
+
+/// The request every stream sends: [`BODY`] with its head.
+fn request() -> Vec<u8> {
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        BODY.len()
+    );
+    [head.as_bytes(), BODY.as_bytes()].concat()
+}
 
 /// Reads one request (its head and body); false when the peer closed.
 async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
@@ -54,7 +64,7 @@ async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
     let mut tmp = [0u8; 1024];
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            if buf.len() >= end + 4 + BODY_LEN {
+            if buf.len() >= end + 4 + BODY.len() {
                 return true;
             }
         }
@@ -100,24 +110,38 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     }
 }
 
+/// Streams completed, and users that ended on an error (a refused connect, a reply cut short).
+#[derive(Default)]
+struct Counts {
+    done: AtomicU64,
+    failed: AtomicU64,
+}
+
 /// One closed-loop user: a request, then reads (one per arrival, as a streaming client must
 /// to time each token) until the reply's last chunk, until `stop`.
-async fn user(addr: SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
-    let Ok(mut sock) = TcpStream::connect(addr).await else {
-        return;
-    };
-    let _ = sock.set_nodelay(true);
+async fn user(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<Counts>) {
+    if stream_until(addr, &stop, &counts.done).await.is_err() {
+        counts.failed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn stream_until(
+    addr: SocketAddr,
+    stop: &AtomicBool,
+    done: &AtomicU64,
+) -> std::io::Result<()> {
+    let mut sock = TcpStream::connect(addr).await?;
+    sock.set_nodelay(true)?;
+    let request = request();
     let mut buf = vec![0u8; 16 * 1024];
     while !stop.load(Ordering::Relaxed) {
-        if sock.write_all(REQUEST).await.is_err() {
-            return;
-        }
+        sock.write_all(&request).await?;
         // The reply ends with "[DONE]" and the last chunk; keep the tail of what came.
         let mut tail = [0u8; 8];
         loop {
-            match sock.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
+            match sock.read(&mut buf).await? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
                     let k = n.min(tail.len());
                     tail.copy_within(k.., 0);
                     tail[8 - k..].copy_from_slice(&buf[n - k..n]);
@@ -129,18 +153,19 @@ async fn user(addr: SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
         }
         done.fetch_add(1, Ordering::Relaxed);
     }
+    Ok(())
 }
 
 async fn load(addr: SocketAddr, streams: usize, seconds: f64) {
     let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicU64::new(0));
+    let counts = Arc::new(Counts::default());
     let users: Vec<_> = (0..streams)
-        .map(|_| tokio::spawn(user(addr, stop.clone(), done.clone())))
+        .map(|_| tokio::spawn(user(addr, stop.clone(), counts.clone())))
         .collect();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     stop.store(true, Ordering::Relaxed);
-    let counted = done.load(Ordering::Relaxed);
+    let counted = counts.done.load(Ordering::Relaxed);
     let measured = started.elapsed().as_secs_f64();
     // Bounded: a stream lasts 0.69 s; the users still in one finish it and stop.
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
@@ -150,20 +175,22 @@ async fn load(addr: SocketAddr, streams: usize, seconds: f64) {
     })
     .await;
     println!(
-        "{{\"completed\": {}, \"completed_in_time\": {counted}, \"measured_seconds\": {measured:.3}}}",
-        done.load(Ordering::Relaxed)
+        "{{\"completed\": {}, \"completed_in_time\": {counted}, \"failed\": {}, \"measured_seconds\": {measured:.3}}}",
+        counts.done.load(Ordering::Relaxed),
+        counts.failed.load(Ordering::Relaxed)
     );
+}
+
+/// Says how to call it and exits 2.
+fn usage() -> ! {
+    eprintln!("usage: stream_floor serve ADDR | stream_floor load ADDR STREAMS SECONDS");
+    std::process::exit(2);
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: stream_floor serve ADDR | stream_floor load ADDR STREAMS SECONDS";
-    let addr: SocketAddr = match args.get(2).map(|a| a.parse()) {
-        Some(Ok(a)) => a,
-        _ => {
-            eprintln!("{usage}");
-            std::process::exit(2);
-        }
+    let Some(Ok(addr)) = args.get(2).map(|a| a.parse::<SocketAddr>()) else {
+        usage()
     };
     if !addr.ip().is_loopback() {
         eprintln!("stream_floor runs on loopback only");
@@ -182,14 +209,8 @@ fn main() {
         }
         ("load", Some(n), Some(s)) => match (n.parse(), s.parse()) {
             (Ok(n), Ok(s)) => rt.block_on(load(addr, n, s)),
-            _ => {
-                eprintln!("{usage}");
-                std::process::exit(2);
-            }
+            _ => usage(),
         },
-        _ => {
-            eprintln!("{usage}");
-            std::process::exit(2);
-        }
+        _ => usage(),
     }
 }
